@@ -1,0 +1,54 @@
+"""Meta-learning algorithms behind one interface (:class:`~core.algorithms.base.MetaLearner`).
+
+>>> from core.algorithms import ALGORITHMS, build_learner
+>>> sorted(ALGORITHMS)
+['anil', 'fomaml', 'maml', 'metasgd', 'protonet', 'reptile']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from core.algorithms.anil import ANIL
+from core.algorithms.base import AdaptedModel, MetaLearner
+from core.algorithms.maml import FOMAML, MAML
+from core.algorithms.metasgd import MetaSGD
+from core.algorithms.protonet import ProtoNet
+from core.algorithms.reptile import Reptile
+from core.errors import UnknownNameError
+
+__all__ = [
+    "ALGORITHMS",
+    "ANIL",
+    "FOMAML",
+    "MAML",
+    "AdaptedModel",
+    "MetaLearner",
+    "MetaSGD",
+    "ProtoNet",
+    "Reptile",
+    "build_learner",
+]
+
+ALGORITHMS: dict[str, type[MetaLearner]] = {cls.name: cls for cls in (MAML, FOMAML, ANIL, MetaSGD, Reptile, ProtoNet)}
+
+
+def get_algorithm(name: str) -> type[MetaLearner]:
+    """The algorithm class registered under ``name`` (case-insensitive)."""
+    key = name.lower().replace("-", "").replace("_", "")
+    if key not in ALGORITHMS:
+        raise UnknownNameError(f"unknown algorithm {name!r}; choose one of {', '.join(sorted(ALGORITHMS))}")
+    return ALGORITHMS[key]
+
+
+def build_learner(name: str, backbone: nn.Module, **hparams: Any) -> MetaLearner:
+    """Build algorithm ``name`` around ``backbone`` with hyperparameters ``hparams``."""
+    cls = get_algorithm(name)
+    if cls in (FOMAML, Reptile):
+        hparams.pop("first_order", None)
+    return cls(backbone, **hparams)
+
+
+__all__.append("get_algorithm")

@@ -1,0 +1,328 @@
+"""The one interface every meta-learner implements, and the two execution paths.
+
+A meta-learner is an ``nn.Module`` holding its meta-parameters (the backbone's initial weights,
+plus e.g. Meta-SGD's learned inner learning rates). It has three verbs:
+
+* :meth:`MetaLearner.meta_backward` -- given a :class:`~core.tasks.TaskBatch`, accumulate the
+  meta-gradient into ``.grad`` of every meta-parameter and return the mean query metrics. The
+  trainer's outer optimiser then steps. (Distributed training all-reduces these ``.grad``.)
+* :meth:`MetaLearner.adapt` -- turn one support set into an :class:`AdaptedModel`.
+* :meth:`AdaptedModel.predict` -- logits ``(n, n_way)`` or regression outputs for query inputs.
+
+Subclasses implement two *pure* functions of a parameter dictionary (``torch.func`` style):
+``adapt_fn(params, support_x, support_y, support_mask, steps, create_graph) -> state`` and
+``predict_fn(params, state, x) -> output``. The base class evaluates
+``query_loss(predict_fn(params, adapt_fn(params, support), query_x), query_y)`` either
+
+* batched over tasks with ``torch.func.vmap`` (``execution="vmap"``), or
+* one task at a time, calling ``backward()`` per task so each task's graph is freed at once
+  (``execution="loop"``, for backbones too large to hold every task's graph in memory).
+
+Both paths run the same function, so they compute the same meta-gradient
+(``tests/test_algorithms.py`` checks agreement to 1e-5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
+from core.errors import TaskError, UnknownNameError
+from core.losses import KINDS, task_loss, task_metric
+from core.tasks import Task, TaskBatch, check_classification_task
+
+__all__ = ["EXECUTIONS", "AdaptedModel", "MetaLearner", "Params"]
+
+Params = dict[str, Tensor]
+EXECUTIONS = ("vmap", "loop", "auto")
+
+
+@dataclass
+class AdaptedModel:
+    """A predictor specialised to one support set.
+
+    ``predict(x)`` maps ``(n, *feature_shape)`` to logits ``(n, n_way)`` (classification) or
+    outputs ``(n, *target_shape)`` (regression), without building an autograd graph.
+    """
+
+    learner: MetaLearner
+    params: Params
+    state: Any
+
+    def predict(self, x: Tensor, batch_size: int | None = None) -> Tensor:
+        """Predict for ``x`` ``(n, *feature_shape)``; ``batch_size`` bounds memory on big sets.
+
+        Note: with ``norm="batch"`` backbones, statistics come from each forward batch, so
+        ``batch_size`` changes results slightly; leave it None unless memory requires it.
+        """
+        self.learner.check_inputs(x, "query_x")
+        with torch.no_grad():
+            if batch_size is None or x.shape[0] <= batch_size:
+                return self.learner.predict_fn(self.params, self.state, x)
+            return torch.cat([self.learner.predict_fn(self.params, self.state, c) for c in x.split(batch_size)])
+
+
+class MetaLearner(nn.Module):
+    """Base class of every meta-learning algorithm.
+
+    Parameters
+    ----------
+    backbone : nn.Module
+        A backbone from :mod:`core.backbones` (``body`` + ``head``); its parameters become the
+        meta-learned initialisation.
+    kind : {"classification", "regression"}
+        Selects cross-entropy/accuracy or MSE.
+    n_way : int, optional
+        Number of classes (classification). Defaults to ``backbone.head.out_features``.
+    inner_lr : float
+        Step size of the inner (adaptation) loop.
+    inner_steps : int
+        Inner gradient steps during meta-training.
+    test_inner_steps : int, optional
+        Inner steps when adapting at test time (default: ``inner_steps``).
+    first_order : bool
+        Drop second-order terms (treat inner gradients as constants).
+    execution : {"vmap", "loop", "auto"}
+        How a meta-batch is evaluated; ``auto`` uses ``backbone.preferred_execution`` (set from
+        ``metasuite bench core``; ``vmap`` when the backbone does not say).
+    every_class_in_support : bool
+        For classification, require every class in each support set (N-way K-shot episodes).
+        Set False for fixed-label-space tasks where a support set may miss classes.
+    """
+
+    name: ClassVar[str] = "base"
+    paper: ClassVar[str] = ""
+    supports_regression: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        kind: str = "classification",
+        n_way: int | None = None,
+        inner_lr: float = 0.01,
+        inner_steps: int = 1,
+        test_inner_steps: int | None = None,
+        first_order: bool = False,
+        execution: str = "auto",
+        every_class_in_support: bool = True,
+    ):
+        super().__init__()
+        if kind not in KINDS:
+            raise UnknownNameError(f"unknown task kind {kind!r}; choose one of {', '.join(KINDS)}")
+        if kind == "regression" and not self.supports_regression:
+            raise TaskError(f"{self.name} only supports classification tasks, not regression")
+        if execution not in EXECUTIONS:
+            raise UnknownNameError(f"unknown execution {execution!r}; choose one of {', '.join(EXECUTIONS)}")
+        if inner_steps < 0 or (test_inner_steps is not None and test_inner_steps < 0):
+            raise ValueError("inner_steps and test_inner_steps must be >= 0")
+        if kind == "classification" and n_way is None:
+            head = getattr(backbone, "head", None)
+            n_way = getattr(head, "out_features", None)
+            if n_way is None:
+                raise ValueError("n_way is required for classification when the backbone has no linear head")
+        self.backbone = backbone
+        self.kind = kind
+        self.n_way = n_way
+        self.inner_lr = float(inner_lr)
+        self.inner_steps = int(inner_steps)
+        self.test_inner_steps = int(inner_steps if test_inner_steps is None else test_inner_steps)
+        self.first_order = bool(first_order)
+        self.execution = execution
+        self.every_class_in_support = every_class_in_support
+        self._backbone_keys: list[str] | None = None
+
+    # ------------------------------------------------------------------ configuration
+    def hparams(self) -> dict[str, Any]:
+        """The constructor arguments (minus the backbone) as plain JSON-able data."""
+        return {
+            "kind": self.kind,
+            "n_way": self.n_way,
+            "inner_lr": self.inner_lr,
+            "inner_steps": self.inner_steps,
+            "test_inner_steps": self.test_inner_steps,
+            "first_order": self.first_order,
+            "execution": self.execution,
+            "every_class_in_support": self.every_class_in_support,
+        }
+
+    @property
+    def resolved_execution(self) -> str:
+        """``vmap`` or ``loop``: the path :meth:`meta_backward` takes."""
+        if self.execution != "auto":
+            return self.execution
+        return getattr(self.backbone, "preferred_execution", "vmap")
+
+    # ------------------------------------------------------------------ functional helpers
+    def params(self) -> Params:
+        """Meta-parameters as a ``{name: tensor}`` dict (the functional state)."""
+        return dict(self.named_parameters())
+
+    def forward_backbone(self, params: Params, x: Tensor, module: str = "") -> Tensor:
+        """Run ``backbone`` (or its submodule ``module``: ``"body"``/``"head"``) with ``params``.
+
+        ``params`` uses the learner's own names (``backbone.body.0.weight`` ...).
+        """
+        prefix = "backbone." + (module + "." if module else "")
+        sub = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+        target = self.backbone if not module else getattr(self.backbone, module)
+        return functional_call(target, sub, (x,))
+
+    def sgd_inner_loop(
+        self,
+        params: Params,
+        fast: Params,
+        loss_of: Callable[[Params], Tensor],
+        steps: int,
+        create_graph: bool,
+        lr_of: Callable[[str], Tensor | float] | None = None,
+    ) -> Params:
+        """Take ``steps`` gradient steps on ``loss_of(fast)`` and return the adapted ``fast``.
+
+        ``create_graph=False`` detaches the inner gradients (first-order approximation);
+        ``lr_of(name)`` gives a per-parameter step size (Meta-SGD); default ``inner_lr``.
+        """
+        for _ in range(steps):
+            g = grad(loss_of)(fast)
+            if not create_graph:
+                g = {k: v.detach() for k, v in g.items()}
+            fast = {k: fast[k] - (self.inner_lr if lr_of is None else lr_of(k)) * g[k] for k in fast}
+        return fast
+
+    # ------------------------------------------------------------------ to implement
+    def adapt_fn(
+        self,
+        params: Params,
+        support_x: Tensor,
+        support_y: Tensor,
+        support_mask: Tensor | None,
+        steps: int,
+        create_graph: bool,
+    ) -> Any:
+        """Pure adaptation: support set of one task -> adapted state (a pytree of tensors)."""
+        raise NotImplementedError
+
+    def predict_fn(self, params: Params, state: Any, x: Tensor) -> Tensor:
+        """Pure prediction with an adapted state: ``(n, *feature_shape)`` -> ``(n, out)``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared machinery
+    def task_objective(
+        self,
+        params: Params,
+        support_x: Tensor,
+        support_y: Tensor,
+        support_mask: Tensor | None,
+        query_x: Tensor,
+        query_y: Tensor,
+        query_mask: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        """Query loss and headline metric of one task after train-time adaptation (pure)."""
+        state = self.adapt_fn(
+            params, support_x, support_y, support_mask, self.inner_steps, create_graph=not self.first_order
+        )
+        pred = self.predict_fn(params, state, query_x)
+        return task_loss(pred, query_y, self.kind, query_mask), task_metric(
+            pred, query_y, self.kind, query_mask
+        ).detach()
+
+    def check_inputs(self, x: Tensor, name: str) -> None:
+        """Raise :class:`TaskError` if ``x`` (``(n, *feature_shape)``) does not fit the backbone."""
+        expected = getattr(self.backbone, "input_shape", None)
+        if expected is not None and tuple(x.shape[-len(expected) :]) != tuple(expected):
+            raise TaskError(
+                f"{name} examples have shape {tuple(x.shape[1:])} but the {type(self.backbone).__name__} "
+                f"backbone expects {tuple(expected)}"
+            )
+
+    def check_task(self, task: Task | TaskBatch) -> None:
+        """Validate a task or batch against this learner (shapes, label range, classes present)."""
+        self.check_inputs(task.support_x, "support_x")
+        if self.kind == "classification":
+            check_classification_task(task, self.n_way, every_class_in_support=self.every_class_in_support)
+        elif task.support_y.is_floating_point() is False:
+            raise TaskError(f"regression targets must be floating point, got {task.support_y.dtype}")
+
+    def meta_backward(self, batch: TaskBatch) -> dict[str, float]:
+        """Accumulate the meta-gradient of a batch into ``.grad``; return mean query loss/metric.
+
+        The meta-loss is the mean over tasks of each task's query loss after adaptation.
+        """
+        self.check_task(batch)
+        params = self.params()
+        args = (batch.support_x, batch.support_y, batch.support_mask, batch.query_x, batch.query_y, batch.query_mask)
+        n = len(batch)
+        if self.resolved_execution == "vmap":
+            in_dims = (None, *tuple(None if a is None else 0 for a in args))
+            losses, metrics = vmap(self.task_objective, in_dims=in_dims)(params, *args)
+            losses.mean().backward()
+            loss, metric = float(losses.detach().mean()), float(metrics.mean())
+        else:
+            loss = metric = 0.0
+            for i in range(n):
+                li, mi = self.task_objective(params, *(None if a is None else a[i] for a in args))
+                (li / n).backward()  # frees this task's graph before the next task
+                loss += float(li.detach()) / n
+                metric += float(mi) / n
+        return {"loss": loss, "metric": metric}
+
+    def _score_task(
+        self,
+        params: Params,
+        sx: Tensor,
+        sy: Tensor,
+        sm: Tensor | None,
+        qx: Tensor,
+        qy: Tensor,
+        qm: Tensor | None,
+        steps: int,
+    ) -> Tensor:
+        state = self.adapt_fn(params, sx, sy, sm, steps, create_graph=False)
+        return task_metric(self.predict_fn(params, state, qx), qy, self.kind, qm)
+
+    def score(self, batch: TaskBatch, steps: int | None = None) -> Tensor:
+        """Headline metric of every task after test-time adaptation, shape ``(n_tasks,)``.
+
+        Batched with ``vmap`` (or looped, per ``execution``); builds no autograd graph.
+        """
+        self.check_task(batch)
+        params = {k: v.detach() for k, v in self.params().items()}
+        n_steps = self.test_inner_steps if steps is None else int(steps)
+        args = (batch.support_x, batch.support_y, batch.support_mask, batch.query_x, batch.query_y, batch.query_mask)
+        with torch.no_grad():
+            if self.resolved_execution == "vmap":
+                in_dims = (None, *tuple(None if a is None else 0 for a in args), None)
+                return vmap(self._score_task, in_dims=in_dims)(params, *args, n_steps)
+            return torch.stack(
+                [
+                    self._score_task(params, *(None if a is None else a[i] for a in args), n_steps)
+                    for i in range(len(batch))
+                ]
+            )
+
+    def adapt(
+        self,
+        support_x: Tensor,
+        support_y: Tensor,
+        support_mask: Tensor | None = None,
+        steps: int | None = None,
+    ) -> AdaptedModel:
+        """Adapt to one support set ``(n_support, *feature_shape)`` / ``(n_support, ...)``.
+
+        ``steps`` overrides ``test_inner_steps``. Returns an :class:`AdaptedModel`.
+        """
+        probe = Task(support_x, support_y, support_x[:1], support_y[:1], support_mask=support_mask)
+        self.check_task(probe)
+        params = {k: v.detach() for k, v in self.params().items()}
+        n_steps = self.test_inner_steps if steps is None else int(steps)
+        with torch.no_grad():  # torch.func.grad still differentiates the inner loop
+            state = self.adapt_fn(params, support_x, support_y, support_mask, n_steps, create_graph=False)
+        return AdaptedModel(self, params, state)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.hparams().items())

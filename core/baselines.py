@@ -1,0 +1,218 @@
+"""Baselines available to every domain, reported next to the meta-learners.
+
+* ``scratch`` -- the domain's backbone, freshly initialised, trained on the support set only.
+* ``pretrain+finetune`` -- supervised pre-training on pooled meta-train data (global labels),
+  then fine-tuning the whole network on the support set with a new ``n_way`` head
+  (classification) or the pre-trained head (regression). Chen et al., "A Closer Look at
+  Few-shot Classification", ICLR 2019 (arXiv:1904.04232).
+* ``pretrain+logreg`` -- scikit-learn logistic regression on frozen pre-trained features
+  (classification only; the "Baseline" of Chen et al. with a convex head, as in Tian et al. 2020).
+
+Every baseline is seeded explicitly; ``adapt(task)`` returns ``predict(query_x)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from core.backbones import build_backbone, init_parameters
+from core.losses import task_loss
+from core.tasks import Task, derive_seed, generator
+
+if TYPE_CHECKING:
+    from core.domain import Domain
+
+__all__ = ["BaselineConfig", "FinetuneBaseline", "LogRegBaseline", "ScratchBaseline", "build_baselines", "pretrain"]
+
+
+@dataclass
+class BaselineConfig:
+    """Budgets of the baselines (domains override through ``Domain.default_baselines``)."""
+
+    scratch_steps: int = 100
+    scratch_lr: float = 1e-2
+    pretrain_steps: int = 2000
+    pretrain_batch_size: int = 128
+    pretrain_lr: float = 1e-3
+    finetune_steps: int = 50
+    finetune_lr: float = 1e-3
+    logreg_c: float = 1.0
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _fit(
+    model: nn.Module,
+    params: list[nn.Parameter],
+    x: Tensor,
+    y: Tensor,
+    mask: Tensor | None,
+    kind: str,
+    steps: int,
+    lr: float,
+) -> nn.Module:
+    """Full-batch Adam on ``(x, y)`` for ``steps`` steps; returns ``model`` (trained in place)."""
+    opt = torch.optim.Adam(params, lr=lr)
+    model.train()
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        task_loss(model(x), y, kind, mask).backward()
+        opt.step()
+    return model
+
+
+def _predictor(model: nn.Module) -> Callable[[Tensor], Tensor]:
+    def predict(x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return model(x)
+
+    return predict
+
+
+@dataclass
+class ScratchBaseline:
+    """Train the domain's backbone from a fresh seeded init on the support set only."""
+
+    domain: Domain
+    n_way: int | None
+    config: BaselineConfig = field(default_factory=BaselineConfig)
+    name: str = "scratch"
+    kind: str = "baseline"
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        bb_name, kwargs = self.domain.backbone_spec("scratch", self.n_way)
+        if self.domain.kind == "classification":
+            kwargs = {**kwargs, "out_features": self.n_way}
+        model = build_backbone(bb_name, seed=derive_seed(self.config.seed, "scratch"), **kwargs)
+        _fit(
+            model,
+            list(model.parameters()),
+            task.support_x,
+            task.support_y,
+            task.support_mask,
+            self.domain.kind,
+            self.config.scratch_steps,
+            self.config.scratch_lr,
+        )
+        return _predictor(model)
+
+
+def pretrain(domain: Domain, config: BaselineConfig, progress: bool = False) -> nn.Module:
+    """Supervised pre-training on pooled meta-train examples; returns the trained backbone.
+
+    Classification uses a head over ``domain.n_classes_total()`` global classes; regression
+    keeps the domain's regression head.
+    """
+    from tqdm.auto import tqdm
+
+    bb_name, kwargs = domain.backbone_spec("pretrain", domain.n_classes_total())
+    if domain.kind == "classification":
+        total = domain.n_classes_total()
+        if total is None:
+            raise ValueError(f"domain {domain.name!r} must define n_classes_total() for the pre-training baselines")
+        kwargs = {**kwargs, "out_features": total}
+    model = build_backbone(bb_name, seed=derive_seed(config.seed, "pretrain"), **kwargs)
+    opt = torch.optim.Adam(model.parameters(), lr=config.pretrain_lr)
+    for step in tqdm(range(config.pretrain_steps), desc="pretrain baseline", disable=not progress, unit="step"):
+        x, y = domain.pooled_batch("train", config.pretrain_batch_size, generator(config.seed, "pretrain", step))
+        opt.zero_grad(set_to_none=True)
+        task_loss(model(x), y, domain.kind).backward()
+        opt.step()
+    model.backbone_spec = {"name": bb_name, "kwargs": kwargs}
+    return model
+
+
+@dataclass
+class FinetuneBaseline:
+    """Fine-tune a pre-trained backbone on the support set (Chen et al. 2019)."""
+
+    pretrained: nn.Module
+    kind_of_task: str
+    n_way: int | None
+    config: BaselineConfig = field(default_factory=BaselineConfig)
+    new_head: bool = True  # False for fixed-label-space tasks: keep the pre-trained global head
+    name: str = "pretrain+finetune"
+    kind: str = "baseline"
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        model = copy.deepcopy(self.pretrained)
+        if self.kind_of_task == "classification" and self.new_head:
+            model.head = nn.Linear(model.feature_dim, self.n_way)
+            init_parameters(model.head, generator(self.config.seed, "finetune-head"))
+        _fit(
+            model,
+            list(model.parameters()),
+            task.support_x,
+            task.support_y,
+            task.support_mask,
+            self.kind_of_task,
+            self.config.finetune_steps,
+            self.config.finetune_lr,
+        )
+        return _predictor(model)
+
+
+@dataclass
+class LogRegBaseline:
+    """Logistic regression (scikit-learn) on frozen pre-trained features (classification)."""
+
+    pretrained: nn.Module
+    n_way: int
+    config: BaselineConfig = field(default_factory=BaselineConfig)
+    name: str = "pretrain+logreg"
+    kind: str = "baseline"
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        body = self.pretrained.body
+        x, y = task.support_x, task.support_y
+        if task.support_mask is not None:
+            x, y = x[task.support_mask], y[task.support_mask]
+        with torch.no_grad():
+            feats = body(x).double().numpy()
+        labels = y.numpy()
+        classes = sorted(set(labels.tolist()))
+        scaler = StandardScaler().fit(feats)
+        if len(classes) == 1:  # a one-class support set: predict that class
+            only = classes[0]
+
+            def predict_const(q: Tensor) -> Tensor:
+                out = torch.full((q.shape[0], self.n_way), -1e4)
+                out[:, only] = 0.0
+                return out
+
+            return predict_const
+        clf = LogisticRegression(C=self.config.logreg_c, max_iter=1000).fit(scaler.transform(feats), labels)
+
+        def predict(q: Tensor) -> Tensor:
+            with torch.no_grad():
+                f = scaler.transform(body(q).double().numpy())
+            logp = torch.as_tensor(clf.predict_log_proba(f), dtype=torch.float32)
+            out = torch.full((q.shape[0], self.n_way), -1e4)
+            out[:, torch.as_tensor(clf.classes_, dtype=torch.long)] = logp
+            return out
+
+        return predict
+
+
+def build_baselines(
+    domain: Domain, n_way: int | None, config: BaselineConfig, pretrained: nn.Module | None, progress: bool = False
+) -> list[Any]:
+    """The baselines for ``domain``: scratch, pretrain+finetune and (classification) pretrain+logreg."""
+    if pretrained is None:
+        pretrained = pretrain(domain, config, progress=progress)
+    out: list[Any] = [
+        ScratchBaseline(domain, n_way, config),
+        FinetuneBaseline(pretrained, domain.kind, n_way, config, new_head=not domain.fixed_label_space),
+    ]
+    if domain.kind == "classification":
+        out.append(LogRegBaseline(pretrained, n_way, config))
+    return out

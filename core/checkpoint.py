@@ -1,0 +1,175 @@
+"""Checkpoints: tensors in safetensors, everything else in JSON. Never unpickles.
+
+A checkpoint ``<stem>`` is two files:
+
+* ``<stem>.safetensors`` -- the tensors. Its header metadata holds the JSON description under
+  the key ``"metasuite"``, so the pair can never get out of sync: the file is self-describing and
+  written with one atomic ``os.replace``.
+* ``<stem>.json`` -- the same JSON, pretty-printed for people and tools (written second; it is
+  informational, loading reads the copy embedded in the safetensors header).
+
+The JSON records ``format``, ``metasuite_version``, ``algorithm``, ``hparams``, ``backbone``
+(``name`` + ``kwargs``), ``domain``, ``setting``, ``data_fingerprint``, ``metrics`` and, for
+training-state checkpoints, ``trainer`` (step, best metric, optimiser param groups).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from core.errors import CheckpointError
+
+__all__ = ["FORMAT", "atomic_write_text", "load_checkpoint", "load_into", "resolve_checkpoint", "save_checkpoint"]
+
+FORMAT = "metasuite-checkpoint/1"
+_META_KEY = "metasuite"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _stem(path: str | Path) -> Path:
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+
+
+def save_checkpoint(path: str | Path, tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> Path:
+    """Atomically write ``tensors`` and ``meta`` as ``<path>.safetensors`` + ``<path>.json``.
+
+    ``path`` may be given with or without a suffix. Returns the ``.safetensors`` path.
+    """
+    from safetensors.torch import save_file
+
+    from core import __version__
+
+    stem = _stem(path)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    full_meta = {"format": FORMAT, "metasuite_version": __version__, **dict(meta)}
+    text = json.dumps(full_meta, sort_keys=True, default=_json_default)
+    target = stem.with_suffix(".safetensors")
+    fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata={_META_KEY: text})
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    atomic_write_text(
+        stem.with_suffix(".json"), json.dumps(full_meta, indent=2, sort_keys=True, default=_json_default) + "\n"
+    )
+    return target
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, torch.Tensor) and o.numel() == 1:
+        return o.item()
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"cannot store {type(o).__name__} in checkpoint JSON")
+
+
+def resolve_checkpoint(path: str | Path, name: str = "best") -> Path:
+    """Turn a run folder or a checkpoint path into the ``.safetensors`` file to load.
+
+    A folder resolves to ``<folder>/<name>.safetensors``. Raises :class:`CheckpointError` naming
+    what was looked for when nothing exists.
+    """
+    p = Path(path)
+    if p.is_dir():
+        target = p / f"{name}.safetensors"
+        if not target.exists():
+            found = sorted(x.name for x in p.glob("*.safetensors"))
+            raise CheckpointError(
+                f"no checkpoint '{name}.safetensors' in folder {p} (found: {found or 'nothing'}); "
+                "train one with `metasuite train ... --out DIR` or point --checkpoint at a .safetensors file"
+            )
+        return target
+    target = _stem(p).with_suffix(".safetensors")
+    if not target.exists():
+        raise CheckpointError(f"checkpoint file {target} does not exist")
+    return target
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Read a checkpoint (file or run folder) -> ``(tensors, meta)`` without unpickling anything.
+
+    Raises :class:`CheckpointError` naming the file when it is missing, truncated, corrupted, or
+    was not written by metasuite.
+    """
+    from safetensors import safe_open
+
+    target = resolve_checkpoint(path)
+    try:
+        with safe_open(str(target), framework="pt") as f:
+            header = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items())
+    except Exception as exc:  # safetensors raises several types for truncated/corrupt files
+        size = target.stat().st_size
+        raise CheckpointError(
+            f"checkpoint {target} is truncated or corrupted ({size} bytes; {type(exc).__name__}: {exc}); "
+            "re-train or restore it from a copy"
+        ) from exc
+    if _META_KEY not in header:
+        raise CheckpointError(
+            f"{target} is a safetensors file but not a metasuite checkpoint (no '{_META_KEY}' metadata)"
+        )
+    try:
+        meta = json.loads(header[_META_KEY])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint {target} has unreadable metadata: {exc}") from exc
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {target} has format {meta.get('format')!r}; this metasuite reads {FORMAT!r}")
+    meta["path"] = str(target)
+    return tensors, meta
+
+
+def load_into(module: nn.Module, tensors: Mapping[str, Tensor], source: str | Path, prefix: str = "") -> None:
+    """Copy ``tensors[prefix + name]`` into every parameter/buffer of ``module``, strictly.
+
+    Raises :class:`CheckpointError` naming ``source`` and every missing, unexpected or
+    wrongly-shaped tensor.
+    """
+    own = module.state_dict()
+    theirs = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    missing = sorted(set(own) - set(theirs))
+    unexpected = sorted(set(theirs) - set(own))
+    shape = [
+        f"'{k}' is {tuple(theirs[k].shape)} in the checkpoint but {tuple(own[k].shape)} in the model"
+        for k in sorted(set(own) & set(theirs))
+        if theirs[k].shape != own[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"unexpected tensors {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    problems += shape[:5]
+    if problems:
+        raise CheckpointError(f"checkpoint {source} does not match the model: " + "; ".join(problems))
+    module.load_state_dict({k: theirs[k] for k in own}, strict=True)

@@ -1,0 +1,256 @@
+"""The ``metasuite`` command line: domains, train, eval, bench, demo.
+
+Every sub-command talks to domains only through :mod:`core.registry`, so installed third-party
+domains work exactly like the built-in ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.errors import MetasuiteError
+
+__all__ = ["build_parser", "main"]
+
+
+def _domain(args: argparse.Namespace) -> Any:
+    from core.registry import get_domain
+
+    options = {}
+    if getattr(args, "data_dir", None):
+        options["data_dir"] = args.data_dir
+    return get_domain(args.domain, **options)
+
+
+def _setting(domain: Any, args: argparse.Namespace, saved: dict[str, Any] | None = None) -> dict[str, Any]:
+    setting = {**domain.default_setting(), **(saved or {})}
+    for key, arg in (("n_way", "ways"), ("k_shot", "shots"), ("n_query", "queries")):
+        value = getattr(args, arg, None)
+        if value is not None:
+            setting[key] = value
+    return {k: setting[k] for k in ("n_way", "k_shot", "n_query")}
+
+
+def cmd_domains(args: argparse.Namespace) -> int:
+    from core.registry import available_domains, get_domain_class
+
+    rows = []
+    for name, ep in available_domains().items():
+        try:
+            cls = get_domain_class(name)
+            rows.append((name, cls.kind, cls.title, cls.description))
+        except Exception as exc:  # a broken third-party domain must not hide the others
+            rows.append((name, "?", f"failed to load ({ep.value})", f"{type(exc).__name__}: {exc}"))
+    if args.json:
+        print(json.dumps([dict(zip(("name", "kind", "title", "description"), r, strict=True)) for r in rows], indent=2))
+        return 0
+    width = max(len(r[0]) for r in rows)
+    for name, kind, title, desc in rows:
+        print(f"{name.ljust(width)}  {kind:<14}  {title}: {desc}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.learners import make_learner
+    from core.trainer import TrainConfig, train
+
+    domain = _domain(args)
+    setting = _setting(domain, args)
+    overrides = {
+        k: v
+        for k, v in (
+            ("inner_lr", args.inner_lr),
+            ("inner_steps", args.inner_steps),
+            ("test_inner_steps", args.test_inner_steps),
+            ("execution", args.execution),
+        )
+        if v is not None
+    }
+    learner = make_learner(domain, args.algo, n_way=setting["n_way"], seed=args.seed, **overrides)
+    cfg_dict = {**domain.default_train_config(learner.name), "seed": args.seed}
+    for key in ("steps", "meta_batch_size", "outer_lr", "val_every", "val_tasks", "patience"):
+        value = getattr(args, key)
+        if value is not None:
+            cfg_dict[key] = value
+    cfg = TrainConfig.from_dict(cfg_dict)
+    kw = {"n_way": setting["n_way"], "k_shot": setting["k_shot"], "n_query": setting["n_query"]}
+    run_meta = {"domain": domain.name, "setting": setting, "data_fingerprint": domain.fingerprint()}
+    summary = train(
+        learner,
+        domain.sampler("train", **kw),
+        domain.sampler("val", **kw),
+        cfg,
+        args.out,
+        run_meta=run_meta,
+        resume=not args.no_resume,
+        progress=not args.quiet,
+    )
+    print(json.dumps({"out": str(args.out), **summary}, indent=2))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from core.baselines import BaselineConfig, build_baselines
+    from core.evaluate import MetaMethod, evaluate, format_table
+    from core.learners import load_learner
+    from core.tasks import fixed_tasks
+
+    domain = _domain(args)
+    methods: list[Any] = []
+    saved_setting = None
+    fingerprints = {}
+    for ckpt in args.checkpoint or []:
+        learner, meta = load_learner(ckpt, domain)
+        saved_setting = saved_setting or meta.get("setting")
+        fingerprints[meta["path"]] = meta.get("data_fingerprint")
+        name = learner.name if sum(1 for _ in args.checkpoint) == 1 else f"{learner.name} ({Path(ckpt).name})"
+        methods.append(MetaMethod(learner, name=name, steps=args.inner_steps))
+    setting = _setting(domain, args, saved_setting)
+    if args.baselines:
+        cfg = BaselineConfig(**{**domain.default_baselines(), "seed": args.seed})
+        methods += build_baselines(domain, setting["n_way"], cfg, None, progress=not args.quiet)
+    if not methods:
+        print("nothing to evaluate: pass --checkpoint DIR and/or --baselines", file=sys.stderr)
+        return 2
+    stale = [p for p, f in fingerprints.items() if f not in (None, domain.fingerprint())]
+    if stale:
+        import warnings
+
+        warnings.warn(
+            f"checkpoint(s) {stale} were trained on data with another fingerprint than "
+            f"{domain.fingerprint()}; results may not match their model cards",
+            stacklevel=1,
+        )
+    torch.set_grad_enabled(True)
+    sampler = domain.sampler(args.split, **setting)
+    tasks = fixed_tasks(sampler, args.tasks, args.seed)
+    report = evaluate(
+        domain,
+        methods,
+        tasks,
+        {**setting, "split": args.split, "n_tasks": args.tasks, "seed": args.seed},
+        progress=not args.quiet,
+    )
+    print(format_table(report))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from core.bench import run_benchmark
+
+    report = run_benchmark(args.name, quick=args.quick, json_path=args.json)
+    print(json.dumps({k: v for k, v in report.items() if k in ("name", "ratios", "seconds")}, indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import apps
+
+    home = Path(apps.__file__).parent / "Home.py"
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(home),
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    print(f"starting the metasuite app on http://localhost:{args.port} (Ctrl-C to stop)")
+    return subprocess.call(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``metasuite`` command."""
+    from core import __version__
+
+    p = argparse.ArgumentParser(prog="metasuite", description="Meta-learning application suite.")
+    p.add_argument("--version", action="version", version=f"metasuite {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("domains", help="list the registered domains")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=cmd_domains)
+
+    def task_args(s: argparse.ArgumentParser) -> None:
+        s.add_argument("domain", help="domain name (see `metasuite domains`)")
+        s.add_argument("--ways", type=int, help="N: classes per task (classification)")
+        s.add_argument("--shots", type=int, help="K: support examples per class (or per task for regression)")
+        s.add_argument("--queries", type=int, help="query examples per class (or per task)")
+        s.add_argument("--data-dir", help="folder with the domain's real data (domain-specific)")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    s = sub.add_parser("train", help="meta-train an algorithm on a domain")
+    task_args(s)
+    s.add_argument("--algo", required=True, help="maml, fomaml, anil, metasgd, reptile or protonet")
+    s.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, metrics.jsonl)")
+    s.add_argument("--steps", type=int, help="meta-training steps")
+    s.add_argument("--meta-batch-size", type=int)
+    s.add_argument("--outer-lr", type=float)
+    s.add_argument("--inner-lr", type=float)
+    s.add_argument("--inner-steps", type=int)
+    s.add_argument("--test-inner-steps", type=int)
+    s.add_argument("--execution", choices=("vmap", "loop", "auto"))
+    s.add_argument("--val-every", type=int)
+    s.add_argument("--val-tasks", type=int)
+    s.add_argument("--patience", type=int, help="stop after this many validations without improvement")
+    s.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run folder")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("eval", help="evaluate checkpoints and baselines on fixed seeded test tasks")
+    task_args(s)
+    s.add_argument("--checkpoint", action="append", help="run folder or .safetensors file (repeatable)")
+    s.add_argument("--tasks", type=int, default=600, help="number of test tasks (default 600)")
+    s.add_argument("--baselines", action="store_true", help="also run scratch, pretrain+finetune, pretrain+logreg")
+    s.add_argument("--inner-steps", type=int, help="override the test-time inner steps")
+    s.add_argument("--split", default="test", choices=("train", "val", "test"))
+    s.add_argument("--json", help="write the eval JSON here")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("bench", help="run a benchmark (core, or one a domain offers)")
+    s.add_argument("name")
+    s.add_argument("--json", required=True, help="write the benchmark JSON here")
+    s.add_argument("--quick", action="store_true", help="same code path, reduced sizes (under a minute)")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("demo", help="launch the Streamlit suite")
+    s.add_argument("--port", type=int, default=8501)
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``metasuite`` console script."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "no_resume", False) and Path(args.out, "last.safetensors").exists():
+        print(f"error: {args.out} already holds a run; remove it or drop --no-resume to continue it", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MetasuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

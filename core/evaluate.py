@@ -1,0 +1,128 @@
+"""The evaluator: every method on the same fixed, seeded test tasks; mean ± 95% CI.
+
+A *method* is anything with ``name``, ``kind`` (``"meta"`` or ``"baseline"``) and
+``adapt(task) -> predict`` where ``predict(query_x) -> logits/outputs``. Meta-learners are wrapped
+by :class:`MetaMethod`; baselines live in :mod:`core.baselines`.
+
+The confidence interval is the normal-approximation 95% interval of the mean over tasks,
+``1.96 * sd / sqrt(n)`` with the sample standard deviation (``ddof=1``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+from torch import Tensor
+
+from core.algorithms import MetaLearner
+from core.tasks import Task
+
+if TYPE_CHECKING:
+    from core.domain import Domain
+
+__all__ = ["EVAL_SCHEMA_KEYS", "MetaMethod", "Method", "evaluate", "format_table", "mean_ci"]
+
+EVAL_SCHEMA_KEYS = ("domain", "setting", "results")
+
+
+class Method(Protocol):
+    """What the evaluator needs from a method."""
+
+    name: str
+    kind: str  # "meta" or "baseline"
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        """Fit to ``task``'s support set; return ``predict(query_x) -> output``."""
+        ...
+
+
+@dataclass
+class MetaMethod:
+    """Evaluate a meta-learner: adapt with its test-time inner steps, predict the query."""
+
+    learner: MetaLearner
+    name: str = ""
+    kind: str = "meta"
+    steps: int | None = None
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.learner.name
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        return self.learner.adapt(task.support_x, task.support_y, task.support_mask, steps=self.steps).predict
+
+
+def mean_ci(values: Sequence[float]) -> dict[str, float]:
+    """``{"mean": m, "ci95": 1.96 * sd / sqrt(n)}`` (``ci95`` is 0 for a single value)."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("cannot summarise an empty list of values")
+    mean = math.fsum(values) / n
+    if n == 1:
+        return {"mean": mean, "ci95": 0.0}
+    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    return {"mean": mean, "ci95": 1.96 * math.sqrt(var) / math.sqrt(n)}
+
+
+def evaluate(
+    domain: Domain,
+    methods: Sequence[Method],
+    tasks: Sequence[Task],
+    setting: dict[str, Any],
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run every method on every task; return the eval JSON object.
+
+    Returns
+    -------
+    ``{"domain": str, "setting": dict, "results": [{"method", "kind", "n_tasks",
+    "metrics": {name: {"mean", "ci95"}}, "per_task": {name: [float, ...]}}]}``
+    """
+    from tqdm.auto import tqdm
+
+    results = []
+    for method in methods:
+        per_task: dict[str, list[float]] = {}
+        for task in tqdm(tasks, desc=f"eval {method.name}", disable=not progress, unit="task", leave=False):
+            predict = method.adapt(task)
+            with torch.no_grad():
+                pred = predict(task.query_x)
+            for name, value in domain.metrics(pred, task.query_y, task.query_mask).items():
+                per_task.setdefault(name, []).append(float(value))
+        results.append(
+            {
+                "method": method.name,
+                "kind": method.kind,
+                "n_tasks": len(tasks),
+                "metrics": {name: mean_ci(vals) for name, vals in per_task.items()},
+                "per_task": per_task,
+            }
+        )
+    return {"domain": domain.name, "setting": dict(setting), "results": results}
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The eval JSON as a fixed-width text table (``mean ± ci95`` per metric)."""
+    names: list[str] = []
+    for r in report["results"]:
+        for n in r["metrics"]:
+            if n not in names:
+                names.append(n)
+    header = ["method", "kind", *names]
+    rows = [header]
+    for r in report["results"]:
+        cells = [r["method"], r["kind"]]
+        for n in names:
+            m = r["metrics"].get(n)
+            cells.append("-" if m is None else f"{m['mean']:.4f} ± {m['ci95']:.4f}")
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    setting = ", ".join(f"{k}={v}" for k, v in report.get("setting", {}).items())
+    lines.insert(1, "-" * len(lines[0]))
+    return f"domain: {report['domain']}  ({setting})\n" + "\n".join(lines)

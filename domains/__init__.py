@@ -1,0 +1,1 @@
+"""Built-in metasuite domains; each sub-package registers itself under ``metasuite.domains``."""
