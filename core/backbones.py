@@ -13,10 +13,12 @@ Normalisation policy (``norm=`` of :class:`Conv4` and :class:`CNN1d`)
 ----------------------------------------------------------------------
 ``vmap`` cannot update BatchNorm running statistics, so no backbone keeps any:
 
-* ``"batch"`` -- BatchNorm with ``track_running_stats=False``: statistics always come from the
-  current forward batch (one task's support set, or its query set). This is *transductive* at
-  test time, exactly as in Finn et al.'s MAML reference code, and identical in the vmap and
-  loop paths because each task is normalised on its own.
+* ``"batch"`` -- BatchNorm without running statistics (:class:`BatchStatNorm`): statistics always
+  come from the current forward batch (one task's support set, or its query set). This is
+  *transductive* at test time, exactly as in Finn et al.'s MAML reference code, and identical in
+  the vmap and loop paths because each task is normalised on its own. Padded examples of a
+  masked task are part of that batch, so with ``"batch"`` padding changes the real examples'
+  outputs; use ``"group"``/``"layer"`` for ragged (padded) task batches.
 * ``"group"`` -- GroupNorm (8 groups): per-example, non-transductive.
 * ``"layer"`` -- GroupNorm with one group (LayerNorm over channels and positions).
 * ``"none"`` -- no normalisation.
@@ -34,15 +36,38 @@ from torch import Tensor, nn
 
 from core.errors import UnknownNameError
 
-__all__ = ["BACKBONES", "MLP", "NORMS", "CNN1d", "Conv4", "build_backbone", "init_parameters"]
+__all__ = ["BACKBONES", "MLP", "NORMS", "BatchStatNorm", "CNN1d", "Conv4", "build_backbone", "init_parameters"]
 
 NORMS = ("batch", "group", "layer", "none")
 
 
+class BatchStatNorm(nn.Module):
+    """Batch normalisation with batch statistics only, written with plain tensor operations.
+
+    Same output as ``nn.BatchNorm{1,2}d(channels, track_running_stats=False)`` in training mode
+    (biased variance, ``eps=1e-5``) and the same ``weight``/``bias`` parameter names. torch's
+    fused batch-norm backward has a wrong ``vmap`` batching rule for second derivatives
+    (pytorch/functorch#534): MAML's vmap meta-gradient through ``nn.BatchNorm2d`` was ~1% off the
+    loop path. Input ``(batch, channels, *spatial)``; statistics over every dim but ``channels``.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        dims = [0, *range(2, x.ndim)]
+        mean = x.mean(dim=dims, keepdim=True)
+        var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.view(shape) + self.bias.view(shape)
+
+
 def _norm(kind: str, channels: int, dims: int) -> nn.Module:
     if kind == "batch":
-        cls = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
-        return cls(channels, track_running_stats=False)
+        return BatchStatNorm(channels)
     if kind == "group":
         return nn.GroupNorm(math.gcd(8, channels), channels)
     if kind == "layer":
@@ -191,7 +216,7 @@ def init_parameters(module: nn.Module, gen: torch.Generator) -> nn.Module:
                 fan_in = m.weight[0].numel()
                 bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
                 nn.init.uniform_(m.bias, -bound, bound, generator=gen)
-        elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d | nn.GroupNorm) and m.weight is not None:
+        elif isinstance(m, BatchStatNorm | nn.BatchNorm1d | nn.BatchNorm2d | nn.GroupNorm) and m.weight is not None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     return module

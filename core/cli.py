@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--data-dir", help="folder with the domain's real data (domain-specific)")
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--quiet", action="store_true", help="no progress bars")
+        s.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for tiny models)")
 
     s = sub.add_parser("train", help="meta-train an algorithm on a domain")
     task_args(s)
@@ -239,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metasuite`` console script."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     if getattr(args, "no_resume", False) and Path(args.out, "last.safetensors").exists():
         print(f"error: {args.out} already holds a run; remove it or drop --no-resume to continue it", file=sys.stderr)
         return 2

@@ -227,9 +227,10 @@ class MetaLearner(nn.Module):
             params, support_x, support_y, support_mask, self.inner_steps, create_graph=not self.first_order
         )
         pred = self.predict_fn(params, state, query_x)
-        return task_loss(pred, query_y, self.kind, query_mask), task_metric(
-            pred, query_y, self.kind, query_mask
-        ).detach()
+        loss = task_loss(pred, query_y, self.kind, query_mask)
+        # For regression the headline metric (MSE) is the loss itself: skip recomputing it.
+        metric = loss if self.kind == "regression" else task_metric(pred, query_y, self.kind, query_mask)
+        return loss, metric.detach()
 
     def check_inputs(self, x: Tensor, name: str) -> None:
         """Raise :class:`TaskError` if ``x`` (``(n, *feature_shape)``) does not fit the backbone."""
@@ -242,7 +243,8 @@ class MetaLearner(nn.Module):
 
     def check_task(self, task: Task | TaskBatch) -> None:
         """Validate a task or batch against this learner (shapes, label range, classes present)."""
-        self.check_inputs(task.support_x, "support_x")
+        # one task's (n_support, *feature_shape), so that the message names the example shape
+        self.check_inputs(task.support_x[0] if isinstance(task, TaskBatch) else task.support_x, "support_x")
         if self.kind == "classification":
             check_classification_task(task, self.n_way, every_class_in_support=self.every_class_in_support)
         elif task.support_y.is_floating_point() is False:

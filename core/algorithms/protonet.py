@@ -7,8 +7,9 @@ no inner gradient loop (``inner_lr``/``inner_steps`` are unused), so adaptation 
 pass.
 
 Classes with no support example (possible in fixed-label-space tasks with
-``every_class_in_support=False``) get no prototype; their logits are pushed to ``-1e4`` so they
-are never predicted instead of producing NaNs.
+``every_class_in_support=False``) get no prototype; their logits are pushed ``1e4`` below the
+lowest present-class logit of each query (whatever the embedding scale), so they are never
+predicted and produce no NaNs.
 
 Example
 -------
@@ -60,4 +61,7 @@ class ProtoNet(MetaLearner):
         emb = self.forward_backbone(params, x)  # (n, d)
         protos = state["prototypes"]
         d2 = (emb * emb).sum(-1, keepdim=True) - 2 * emb @ protos.T + (protos * protos).sum(-1)[None, :]
-        return -d2 - (1.0 - state["present"])[None, :] * 1e4
+        # A fixed -1e4 is not enough once squared distances exceed 1e4: the absent class's zero
+        # "prototype" would then win. Offset by each row's largest distance instead.
+        offset = d2.detach().amax(dim=-1, keepdim=True) + 1e4  # (n, 1)
+        return -d2 - (1.0 - state["present"])[None, :] * offset

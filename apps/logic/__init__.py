@@ -1,0 +1,65 @@
+"""Everything the app pages compute, as plain functions that tests call directly.
+
+Nothing under ``apps.logic`` imports Streamlit: page scripts call these functions (wrapping the
+slow ones in ``st.cache_resource``) and only decide the layout.
+
+This module holds what the Home page needs; each domain page has its own module
+(:mod:`apps.logic.sinusoid`, ...), imported explicitly so Home stays light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["APPS_DIR", "REPO_ROOT", "list_domains"]
+
+#: The ``apps`` folder (where ``Home.py`` lives); domain ``page`` paths are relative to it.
+APPS_DIR = Path(__file__).resolve().parents[1]
+#: The repository root (holds ``data/``), for a source checkout or an editable install.
+REPO_ROOT = APPS_DIR.parent
+
+
+def list_domains() -> list[dict[str, Any]]:
+    """Every registered domain as plain data for the Home page, sorted by name.
+
+    Returns
+    -------
+    list of dict
+        One dict per domain with ``name``, ``title``, ``kind``, ``description``, ``page`` (the
+        domain's page path relative to ``apps/``, or None), ``has_page`` (True when that file
+        exists) and ``error`` (None, or why the domain failed to import; a broken third-party
+        domain is listed with its error instead of hiding the others).
+    """
+    from core.registry import available_domains, get_domain_class
+
+    rows: list[dict[str, Any]] = []
+    for name, entry_point in available_domains().items():
+        try:
+            cls = get_domain_class(name)
+        except Exception as exc:  # shown on the Home page next to the working domains
+            rows.append(
+                {
+                    "name": name,
+                    "title": name,
+                    "kind": "?",
+                    "description": f"failed to load {entry_point.value!r}",
+                    "page": None,
+                    "has_page": False,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            )
+            continue
+        page = cls.page
+        rows.append(
+            {
+                "name": name,
+                "title": cls.title,
+                "kind": cls.kind,
+                "description": cls.description,
+                "page": page,
+                "has_page": page is not None and (APPS_DIR / page).is_file(),
+                "error": None,
+            }
+        )
+    return rows

@@ -1,0 +1,193 @@
+"""The ``metasuite`` command line: domains, train -> eval round trip, baselines, and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.cli import main
+from core.evaluate import mean_ci
+from core.learners import load_learner
+from core.losses import task_metric
+from core.tasks import fixed_tasks
+from domains.sinusoid import SinusoidDomain
+
+TRAIN = ["--steps", "20", "--meta-batch-size", "4", "--val-every", "10", "--val-tasks", "10", "--shots", "5"]
+TRAIN += ["--queries", "5", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sinusoid MAML run trained through the CLI (shared by the tests of this module)."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["train", "sinusoid", "--algo", "maml", *TRAIN, "--out", str(out)]) == 0
+    return out
+
+
+def check_schema(report: dict[str, Any]) -> None:
+    """The documented eval JSON schema."""
+    assert set(report) >= {"domain", "setting", "results"}
+    assert isinstance(report["domain"], str) and isinstance(report["setting"], dict)
+    assert report["results"]
+    for r in report["results"]:
+        assert isinstance(r["method"], str) and r["kind"] in ("meta", "baseline")
+        assert r["metrics"]
+        for summary in r["metrics"].values():
+            assert set(summary) == {"mean", "ci95"}
+            assert all(math.isfinite(v) for v in summary.values())
+
+
+def test_domains_lists_sinusoid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["domains"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sinusoid") and "regression" in out
+    assert main(["domains", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"name": "sinusoid", "kind": "regression"}.items() <= next(
+        r for r in rows if r["name"] == "sinusoid"
+    ).items()
+
+
+def test_train_writes_a_run_folder(run_dir: Path) -> None:
+    assert {p.name for p in run_dir.iterdir()} >= {"best.safetensors", "last.safetensors", "metrics.jsonl"}
+    meta = json.loads((run_dir / "last.json").read_text())
+    assert meta["domain"] == "sinusoid" and meta["algorithm"] == "maml"
+    assert meta["setting"] == {"n_way": None, "k_shot": 5, "n_query": 5}
+    assert meta["trainer"]["step"] == 20 and meta["train_config"]["meta_batch_size"] == 4
+    assert meta["data_fingerprint"] == SinusoidDomain().fingerprint()
+
+
+def test_eval_writes_the_documented_json_and_prints_a_table(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    report_path = tmp_path / "out" / "eval.json"
+    assert (
+        main(["eval", "sinusoid", "--checkpoint", str(run_dir), "--tasks", "20", "--json", str(report_path), "--quiet"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    report = json.loads(report_path.read_text())
+    check_schema(report)
+    assert report["domain"] == "sinusoid"
+    # the task shape comes from the checkpoint (5-shot), not the domain default (10-shot)
+    assert report["setting"] == {"n_way": None, "k_shot": 5, "n_query": 5, "split": "test", "n_tasks": 20, "seed": 0}
+    (maml,) = report["results"]
+    assert maml["method"] == "maml" and maml["kind"] == "meta"
+    assert list(maml["metrics"]) == ["mse", "loss"]
+    assert out.startswith("domain: sinusoid") and "maml" in out and f"{maml['metrics']['mse']['mean']:.4f}" in out
+
+    # the CLI reports exactly what the Python API computes on the same seeded test tasks
+    learner, _ = load_learner(run_dir)
+    tasks = fixed_tasks(SinusoidDomain().sampler("test", k_shot=5, n_query=5), 20, 0)
+    per_task = []
+    for t in tasks:
+        pred = learner.adapt(t.support_x, t.support_y).predict(t.query_x)
+        per_task.append(float(task_metric(pred, t.query_y, "regression")))
+    assert maml["metrics"]["mse"]["mean"] == pytest.approx(mean_ci(per_task)["mean"], rel=1e-6)
+
+    # evaluating again gives the same numbers
+    again = tmp_path / "again.json"
+    assert (
+        main(["eval", "sinusoid", "--checkpoint", str(run_dir), "--tasks", "20", "--json", str(again), "--quiet"]) == 0
+    )
+    assert json.loads(again.read_text()) == report
+
+
+def test_eval_with_baselines(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the domain's real budgets take minutes; the CLI path is the same with tiny ones
+    tiny = {"scratch_steps": 5, "pretrain_steps": 5, "pretrain_batch_size": 20, "finetune_steps": 3}
+    monkeypatch.setattr(SinusoidDomain, "default_baselines", lambda self: tiny)
+    path = tmp_path / "eval.json"
+    args = ["eval", "sinusoid", "--checkpoint", str(run_dir), "--baselines", "--tasks", "4", "--json", str(path)]
+    assert main([*args, "--quiet"]) == 0
+    report = json.loads(path.read_text())
+    check_schema(report)
+    assert [(r["method"], r["kind"]) for r in report["results"]] == [
+        ("maml", "meta"),
+        ("scratch", "baseline"),
+        ("pretrain+finetune", "baseline"),
+    ]
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("maml", "scratch", "pretrain+finetune"))
+
+
+def _fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert "Traceback" not in captured.err + captured.out
+    return err
+
+
+def test_unknown_algorithm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _fails(["train", "sinusoid", "--algo", "mamll", "--out", str(tmp_path / "x"), "--quiet"], capsys)
+    assert "unknown algorithm 'mamll'" in err and "maml" in err and "protonet" in err
+    assert not (tmp_path / "x" / "last.safetensors").exists()
+
+
+def test_unknown_domain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _fails(["train", "no-such-domain", "--algo", "maml", "--out", str(tmp_path), "--quiet"], capsys)
+    assert "unknown domain 'no-such-domain'" in err and "sinusoid" in err
+    err = _fails(["eval", "no-such-domain", "--checkpoint", str(tmp_path), "--quiet"], capsys)
+    assert "unknown domain" in err
+
+
+def test_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _fails(["eval", "sinusoid", "--checkpoint", str(tmp_path / "nope"), "--tasks", "2", "--quiet"], capsys)
+    assert "does not exist" in err and "nope" in err
+    err = _fails(["eval", "sinusoid", "--checkpoint", str(tmp_path), "--tasks", "2", "--quiet"], capsys)
+    assert "no checkpoint 'best.safetensors'" in err
+
+
+def test_corrupted_checkpoint(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.safetensors"
+    data = (run_dir / "best.safetensors").read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    err = _fails(["eval", "sinusoid", "--checkpoint", str(bad), "--tasks", "2", "--quiet"], capsys)
+    assert "truncated or corrupted" in err and str(bad) in err
+
+
+def test_corrupted_checkpoint_in_a_real_process_prints_no_traceback(run_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "best.safetensors"
+    bad.write_bytes(b"\x00" * 8 + b"not a safetensors header")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "eval", "sinusoid", "--checkpoint", str(tmp_path), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_nothing_to_evaluate(capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["eval", "sinusoid", "--tasks", "2", "--quiet"]) == 2
+    assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_no_resume_refuses_an_existing_run(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = (run_dir / "last.safetensors").read_bytes()
+    err = _fails(["train", "sinusoid", "--algo", "maml", *TRAIN, "--out", str(run_dir), "--no-resume"], capsys)
+    assert "already holds a run" in err
+    assert (run_dir / "last.safetensors").read_bytes() == before
+
+
+def test_resuming_with_other_options_is_refused(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _fails(["train", "sinusoid", "--algo", "maml", *TRAIN, "--outer-lr", "0.5", "--out", str(run_dir)], capsys)
+    assert "different train_config" in err

@@ -1,0 +1,189 @@
+"""The evaluator (mean ± 95% CI, same tasks for every method, JSON schema, table) and the baselines."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Callable
+
+import pytest
+import torch
+from conftest import VECTOR_DIM, GaussianClassSampler, TinyClassificationDomain, gen
+from torch import Tensor
+
+from core.baselines import (
+    BaselineConfig,
+    FinetuneBaseline,
+    LogRegBaseline,
+    ScratchBaseline,
+    build_baselines,
+    pretrain,
+)
+from core.evaluate import EVAL_SCHEMA_KEYS, MetaMethod, evaluate, format_table, mean_ci
+from core.learners import make_learner
+from core.tasks import Task, fixed_tasks
+from domains.sinusoid import SinusoidDomain
+
+TINY = BaselineConfig(scratch_steps=20, pretrain_steps=30, pretrain_batch_size=32, finetune_steps=10, seed=0)
+
+
+def test_mean_ci_matches_a_hand_computation() -> None:
+    values = [0.2, 0.4, 0.9, 0.5, 0.55, 0.1]
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))  # sample sd, ddof=1
+    got = mean_ci(values)
+    assert got["mean"] == pytest.approx(mean, rel=1e-12)
+    assert got["ci95"] == pytest.approx(1.96 * sd / math.sqrt(n), rel=1e-12)
+    assert got["ci95"] == pytest.approx(1.96 * statistics.stdev(values) / math.sqrt(n), rel=1e-12)
+
+
+def test_mean_ci_edge_cases() -> None:
+    assert mean_ci([0.7]) == {"mean": 0.7, "ci95": 0.0}
+    assert mean_ci([2.0, 2.0, 2.0]) == {"mean": 2.0, "ci95": 0.0}
+    with pytest.raises(ValueError, match="empty"):
+        mean_ci([])
+
+
+class _Recorder:
+    """A method that remembers the tasks it saw and predicts a fixed class."""
+
+    kind = "baseline"
+
+    def __init__(self, name: str, label: int):
+        self.name, self.label, self.seen = name, label, []
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        self.seen.append(task)
+        return lambda x: torch.nn.functional.one_hot(torch.full((x.shape[0],), self.label), 3).float()
+
+
+def test_evaluate_runs_every_method_on_the_same_tasks_and_follows_the_schema(
+    tiny_domain: TinyClassificationDomain,
+) -> None:
+    tasks = fixed_tasks(tiny_domain.sampler("test"), 5, seed=4)
+    a, b = _Recorder("always-0", 0), _Recorder("always-1", 1)
+    learner = make_learner(tiny_domain, "protonet", n_way=3, seed=0)
+    methods = [a, b, MetaMethod(learner)]
+    report = evaluate(tiny_domain, methods, tasks, {"n_way": 3, "k_shot": 2}, progress=False)
+
+    for m in (a, b):  # the very same task objects, in the same order
+        assert len(m.seen) == len(tasks) and all(s is t for s, t in zip(m.seen, tasks, strict=True))
+    assert tuple(report) == EVAL_SCHEMA_KEYS
+    assert report["domain"] == "tiny-gauss" and report["setting"] == {"n_way": 3, "k_shot": 2}
+    assert [r["method"] for r in report["results"]] == ["always-0", "always-1", "protonet"]
+    for r in report["results"]:
+        assert r.keys() >= {"method", "kind", "metrics"}
+        assert r["kind"] in ("meta", "baseline")
+        assert list(r["metrics"]) == ["accuracy", "loss"]  # headline metric first
+        for name, summary in r["metrics"].items():
+            assert set(summary) == {"mean", "ci95"}
+            assert all(isinstance(v, float) and math.isfinite(v) for v in summary.values())
+            assert summary == mean_ci(r["per_task"][name])
+            assert len(r["per_task"][name]) == len(tasks)
+    assert report["results"][2]["kind"] == "meta"
+    # a constant predictor is right exactly on the queries of its class: 3 of 9 in every task
+    assert report["results"][0]["metrics"]["accuracy"] == {"mean": pytest.approx(1 / 3), "ci95": 0.0}
+    json.loads(json.dumps(report))  # plain JSON
+
+
+def test_format_table_lists_every_method_with_mean_and_ci(tiny_domain: TinyClassificationDomain) -> None:
+    tasks = fixed_tasks(tiny_domain.sampler("test"), 3, seed=0)
+    report = evaluate(tiny_domain, [_Recorder("always-0", 0), _Recorder("always-2", 2)], tasks, {}, progress=False)
+    table = format_table(report)
+    assert table.startswith("domain: tiny-gauss")
+    for r in report["results"]:
+        line = next(ln for ln in table.splitlines() if ln.startswith(r["method"]))
+        acc = r["metrics"]["accuracy"]
+        assert f"{acc['mean']:.4f} ± {acc['ci95']:.4f}" in line
+    assert "accuracy" in table and "loss" in table
+
+
+def test_meta_method_honours_its_step_override(tiny_domain: TinyClassificationDomain) -> None:
+    learner = make_learner(tiny_domain, "maml", n_way=3, seed=0, inner_lr=0.5, test_inner_steps=5)
+    task = tiny_domain.sampler("test").sample(gen(0))
+    zero = MetaMethod(learner, steps=0).adapt(task)(task.query_x)
+    with torch.no_grad():
+        assert torch.allclose(zero, learner.backbone(task.query_x), atol=1e-6)
+    five = MetaMethod(learner).adapt(task)(task.query_x)
+    assert not torch.allclose(five, zero)
+
+
+def test_pooled_batch_maps_local_labels_to_global_classes(tiny_domain: TinyClassificationDomain) -> None:
+    x, y = tiny_domain.pooled_batch("train", 40, gen(0))
+    assert x.shape == (40, VECTOR_DIM) and y.shape == (40,)
+    assert y.dtype == torch.int64 and int(y.min()) >= 0 and int(y.max()) < 12
+    # every example lies near the mean of the global class it is labelled with
+    means = tiny_domain.sampler("train").means
+    nearest = torch.cdist(x, means).argmin(dim=1)
+    assert (nearest == y).float().mean() > 0.9
+
+
+def test_every_baseline_gives_valid_predictions_on_a_classification_domain(
+    tiny_domain: TinyClassificationDomain,
+) -> None:
+    baselines = build_baselines(tiny_domain, 3, TINY, None)
+    assert [b.name for b in baselines] == ["scratch", "pretrain+finetune", "pretrain+logreg"]
+    assert all(b.kind == "baseline" for b in baselines)
+    tasks = fixed_tasks(tiny_domain.sampler("test"), 4, seed=1)
+    for b in baselines:
+        for t in tasks:
+            pred = b.adapt(t)(t.query_x)
+            assert pred.shape == (t.n_query, 3), b.name
+            assert torch.isfinite(pred).all(), b.name
+    report = evaluate(tiny_domain, baselines, tasks, {}, progress=False)
+    for r in report["results"]:  # well separated clusters: every baseline beats chance
+        assert r["metrics"]["accuracy"]["mean"] > 1 / 3 + 0.1, r
+
+
+def test_baselines_are_deterministic(tiny_domain: TinyClassificationDomain) -> None:
+    task = tiny_domain.sampler("test").sample(gen(2))
+    first = [b.adapt(task)(task.query_x) for b in build_baselines(tiny_domain, 3, TINY, None)]
+    second = [b.adapt(task)(task.query_x) for b in build_baselines(tiny_domain, 3, TINY, None)]
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_finetune_does_not_modify_the_pretrained_model(tiny_domain: TinyClassificationDomain) -> None:
+    model = pretrain(tiny_domain, TINY)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    task = tiny_domain.sampler("test").sample(gen(0))
+    FinetuneBaseline(model, "classification", 3, TINY).adapt(task)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert model.head.out_features == tiny_domain.n_classes_total()
+
+
+def test_logreg_never_predicts_a_class_missing_from_support(tiny_domain: TinyClassificationDomain) -> None:
+    model = pretrain(tiny_domain, TINY)
+    logreg = LogRegBaseline(model, 3, TINY)
+    task = GaussianClassSampler((VECTOR_DIM,), n_way=3, k_shot=3, n_query=4).sample(gen(5))
+    keep = task.support_y != 1
+    two_class = Task(task.support_x[keep], task.support_y[keep], task.query_x, task.query_y)
+    pred = logreg.adapt(two_class)(task.query_x)  # queries include class-1 examples
+    assert pred.shape == (task.n_query, 3)
+    assert not (pred.argmax(-1) == 1).any()
+    assert torch.isfinite(pred).all()
+    only = task.support_y == 2
+    one_class = Task(task.support_x[only], task.support_y[only], task.query_x, task.query_y)
+    assert (logreg.adapt(one_class)(task.query_x).argmax(-1) == 2).all()
+
+
+def test_baselines_on_a_regression_domain() -> None:
+    domain = SinusoidDomain()
+    cfg = BaselineConfig(scratch_steps=5, pretrain_steps=5, pretrain_batch_size=20, finetune_steps=3)
+    baselines = build_baselines(domain, None, cfg, None)
+    assert [b.name for b in baselines] == ["scratch", "pretrain+finetune"]  # no logreg for regression
+    assert isinstance(baselines[0], ScratchBaseline)
+    task = domain.sampler("test", k_shot=5, n_query=7).sample(gen(0))
+    for b in baselines:
+        pred = b.adapt(task)(task.query_x)
+        assert pred.shape == (7, 1) and torch.isfinite(pred).all()
+
+
+def test_pretraining_needs_the_number_of_global_classes(tiny_domain: TinyClassificationDomain) -> None:
+    class NoCount(TinyClassificationDomain):
+        def n_classes_total(self) -> int | None:
+            return None
+
+    with pytest.raises(ValueError, match="must define n_classes_total"):
+        pretrain(NoCount(), TINY)
