@@ -29,7 +29,7 @@ Initialisation draws from an explicit ``torch.Generator`` (:func:`init_parameter
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -87,6 +87,9 @@ class MLP(nn.Module):
     Input ``(batch, in_features)`` -> output ``(batch, out_features)``.
     """
 
+    # `metasuite bench core`: vmap is ~9x faster than the per-task loop for MAML on sinusoid.
+    preferred_execution = "vmap"
+
     def __init__(self, in_features: int, hidden: tuple[int, ...] = (40, 40), out_features: int | None = 1):
         super().__init__()
         layers: list[nn.Module] = []
@@ -110,6 +113,10 @@ class Conv4(nn.Module):
     ``(batch, in_channels, image_size, image_size)`` -> logits ``(batch, out_features)``
     (or features ``(batch, feature_dim)`` when ``out_features`` is None).
     """
+
+    # `metasuite bench core` (5-way 1-shot, meta-batch 16): on a 2-core CPU the loop path is
+    # ~1.4x faster and needs ~2.5x less memory than vmap; on an H200 vmap is ~8.6x faster.
+    preferred_execution: ClassVar[dict[str, str]] = {"cpu": "loop", "cuda": "vmap"}
 
     def __init__(
         self,
@@ -178,6 +185,9 @@ class CNN1d(nn.Module):
     followed by ``n_extra`` scalar features (e.g. RR intervals) that are concatenated to the
     pooled convolutional features before the head. Output ``(batch, out_features)``.
     """
+
+    # Same policy as Conv4 until `metasuite bench` measures it for 1-D signals.
+    preferred_execution: ClassVar[dict[str, str]] = {"cpu": "loop", "cuda": "vmap"}
 
     def __init__(
         self,

@@ -74,6 +74,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     learner = make_learner(domain, args.algo, n_way=setting["n_way"], seed=args.seed, **overrides)
     cfg_dict = {**domain.default_train_config(learner.name), "seed": args.seed}
+    if args.compile:
+        cfg_dict["compile"] = True
     for key in ("steps", "meta_batch_size", "outer_lr", "val_every", "val_tasks", "patience"):
         value = getattr(args, key)
         if value is not None:
@@ -213,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--val-tasks", type=int)
     s.add_argument("--patience", type=int, help="stop after this many validations without improvement")
     s.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run folder")
+    s.add_argument("--compile", action="store_true", help="torch.compile the vmap meta-step (~2x faster small models)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate checkpoints and baselines on fixed seeded test tasks")

@@ -55,6 +55,7 @@ class TrainConfig:
     patience: int | None = None  # validations without improvement before stopping early
     seed: int = 0
     pad_tasks: bool = False  # stack ragged tasks with masks
+    compile: bool = False  # torch.compile the vmap meta-objective (faster steps after ~30 s compiling)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -139,6 +140,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     meta = {**learner_meta(learner), **(run_meta or {}), "train_config": asdict(cfg)}
     opt = _optimizer(learner, cfg)
+    if cfg.compile:
+        learner.compile_meta_step()
     base_lrs = [g["lr"] for g in opt.param_groups]
     start, best_val, best_step, bad_vals = 0, None, None, 0
     log_path = out / "metrics.jsonl"

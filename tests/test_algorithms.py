@@ -502,3 +502,21 @@ def test_bad_hyperparameters_are_rejected() -> None:
         regressor("maml", inner_steps=-1)
     with pytest.raises(UnknownNameError, match="unknown task kind"):
         build_learner("maml", sine_backbone(), kind="ranking")
+
+
+@pytest.mark.slow
+def test_compiled_meta_step_matches_eager() -> None:
+    """torch.compile of the vmap meta-objective is an optimisation only: same meta-gradient."""
+    from core.backbones import build_backbone
+    from core.tasks import generator, sample_batch
+    from domains.sinusoid import SinusoidSampler
+
+    batch = sample_batch(SinusoidSampler("train", 5, 5), 4, generator(3))
+    grads = []
+    for compiled in (False, True):
+        learner = build_learner("maml", build_backbone("mlp", in_features=1, out_features=1, seed=1), kind="regression")
+        learner.compile_meta_step(compiled)
+        learner.meta_backward(batch)
+        grads.append({k: p.grad.clone() for k, p in learner.named_parameters()})
+    for k in grads[0]:
+        assert torch.allclose(grads[0][k], grads[1][k], rtol=1e-5, atol=1e-6), k
