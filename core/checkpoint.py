@@ -31,6 +31,7 @@ __all__ = ["FORMAT", "atomic_write_text", "load_checkpoint", "load_into", "resol
 
 FORMAT = "metasuite-checkpoint/1"
 _META_KEY = "metasuite"
+_FILE_MODE = 0o644  # mkstemp creates 0600 files; checkpoints are meant to be shared and shipped
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -39,6 +40,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, _FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -71,6 +73,7 @@ def save_checkpoint(path: str | Path, tensors: Mapping[str, Tensor], meta: Mappi
     fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, _FILE_MODE)
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata={_META_KEY: text})
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())

@@ -24,7 +24,7 @@ from core.tasks import Task
 if TYPE_CHECKING:
     from core.domain import Domain
 
-__all__ = ["EVAL_SCHEMA_KEYS", "MetaMethod", "Method", "evaluate", "format_table", "mean_ci"]
+__all__ = ["EVAL_SCHEMA_KEYS", "MetaMethod", "Method", "evaluate", "format_markdown", "format_table", "mean_ci"]
 
 EVAL_SCHEMA_KEYS = ("domain", "setting", "results")
 
@@ -126,3 +126,18 @@ def format_table(report: dict[str, Any]) -> str:
     setting = ", ".join(f"{k}={v}" for k, v in report.get("setting", {}).items())
     lines.insert(1, "-" * len(lines[0]))
     return f"domain: {report['domain']}  ({setting})\n" + "\n".join(lines)
+
+
+def format_markdown(report: dict[str, Any], digits: int = 3) -> str:
+    """The eval JSON as a Markdown table (``mean ± ci95`` per metric), for READMEs and model cards."""
+    names: list[str] = []
+    for r in report["results"]:
+        names += [n for n in r["metrics"] if n not in names]
+    lines = ["| method | kind | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for r in report["results"]:
+        cells = [
+            "-" if (m := r["metrics"].get(n)) is None else f"{m['mean']:.{digits}f} ± {m['ci95']:.{digits}f}"
+            for n in names
+        ]
+        lines.append(f"| {r['method']} | {r['kind']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

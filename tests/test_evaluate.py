@@ -20,7 +20,7 @@ from core.baselines import (
     build_baselines,
     pretrain,
 )
-from core.evaluate import EVAL_SCHEMA_KEYS, MetaMethod, evaluate, format_table, mean_ci
+from core.evaluate import EVAL_SCHEMA_KEYS, MetaMethod, evaluate, format_markdown, format_table, mean_ci
 from core.learners import make_learner
 from core.tasks import Task, fixed_tasks
 from domains.sinusoid import SinusoidDomain
@@ -98,6 +98,16 @@ def test_format_table_lists_every_method_with_mean_and_ci(tiny_domain: TinyClass
         acc = r["metrics"]["accuracy"]
         assert f"{acc['mean']:.4f} ± {acc['ci95']:.4f}" in line
     assert "accuracy" in table and "loss" in table
+
+
+def test_format_markdown_has_one_row_per_method(tiny_domain: TinyClassificationDomain) -> None:
+    tasks = fixed_tasks(tiny_domain.sampler("test"), 3, seed=0)
+    report = evaluate(tiny_domain, [_Recorder("always-0", 0), _Recorder("always-2", 2)], tasks, {}, progress=False)
+    lines = format_markdown(report).splitlines()
+    assert lines[0].startswith("| method | kind | accuracy")
+    assert len(lines) == 2 + len(report["results"])
+    acc = report["results"][1]["metrics"]["accuracy"]
+    assert lines[3].startswith("| always-2 | baseline |") and f"{acc['mean']:.3f} ± {acc['ci95']:.3f}" in lines[3]
 
 
 def test_meta_method_honours_its_step_override(tiny_domain: TinyClassificationDomain) -> None:

@@ -42,7 +42,8 @@ def _train_job(algo: str, k_shot: int, steps: int, out_dir: str, seed: int) -> d
 
     domain = get_domain("sinusoid")
     learner = make_learner(domain, algo, n_way=None, seed=seed)
-    cfg = {**domain.default_train_config(learner.name), "steps": steps, "seed": seed}
+    # compile: same math as eager (tests/test_algorithms.py), ~2x faster steps for this tiny MLP.
+    cfg = {**domain.default_train_config(learner.name), "steps": steps, "seed": seed, "compile": True}
     cfg["val_every"] = min(cfg["val_every"], max(steps // 4, 1))
     cfg["checkpoint_every"] = min(cfg["checkpoint_every"], max(steps // 4, 1))
     kw = {"n_way": None, "k_shot": k_shot, "n_query": k_shot}

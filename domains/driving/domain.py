@@ -1,0 +1,291 @@
+"""The driving-scene domain: environment splits, the N-way K-shot task sampler, defaults.
+
+A task is one road *environment* (weather × time of day × region for the renderer; a folder or a
+BDD100K ``weather|timeofday`` for real data), ``n_way`` scene classes, ``k_shot`` support and
+``n_query`` query frames per class from that environment. Splits are disjoint by environment:
+
+* **test** (meta-test) — every environment of one whole region style never seen in training,
+  plus weather × time-of-day combinations held out in the seen regions;
+* **val** (meta-val) — other held-out combinations of the seen regions;
+* **train** (meta-train) — the rest;
+* **seen** — the *train* environments rendered with another image seed (frames never used in
+  training): evaluating there next to *test* measures the domain gap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.domain import Domain
+from core.errors import DataError, TaskError
+from core.tasks import Task
+from domains.driving.data import ImagePool
+
+__all__ = [
+    "HELD_OUT_REGION",
+    "SPLIT_NAMES",
+    "TEST_COMBOS",
+    "VAL_COMBOS",
+    "DrivingDomain",
+    "DrivingSampler",
+    "pool_to_tensor",
+    "synthetic_splits",
+]
+
+SPLIT_NAMES = ("train", "val", "test", "seen")
+#: Whole region never seen in meta-training (all its environments are meta-test).
+HELD_OUT_REGION = -1  # index into render.REGIONS: the last region style
+#: Weather × time-of-day combinations held out of the seen regions for meta-test / meta-val.
+TEST_COMBOS = (("foggy", "night"), ("snowy", "dawn/dusk"), ("rainy", "daytime"))
+VAL_COMBOS = (("overcast", "night"), ("snowy", "daytime"))
+#: Image seeds: training frames and the disjoint "seen" evaluation frames of the same environments.
+TRAIN_IMAGE_SEED = 0
+SEEN_IMAGE_SEED = 1
+_MEAN, _STD = 0.45, 0.25  # fixed input normalisation of uint8 RGB frames
+
+
+def synthetic_splits() -> dict[str, list[str]]:
+    """Environment names of each split of the procedural renderer (disjoint; ``seen`` = ``train``)."""
+    from domains.driving.render import ALL_ENVIRONMENTS, REGIONS
+
+    held_region = REGIONS[HELD_OUT_REGION]
+    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for env in ALL_ENVIRONMENTS:
+        combo = (env.weather, env.time_of_day)
+        if env.region == held_region or combo in TEST_COMBOS:
+            splits["test"].append(env.name)
+        elif combo in VAL_COMBOS:
+            splits["val"].append(env.name)
+        else:
+            splits["train"].append(env.name)
+    splits["seen"] = list(splits["train"])
+    return splits
+
+
+def pool_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 frames ``(n, H, W, 3)`` -> normalised float tensor ``(n, 3, H, W)``."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+    return (x - _MEAN) / _STD
+
+
+class DrivingSampler:
+    """N-way K-shot scene-classification tasks drawn from one split's environments.
+
+    Parameters
+    ----------
+    pool : ImagePool
+        ``pool[environment][class] -> uint8 (n, H, W, 3)`` for this split's environments only.
+    classes : sequence of str
+        The global class list (``metadata["classes"]`` maps local labels into it).
+    """
+
+    def __init__(self, pool: ImagePool, classes: Sequence[str], n_way: int, k_shot: int, n_query: int, split: str):
+        if n_way < 2 or k_shot < 1 or n_query < 1:
+            raise TaskError(f"need n_way >= 2, k_shot >= 1, n_query >= 1 (got {n_way}, {k_shot}, {n_query})")
+        self.classes = list(classes)
+        self.n_way, self.k_shot, self.n_query, self.split = n_way, k_shot, n_query, split
+        need = k_shot + n_query
+        self.eligible: dict[str, list[str]] = {}
+        for env, by_class in sorted(pool.items()):
+            ok = [c for c in self.classes if c in by_class and len(by_class[c]) >= need]
+            if len(ok) >= n_way:
+                self.eligible[env] = ok
+        if not self.eligible:
+            counts = {env: {c: len(a) for c, a in by_class.items()} for env, by_class in pool.items()}
+            raise TaskError(
+                f"no {split} environment has {n_way} classes with at least k_shot + n_query = {need} images each "
+                f"(images per class: {counts}); lower --ways/--shots/--queries or add images"
+            )
+        self.pool = pool
+        self.environments = list(self.eligible)
+
+    def sample(self, generator: torch.Generator) -> Task:
+        env = self.environments[int(torch.randint(len(self.environments), (1,), generator=generator))]
+        names = self.eligible[env]
+        chosen = [names[i] for i in torch.randperm(len(names), generator=generator)[: self.n_way].tolist()]
+        sx, qx = [], []
+        for cls in chosen:
+            images = self.pool[env][cls]
+            idx = torch.randperm(len(images), generator=generator)[: self.k_shot + self.n_query].numpy()
+            picked = images[np.sort(idx[: self.k_shot])], images[np.sort(idx[self.k_shot :])]
+            sx.append(picked[0])
+            qx.append(picked[1])
+        labels = torch.arange(self.n_way)
+        return Task(
+            support_x=pool_to_tensor(np.concatenate(sx)),
+            support_y=labels.repeat_interleave(self.k_shot),
+            query_x=pool_to_tensor(np.concatenate(qx)),
+            query_y=labels.repeat_interleave(self.n_query),
+            metadata={
+                "environment": env,
+                "split": self.split,
+                "class_names": chosen,
+                "classes": [self.classes.index(c) for c in chosen],
+            },
+        )
+
+
+class DrivingDomain(Domain):
+    """Driving-scene classification in unseen road environments.
+
+    Options
+    -------
+    data_dir : str, optional
+        Real images: an image folder (``root/<environment>/<class>/*``) or a folder holding a
+        BDD100K label JSON (``labels.json``) next to ``images/``. Default: the procedural renderer.
+    image_size : int
+        Side of the square frames fed to the backbone (default 84).
+    images_per_class : int
+        Rendered frames per class and environment (default 30).
+    cache_dir : str, optional
+        Where rendered pools are cached (default ``data/cache/driving``, git-ignored).
+    """
+
+    name = "driving"
+    title = "Driving-scene classification"
+    description = "Recognise the driving scene in a road environment never seen in training, from a few frames."
+    kind = "classification"
+    page = "pages/2_Driving.py"
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        image_size: int = 84,
+        images_per_class: int = 30,
+        cache_dir: str | None = None,
+        **options: Any,
+    ):
+        super().__init__(data_dir=data_dir, image_size=image_size, images_per_class=images_per_class, **options)
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self.image_size = int(image_size)
+        self.images_per_class = int(images_per_class)
+        self._pools: dict[str, ImagePool] = {}
+        self._classes: list[str] | None = None
+        self._splits: dict[str, list[str]] | None = None
+
+    # ------------------------------------------------------------------ data
+    @property
+    def classes(self) -> list[str]:
+        """Global scene class list."""
+        if self._classes is None:
+            if self.data_dir is None:
+                from domains.driving.render import SCENE_CLASSES
+
+                self._classes = list(SCENE_CLASSES)
+            else:
+                pool = self._real_pool()
+                self._classes = sorted({c for by_class in pool.values() for c in by_class})
+        return self._classes
+
+    def splits(self) -> dict[str, list[str]]:
+        """Environment names per split (``train``/``val``/``test``/``seen``)."""
+        if self._splits is None:
+            self._splits = synthetic_splits() if self.data_dir is None else _real_splits(sorted(self._real_pool()))
+        return self._splits
+
+    def _real_pool(self) -> ImagePool:
+        if "real" not in self._pools:
+            from domains.driving.data import load_bdd100k, load_image_folder
+
+            root = self.data_dir
+            assert root is not None
+            if not root.exists():
+                raise DataError(f"driving data folder {root} does not exist")
+            labels = sorted(root.glob("*.json"))
+            if labels:
+                self._pools["real"] = load_bdd100k(labels[0], root / "images", size=self.image_size)
+            else:
+                self._pools["real"] = load_image_folder(root, size=self.image_size)
+        return self._pools["real"]
+
+    def pool(self, split: str) -> ImagePool:
+        """The images of ``split``'s environments (rendered once, then cached on disk)."""
+        if split not in SPLIT_NAMES:
+            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_NAMES)}")
+        if split not in self._pools:
+            envs = self.splits()[split]
+            if self.data_dir is None:
+                from domains.driving.render import SCENE_CLASSES, Environment, cached_pool
+
+                seed = SEEN_IMAGE_SEED if split == "seen" else TRAIN_IMAGE_SEED
+                pool: ImagePool = {}
+                for env in envs:
+                    arr = cached_pool(
+                        Environment.from_name(env), self.images_per_class, self.image_size, seed, self.cache_dir
+                    )
+                    pool[env] = {c: arr[i] for i, c in enumerate(SCENE_CLASSES)}
+                self._pools[split] = pool
+            else:
+                real = self._real_pool()
+                if split == "seen":
+                    raise DataError(
+                        "the 'seen' split needs held-out frames of training environments; "
+                        "real image folders have none — evaluate on 'test'"
+                    )
+                self._pools[split] = {env: real[env] for env in envs}
+        return self._pools[split]
+
+    # ------------------------------------------------------------------ Domain interface
+    def sampler(self, split: str, *, n_way: int | None = 5, k_shot: int = 1, n_query: int = 15) -> DrivingSampler:
+        return DrivingSampler(self.pool(split), self.classes, n_way or 5, k_shot, n_query, split)
+
+    def backbone_spec(self, algorithm: str, n_way: int | None) -> tuple[str, dict[str, Any]]:
+        return "conv4", {
+            "in_channels": 3,
+            "image_size": self.image_size,
+            "hidden": 64,
+            "norm": "batch",
+            "out_features": None if algorithm == "protonet" else n_way,
+        }
+
+    def default_setting(self) -> dict[str, Any]:
+        return {"n_way": 5, "k_shot": 1, "n_query": 15}
+
+    def n_classes_total(self) -> int:
+        return len(self.classes)
+
+    def fingerprint(self) -> str:
+        if self.data_dir is None:
+            from domains.driving.render import renderer_fingerprint
+
+            blob = f"{renderer_fingerprint()}|{self.image_size}|{self.images_per_class}"
+        else:
+            files = sorted(str(p.relative_to(self.data_dir)) for p in self.data_dir.rglob("*") if p.is_file())
+            blob = "|".join(files) + f"|{self.image_size}"
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _real_splits(envs: list[str]) -> dict[str, list[str]]:
+    """Deterministic environment split of a real dataset: named folders first, else 60/20/20 by hash."""
+    lowered = {e.lower(): e for e in envs}
+    named = {
+        s: [lowered[k] for k in lowered if k in aliases]
+        for s, aliases in (
+            ("train", ("train", "training")),
+            ("val", ("val", "validation")),
+            ("test", ("test", "testing")),
+        )
+    }
+    if named["train"] and named["test"]:
+        return {**named, "seen": list(named["train"])}
+    if len(envs) < 3:
+        raise DataError(
+            f"need at least 3 environments to split by environment, found {envs}; name folders "
+            "train/ and test/ to choose the split yourself"
+        )
+    order = sorted(envs, key=lambda e: hashlib.sha256(e.encode()).hexdigest())
+    n_test = max(1, round(0.2 * len(order)))
+    n_val = max(1, round(0.2 * len(order)))
+    return {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+        "seen": order[n_test + n_val :],
+    }
