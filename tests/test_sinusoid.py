@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -113,3 +114,18 @@ def test_pooled_batch_gives_supervised_examples() -> None:
     x, y = SinusoidDomain().pooled_batch("train", 33, gen(0))
     assert x.shape == (33, 1) and y.shape == (33, 1)
     assert torch.isfinite(y).all() and float(y.abs().max()) <= 5.0
+
+
+@pytest.mark.slow
+def test_bench_sinusoid_quick_reports_one_eval_json_per_k_with_every_method(tmp_path: Path) -> None:
+    from domains.sinusoid.bench import ALGORITHMS, PUBLISHED, SHOTS, bench_sinusoid
+
+    report = bench_sinusoid(quick=True, out_root=str(tmp_path))
+    assert [r["setting"]["k_shot"] for r in report["results"]] == list(SHOTS)
+    for rep in report["results"]:
+        assert rep["domain"] == "sinusoid" and rep["setting"]["n_tasks"] == 20
+        methods = [r["method"] for r in rep["results"]]
+        assert methods[: len(ALGORITHMS)] == list(ALGORITHMS) and {"scratch", "pretrain+finetune"} <= set(methods)
+        for r in rep["results"]:
+            assert r["metrics"]["mse"]["mean"] > 0 and r["metrics"]["mse"]["ci95"] >= 0
+    assert set(report["ratios"]) == {f"{a}_k{k}_vs_published" for a in PUBLISHED for k in SHOTS}
