@@ -22,10 +22,21 @@ __all__ = ["build_parser", "main"]
 def _domain(args: argparse.Namespace) -> Any:
     from core.registry import get_domain
 
-    options = {}
+    options: dict[str, Any] = {}
+    for item in getattr(args, "option", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise MetasuiteError(f"--option expects KEY=VALUE, got {item!r}")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.replace("-", "_")] = value  # a plain string
     if getattr(args, "data_dir", None):
         options["data_dir"] = args.data_dir
-    return get_domain(args.domain, **options)
+    try:
+        return get_domain(args.domain, **options)
+    except TypeError as exc:  # an option the domain does not take
+        raise MetasuiteError(f"domain {args.domain!r} does not accept these options {sorted(options)}: {exc}") from exc
 
 
 def _setting(domain: Any, args: argparse.Namespace, saved: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -113,7 +124,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         learner, meta = load_learner(ckpt, domain)
         saved_setting = saved_setting or meta.get("setting")
         fingerprints[meta["path"]] = meta.get("data_fingerprint")
-        name = learner.name if sum(1 for _ in args.checkpoint) == 1 else f"{learner.name} ({Path(ckpt).name})"
+        name = learner.name if len(args.checkpoint) == 1 else f"{learner.name} ({Path(ckpt).name})"
         methods.append(MetaMethod(learner, name=name, steps=args.inner_steps))
     setting = _setting(domain, args, saved_setting)
     if args.baselines:
@@ -132,20 +143,49 @@ def cmd_eval(args: argparse.Namespace) -> int:
             stacklevel=1,
         )
     torch.set_grad_enabled(True)
-    sampler = domain.sampler(args.split, **setting)
-    tasks = fixed_tasks(sampler, args.tasks, args.seed)
-    report = evaluate(
-        domain,
-        methods,
-        tasks,
-        {**setting, "split": args.split, "n_tasks": args.tasks, "seed": args.seed},
-        progress=not args.quiet,
+    explicit = any(getattr(args, a) is not None for a in ("shots", "queries", "split"))
+    plan = domain.eval_plan(setting, args.split, explicit)
+    reports = []
+    for entry in plan:
+        shape = {k: entry[k] for k in ("n_way", "k_shot", "n_query")}
+        tasks = fixed_tasks(domain.sampler(entry["split"], **shape), args.tasks, args.seed)
+        report = evaluate(
+            domain,
+            methods,
+            tasks,
+            {**entry, "n_tasks": args.tasks, "seed": args.seed},
+            progress=not args.quiet,
+            confusion=domain.kind == "classification",
+        )
+        print(format_table(report) + "\n")
+        reports.append(report)
+    combined = (
+        reports[0]
+        if len(reports) == 1
+        else {
+            "domain": domain.name,
+            "setting": {"n_tasks": args.tasks, "seed": args.seed, "plan": plan},
+            "results": [{**r, "setting": rep["setting"]} for rep in reports for r in rep["results"]],
+        }
     )
-    print(format_table(report))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(combined, indent=2) + "\n")
+        print(f"wrote {out}")
+        if domain.kind == "classification":
+            from core.plots import save_confusion_png
+
+            for rep in reports:
+                st = rep["setting"]
+                for r in rep["results"]:
+                    tag = f"{r['method']}-{st['split']}-{st['n_way']}way{st['k_shot']}shot".replace("+", "_")
+                    png = save_confusion_png(
+                        r["confusion"],
+                        f"{domain.name}: {r['method']}, {st['split']}, {st['n_way']}-way {st['k_shot']}-shot",
+                        out.with_name(f"{out.stem}-confusion-{tag}.png"),
+                    )
+                    print(f"wrote {png}")
     return 0
 
 
@@ -196,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--shots", type=int, help="K: support examples per class (or per task for regression)")
         s.add_argument("--queries", type=int, help="query examples per class (or per task)")
         s.add_argument("--data-dir", help="folder with the domain's real data (domain-specific)")
+        s.add_argument(
+            "--option",
+            action="append",
+            metavar="KEY=VALUE",
+            help="domain option, e.g. --option image_size=48 (repeatable; values parsed as JSON)",
+        )
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--quiet", action="store_true", help="no progress bars")
         s.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for tiny models)")
@@ -224,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tasks", type=int, default=600, help="number of test tasks (default 600)")
     s.add_argument("--baselines", action="store_true", help="also run scratch, pretrain+finetune, pretrain+logreg")
     s.add_argument("--inner-steps", type=int, help="override the test-time inner steps")
-    s.add_argument("--split", default="test", choices=("train", "val", "test"))
+    s.add_argument("--split", help="split to evaluate on (default: the domain's plan, usually 'test')")
     s.add_argument("--json", help="write the eval JSON here")
     s.set_defaults(func=cmd_eval)
 

@@ -62,6 +62,8 @@ class Domain(ABC):
     page: ClassVar[str | None] = None
 
     def __init__(self, **options: Any):
+        if options and type(self).__init__ is Domain.__init__:
+            raise TypeError(f"{type(self).__name__} takes no options, got {sorted(options)}")
         self.options = options
 
     # ---------------------------------------------------------------- required
@@ -142,6 +144,16 @@ class Domain(ABC):
             ys.append(y)
             n += x.shape[0]
         return torch.cat(xs)[:batch_size], torch.cat(ys)[:batch_size]
+
+    def eval_plan(self, setting: dict[str, Any], split: str | None, explicit: bool) -> list[dict[str, Any]]:
+        """The evaluation settings ``metasuite eval`` runs, each ``{n_way, k_shot, n_query, split}``.
+
+        ``setting`` is the task shape from the command line / checkpoint, ``split`` the ``--split``
+        given (or None) and ``explicit`` tells whether the user fixed the shape or split. The
+        default is one evaluation on ``split`` (``"test"`` when not given); a domain can return a
+        grid (e.g. 1- and 5-shot on unseen and seen environments).
+        """
+        return [{**setting, "split": split or "test"}]
 
     def benchmarks(self) -> dict[str, Callable[..., dict[str, Any]]]:
         """Named benchmarks this domain offers to ``metasuite bench`` (``fn(quick=bool) -> dict``)."""

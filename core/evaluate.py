@@ -75,35 +75,63 @@ def evaluate(
     setting: dict[str, Any],
     *,
     progress: bool = True,
+    confusion: bool = False,
 ) -> dict[str, Any]:
     """Run every method on every task; return the eval JSON object.
+
+    ``confusion=True`` (classification) adds, per method, a confusion matrix over the *global*
+    classes (``metadata["classes"]`` maps each task's labels to global ids and
+    ``metadata["class_names"]`` names them; without them local labels are used).
 
     Returns
     -------
     ``{"domain": str, "setting": dict, "results": [{"method", "kind", "n_tasks",
-    "metrics": {name: {"mean", "ci95"}}, "per_task": {name: [float, ...]}}]}``
+    "metrics": {name: {"mean", "ci95"}}, "per_task": {name: [float, ...]},
+    "confusion": {"labels": [str], "matrix": [[int]]} (optional)}]}``
     """
     from tqdm.auto import tqdm
 
     results = []
     for method in methods:
         per_task: dict[str, list[float]] = {}
+        counts: dict[tuple[str, str], int] = {}
         for task in tqdm(tasks, desc=f"eval {method.name}", disable=not progress, unit="task", leave=False):
             predict = method.adapt(task)
             with torch.no_grad():
                 pred = predict(task.query_x)
             for name, value in domain.metrics(pred, task.query_y, task.query_mask).items():
                 per_task.setdefault(name, []).append(float(value))
-        results.append(
-            {
-                "method": method.name,
-                "kind": method.kind,
-                "n_tasks": len(tasks),
-                "metrics": {name: mean_ci(vals) for name, vals in per_task.items()},
-                "per_task": per_task,
+            if confusion:
+                _count_confusions(counts, task, pred)
+        result: dict[str, Any] = {
+            "method": method.name,
+            "kind": method.kind,
+            "n_tasks": len(tasks),
+            "metrics": {name: mean_ci(vals) for name, vals in per_task.items()},
+            "per_task": per_task,
+        }
+        if confusion:
+            labels = sorted({a for a, _ in counts} | {b for _, b in counts})
+            result["confusion"] = {
+                "labels": labels,
+                "matrix": [[counts.get((t, p), 0) for p in labels] for t in labels],
             }
-        )
+        results.append(result)
     return {"domain": domain.name, "setting": dict(setting), "results": results}
+
+
+def _count_confusions(counts: dict[tuple[str, str], int], task: Task, pred: Tensor) -> None:
+    """Add ``(true class name, predicted class name)`` counts of one task's real query examples."""
+    meta = task.metadata
+    names = meta.get("class_names") or [str(c) for c in meta.get("classes", [])]
+
+    def name(label: int) -> str:
+        return names[label] if label < len(names) else str(label)
+
+    keep = slice(None) if task.query_mask is None else task.query_mask
+    for t, p in zip(task.query_y[keep].tolist(), pred.argmax(-1)[keep].tolist(), strict=True):
+        key = (name(int(t)), name(int(p)))
+        counts[key] = counts.get(key, 0) + 1
 
 
 def format_table(report: dict[str, Any]) -> str:

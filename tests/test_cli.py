@@ -192,3 +192,50 @@ def test_no_resume_refuses_an_existing_run(run_dir: Path, capsys: pytest.Capture
 def test_resuming_with_other_options_is_refused(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = _fails(["train", "sinusoid", "--algo", "maml", *TRAIN, "--outer-lr", "0.5", "--out", str(run_dir)], capsys)
     assert "different train_config" in err
+
+
+def test_domain_options_reach_the_domain_and_bad_ones_fail_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from core.cli import _domain
+
+    args = argparse.Namespace(domain="driving", option=["image_size=48", "images_per_class=4"], data_dir=None)
+    domain = _domain(args)
+    assert domain.image_size == 48 and domain.images_per_class == 4
+    assert main(["eval", "sinusoid", "--option", "no_such_option=1", "--baselines", "--tasks", "1"]) == 2
+    assert "does not accept these options ['no_such_option']" in capsys.readouterr().err
+    assert main(["eval", "sinusoid", "--option", "novalue", "--baselines", "--tasks", "1"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_eval_runs_the_domain_plan_and_writes_confusion_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A domain whose eval plan has two settings gets one combined JSON and a confusion PNG per method/setting."""
+    from conftest import TinyClassificationDomain
+
+    import core.registry
+
+    class Planned(TinyClassificationDomain):
+        def eval_plan(self, setting, split, explicit):  # type: ignore[no-untyped-def]
+            return [{**setting, "k_shot": k, "split": "test"} for k in (1, 2)]
+
+        def default_baselines(self):  # type: ignore[no-untyped-def]
+            return {"pretrain_steps": 5, "pretrain_batch_size": 16, "scratch_steps": 2, "finetune_steps": 2}
+
+    monkeypatch.setattr(core.registry, "get_domain", lambda name, **kw: Planned())
+    out = tmp_path / "eval.json"
+    assert main(["eval", "tiny-gauss", "--baselines", "--tasks", "4", "--quiet", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["domain"] == "tiny-gauss" and [p["k_shot"] for p in report["setting"]["plan"]] == [1, 2]
+    methods = {"scratch", "pretrain+finetune", "pretrain+logreg"}
+    assert {(r["method"], r["setting"]["k_shot"]) for r in report["results"]} == {
+        (m, k) for m in methods for k in (1, 2)
+    }
+    for r in report["results"]:
+        matrix = r["confusion"]["matrix"]
+        assert sum(map(sum, matrix)) == 4 * 3 * 3  # tasks x n_way x n_query, every query counted once
+        assert len(matrix) == len(r["confusion"]["labels"])
+    pngs = sorted(p.name for p in tmp_path.glob("eval-confusion-*.png"))
+    assert len(pngs) == 6 and "eval-confusion-scratch-test-3way1shot.png" in pngs
+    assert (tmp_path / pngs[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
