@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from apps.logic import REPO_ROOT
+from apps.logic.driving import load_pooled_model, load_protonet
 from apps.logic.sinusoid import load_sinusoid_model
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -55,6 +56,8 @@ def _wait_for_http(url: str, server: subprocess.Popen, timeout: float) -> None:
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start `streamlit run apps/Home.py` on a free port from the repo root; stop it afterwards."""
     load_sinusoid_model()  # train-and-cache the stand-in model (if needed) before the browser waits on it
+    load_protonet()
+    load_pooled_model()
     port = _free_port()
     log = (tmp_path_factory.mktemp("streamlit") / "server.log").open("w")
     cmd = [
@@ -111,6 +114,28 @@ def test_sinusoid_page_renders_a_plotly_chart(app_url: str, browser, tmp_path: P
         page.wait_for_timeout(1000)  # let plotly finish drawing the traces before the screenshot
         page.screenshot(path=str(tmp_path / "sinusoid.png"), full_page=True)
         assert (tmp_path / "sinusoid.png").stat().st_size > 10_000
+    finally:
+        page.close()
+
+
+def test_driving_page_renders_the_support_set_and_adapts(app_url: str, browser, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    try:
+        page.goto(f"{app_url}/Driving", wait_until="domcontentloaded")
+        page.wait_for_selector('[data-testid="stImage"] img', timeout=90_000)
+        expect(page.get_by_role("heading", name="Driving-scene classification")).to_be_visible()
+        # the last element of the script (method comparison: a chart or the hint to produce it) rendered
+        expect(page.get_by_role("heading", name="Method comparison")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Adapt").click()
+        expect(page.locator('[data-testid="stMetric"]')).to_have_count(2, timeout=60_000)
+        expect(page.locator('[data-testid="stMetric"]').first).to_contain_text("%")
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=30_000)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        page.wait_for_timeout(1000)  # let plotly finish drawing before the screenshot
+        page.screenshot(path=str(tmp_path / "driving.png"), full_page=True)
+        assert (tmp_path / "driving.png").stat().st_size > 10_000
     finally:
         page.close()
 

@@ -1,0 +1,442 @@
+"""Computation behind the Driving page: draw a few-shot scene task in an unseen environment, adapt, score.
+
+The page compares two models on one 5-way K-shot task drawn from a road environment never seen in
+meta-training (or from an uploaded image folder):
+
+* **after adaptation** -- the shipped ProtoNet checkpoint (or a small stand-in meta-trained in-process),
+  adapted on the support frames (class prototypes) and scored on the query frames;
+* **before adaptation** -- a supervised model pre-trained on the pooled meta-train frames over all
+  global scene classes (:func:`core.baselines.pretrain`); it never sees the support set, and its
+  prediction is the argmax of its global logits restricted to the task's classes.
+
+Accuracy is :func:`core.losses.task_metric`, the metric the evaluator reports.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from apps.logic import REPO_ROOT
+from core.algorithms import MetaLearner
+from core.backbones import build_backbone
+from core.baselines import BaselineConfig, pretrain
+from core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from core.errors import CheckpointError, DataError
+from core.learners import load_learner, make_learner
+from core.losses import task_metric
+from core.tasks import Task, generator
+from domains.driving import DrivingDomain
+from domains.driving.data import ImagePool, load_image_folder
+from domains.driving.domain import _MEAN, _STD, DrivingSampler
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+__all__ = [
+    "DEFAULT_CHECKPOINT",
+    "DEFAULT_SEED",
+    "EVAL_COMMAND",
+    "EVAL_JSON",
+    "FALLBACK_CACHE",
+    "FALLBACK_STEPS",
+    "IMAGES_PER_CLASS",
+    "K_SHOTS",
+    "MAX_UPLOAD_BYTES",
+    "N_QUERY",
+    "N_WAY",
+    "PRETRAIN_STEPS",
+    "AdaptResult",
+    "adapt_and_score",
+    "comparison_figure",
+    "confusion_figure",
+    "confusion_matrix",
+    "default_environment",
+    "environment_pool",
+    "frames",
+    "load_eval_results",
+    "load_pooled_model",
+    "load_protonet",
+    "load_uploaded_zip",
+    "pooled_logits",
+    "sample_task",
+    "train_quick_protonet",
+    "unseen_environments",
+    "upscale",
+]
+
+#: The shipped checkpoint: a run folder holding ``best.safetensors`` + ``best.json``.
+DEFAULT_CHECKPOINT = REPO_ROOT / "data" / "checkpoints" / "driving" / "protonet"
+#: The method comparison the page plots, written by :data:`EVAL_COMMAND`.
+EVAL_JSON = REPO_ROOT / "data" / "checkpoints" / "driving" / "eval.json"
+EVAL_COMMAND = (
+    "metasuite eval driving --checkpoint data/checkpoints/driving/protonet --baselines "
+    "--json data/checkpoints/driving/eval.json"
+)
+#: Where the stand-in ProtoNet and the pooled supervised model are cached (git-ignored).
+FALLBACK_CACHE = REPO_ROOT / "data" / "cache" / "app-driving"
+#: Meta-training budget of the stand-in ProtoNet (5-way 1-shot, 5 queries, meta-batch 2).
+FALLBACK_STEPS = 150
+FALLBACK_META_BATCH = 2
+#: Pre-training budget of the pooled supervised model ("before adaptation").
+PRETRAIN_STEPS = 200
+PRETRAIN_BATCH = 32
+#: Rendered meta-train frames per class and environment for the two in-app models: the domain's default,
+#: so the frames cached by any ``metasuite train driving`` run are reused (pre-training draws 5-way
+#: 1-shot tasks with 15 queries, so it needs at least 16).
+IMAGES_PER_CLASS = 30
+N_WAY = 5
+K_SHOTS = (1, 5)
+N_QUERY = 10
+#: Frames rendered per class for the chosen test environment (seed 1: never the training image seed).
+POOL_PER_CLASS = 20
+POOL_SEED = 1
+#: Largest uncompressed size of an uploaded zip (a guard against zip bombs).
+MAX_UPLOAD_BYTES = 512 * 2**20
+DEFAULT_SEED = 0
+
+
+def _domain(images_per_class: int = IMAGES_PER_CLASS) -> DrivingDomain:
+    return DrivingDomain(images_per_class=images_per_class)
+
+
+# ---------------------------------------------------------------------------- models
+def train_quick_protonet(
+    out_dir: str | Path,
+    steps: int = FALLBACK_STEPS,
+    meta_batch_size: int = FALLBACK_META_BATCH,
+    images_per_class: int = IMAGES_PER_CLASS,
+    seed: int = 0,
+) -> Path:
+    """Meta-train a small ProtoNet on driving train environments into run folder ``out_dir``; return it.
+
+    5-way 1-shot tasks with 5 queries, Adam 1e-3. Training happens in a temporary sibling folder
+    renamed into place when done, so concurrent callers never see a half-written run; an existing
+    finished run at ``out_dir`` is reused as is.
+    """
+    from core.trainer import TrainConfig, train
+
+    out = Path(out_dir)
+    if (out / "best.safetensors").exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    domain = _domain(images_per_class)
+    setting = {"n_way": N_WAY, "k_shot": 1, "n_query": 5}
+    learner = make_learner(domain, "protonet", n_way=N_WAY, seed=seed)
+    cfg = TrainConfig(
+        steps=steps,
+        meta_batch_size=meta_batch_size,
+        outer_lr=1e-3,
+        val_every=steps,
+        val_tasks=20,
+        checkpoint_every=steps,
+        seed=seed,
+    )
+    kw = {"n_way": N_WAY, "k_shot": 1, "n_query": 5}
+    run_meta = {"domain": domain.name, "setting": setting, "data_fingerprint": domain.fingerprint()}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        samplers = domain.sampler("train", **kw), domain.sampler("val", **kw)
+        train(learner, *samplers, cfg, tmp, run_meta=run_meta, progress=False)
+        try:
+            tmp.rename(out)
+        except OSError:  # another process finished first: keep its (identical, seeded) run
+            if not (out / "best.safetensors").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def load_protonet(
+    path: str | Path | None = None, cache_dir: str | Path = FALLBACK_CACHE, steps: int = FALLBACK_STEPS
+) -> tuple[MetaLearner, dict[str, Any]]:
+    """Load the driving ProtoNet -> ``(learner, meta)``; ``meta`` is the checkpoint's JSON.
+
+    Default: :data:`DEFAULT_CHECKPOINT`; when it does not exist, a ProtoNet meta-trained for ``steps``
+    steps (cached under ``cache_dir``) so the page still works. An explicit ``path`` that does not
+    exist raises :class:`~core.errors.CheckpointError`. ``meta["source"]`` is ``"checkpoint"`` or
+    ``"quick-train"``.
+    """
+    domain = DrivingDomain()
+    if path is None:
+        try:
+            resolve_checkpoint(DEFAULT_CHECKPOINT)
+        except CheckpointError:
+            run = train_quick_protonet(Path(cache_dir) / f"protonet-{steps}", steps=steps)
+            learner, meta = load_learner(run, domain)
+            return learner, {**meta, "source": "quick-train"}
+        path = DEFAULT_CHECKPOINT
+    learner, meta = load_learner(path, domain)
+    return learner, {**meta, "source": "checkpoint"}
+
+
+def load_pooled_model(
+    cache_dir: str | Path = FALLBACK_CACHE,
+    steps: int = PRETRAIN_STEPS,
+    batch_size: int = PRETRAIN_BATCH,
+    images_per_class: int = IMAGES_PER_CLASS,
+    seed: int = 0,
+) -> nn.Module:
+    """The supervised model pre-trained on pooled meta-train frames (global logits over all classes).
+
+    Trained once with :func:`core.baselines.pretrain` and cached as ``.safetensors`` + ``.json``
+    under ``cache_dir``, keyed by its budget. Returned in eval mode (its norm layers use batch
+    statistics either way).
+    """
+    stem = Path(cache_dir) / f"pretrain-{steps}-b{batch_size}-n{images_per_class}-s{seed}"
+    domain = _domain(images_per_class)
+    try:
+        tensors, meta = load_checkpoint(stem.with_suffix(".safetensors"))
+    except CheckpointError:
+        config = BaselineConfig(pretrain_steps=steps, pretrain_batch_size=batch_size, seed=seed)
+        model = pretrain(domain, config)
+        save_checkpoint(stem, model.state_dict(), {"backbone": model.backbone_spec, "classes": domain.classes})
+        return model.eval()
+    spec = meta["backbone"]
+    model = build_backbone(spec["name"], **spec["kwargs"])
+    model.load_state_dict(tensors)
+    model.backbone_spec = spec
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------- data
+def unseen_environments() -> list[str]:
+    """Names of the meta-test (unseen) environments of the renderer, e.g. ``"foggy|night|japan"``."""
+    return list(DrivingDomain().splits()["test"])
+
+
+def default_environment(environments: list[str]) -> str:
+    """The first environment that is not at night (frames are easier to read), else the first one."""
+    if not environments:
+        raise ValueError("no environments to choose from")
+    return next((e for e in environments if "night" not in e), environments[0])
+
+
+def environment_pool(
+    environment: str, n_per_class: int = POOL_PER_CLASS, size: int = 48, seed: int = POOL_SEED
+) -> ImagePool:
+    """Render (once, cached on disk) ``n_per_class`` frames of every scene class in one environment."""
+    from domains.driving.render import SCENE_CLASSES, Environment, cached_pool
+
+    arr = cached_pool(Environment.from_name(environment), n_per_class=n_per_class, size=size, seed=seed)
+    return {environment: {c: arr[i] for i, c in enumerate(SCENE_CLASSES)}}
+
+
+def load_uploaded_zip(data: bytes, name: str = "upload", size: int = 48, max_per_class: int = 50) -> ImagePool:
+    """Read a ``.zip`` of ``<class>/<images>`` (optionally inside one top folder) into an image pool.
+
+    The environment is named after the zip (``name`` without ``.zip``), or after the top folder when
+    the class folders sit inside one (:func:`~domains.driving.data.load_image_folder` detects that).
+    At most ``max_per_class`` frames per class are kept. Raises :class:`~core.errors.DataError` with
+    a message for the user when the bytes are not a zip or the layout is wrong.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{name!r} is not a readable .zip file ({exc})") from exc
+    unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > MAX_UPLOAD_BYTES:
+        raise DataError(
+            f"{name!r} unpacks to {unpacked / 2**20:.0f} MiB, more than the {MAX_UPLOAD_BYTES // 2**20} MiB "
+            "this page reads; upload fewer or smaller images"
+        )
+    env = Path(name).stem or "upload"
+    with archive, tempfile.TemporaryDirectory(prefix="metasuite-upload-") as tmp:
+        root = Path(tmp) / env
+        try:
+            archive.extractall(root)  # extractall drops absolute paths and '..' components
+        except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
+            raise DataError(f"could not extract {name!r}: {exc}") from exc
+        pool = load_image_folder(root, size=size, max_per_class=max_per_class)
+    if len(pool) != 1:
+        raise DataError(
+            f"{name!r} holds {len(pool)} environments ({', '.join(sorted(pool))}); upload one environment "
+            "laid out as <class>/<images>"
+        )
+    classes = next(iter(pool.values()))
+    if len(classes) < N_WAY:
+        raise DataError(f"{name!r} has {len(classes)} class folders ({', '.join(sorted(classes))}); need {N_WAY}")
+    return pool
+
+
+def sample_task(pool: ImagePool, k_shot: int, seed: int, n_way: int = N_WAY, n_query: int = N_QUERY) -> Task:
+    """Draw the 5-way ``k_shot`` task number ``seed`` from ``pool``.
+
+    ``n_query`` is lowered to what the pool holds (at least 1) so small uploads still give a task.
+    ``metadata["class_names"]`` names the task's classes; ``metadata["classes"]`` indexes the sorted
+    class names of the pool.
+    """
+    classes = sorted({c for by_class in pool.values() for c in by_class})
+    room = max(
+        (sorted((len(a) for a in by_class.values()), reverse=True) + [0] * n_way)[n_way - 1]
+        for by_class in pool.values()
+    )
+    if room < k_shot + 1:
+        raise DataError(
+            f"a {n_way}-way {k_shot}-shot task needs {n_way} classes with at least {k_shot + 1} images each "
+            f"(K support + 1 query); the largest {n_way} classes here have {room} at the smallest"
+        )
+    sampler = DrivingSampler(pool, classes, n_way, k_shot, min(n_query, room - k_shot), "test")
+    return sampler.sample(generator(seed, "app-driving"))
+
+
+def frames(x: Tensor) -> np.ndarray:
+    """Undo :func:`domains.driving.domain.pool_to_tensor`: ``(n, 3, H, W)`` -> uint8 ``(n, H, W, 3)``."""
+    rgb = (x * _STD + _MEAN).mul(255.0).round().clamp(0, 255).to(torch.uint8)
+    return rgb.permute(0, 2, 3, 1).numpy()
+
+
+def upscale(images: np.ndarray, factor: int = 3) -> np.ndarray:
+    """Nearest-neighbour enlargement of uint8 ``(n, H, W, 3)`` frames by an integer ``factor``."""
+    return images.repeat(factor, axis=1).repeat(factor, axis=2)
+
+
+# ---------------------------------------------------------------------------- adaptation
+@dataclass(frozen=True)
+class AdaptResult:
+    """What the page shows after "Adapt".
+
+    Attributes
+    ----------
+    predictions : np.ndarray, shape (n_query,)
+        Adapted ProtoNet's predicted local label of each query frame.
+    accuracy : float
+        Its query accuracy in [0, 1].
+    before_predictions : np.ndarray of shape (n_query,), or None
+        The pooled model's argmax over the task's classes; None when a class is not one of the
+        global classes it was trained on (an uploaded folder with other names).
+    before_accuracy : float or None
+        Accuracy of ``before_predictions``.
+    confusion : np.ndarray, shape (n_way, n_way)
+        Counts of the adapted model: row = true class, column = predicted class.
+    """
+
+    predictions: np.ndarray
+    accuracy: float
+    before_predictions: np.ndarray | None
+    before_accuracy: float | None
+    confusion: np.ndarray
+
+
+def pooled_logits(model: nn.Module, task: Task, global_classes: list[str]) -> Tensor | None:
+    """The pooled model's logits on the query frames restricted to the task's classes, ``(n_query, n_way)``.
+
+    Column ``i`` is the global logit of ``metadata["class_names"][i]``; None if a name is not in
+    ``global_classes``.
+    """
+    names = task.metadata["class_names"]
+    if any(n not in global_classes for n in names):
+        return None
+    with torch.no_grad():
+        logits = model(task.query_x)
+    return logits[:, [global_classes.index(n) for n in names]]
+
+
+def confusion_matrix(true: np.ndarray, pred: np.ndarray, n_way: int) -> np.ndarray:
+    """Counts ``(n_way, n_way)``: row = true label, column = predicted label."""
+    out = np.zeros((n_way, n_way), dtype=np.int64)
+    np.add.at(out, (np.asarray(true), np.asarray(pred)), 1)
+    return out
+
+
+def adapt_and_score(learner: MetaLearner, pooled: nn.Module | None, task: Task) -> AdaptResult:
+    """Adapt ``learner`` on the support set and score it and the pooled model on the query set."""
+    n_way = len(task.metadata["class_names"])
+    logits = learner.adapt(task.support_x, task.support_y).predict(task.query_x)
+    before = None if pooled is None else pooled_logits(pooled, task, DrivingDomain().classes)
+    pred = logits.argmax(-1).numpy()
+    return AdaptResult(
+        predictions=pred,
+        accuracy=float(task_metric(logits, task.query_y, "classification")),
+        before_predictions=None if before is None else before.argmax(-1).numpy(),
+        before_accuracy=None if before is None else float(task_metric(before, task.query_y, "classification")),
+        confusion=confusion_matrix(task.query_y.numpy(), pred, n_way),
+    )
+
+
+# ---------------------------------------------------------------------------- figures and eval
+def confusion_figure(confusion: np.ndarray, class_names: list[str]) -> go.Figure:
+    """Plotly heatmap of a confusion matrix (rows true, columns predicted)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(
+        go.Heatmap(
+            z=confusion,
+            x=class_names,
+            y=class_names,
+            colorscale="Blues",
+            text=confusion,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{z} frames<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis_title="predicted",
+        yaxis_title="true",
+        yaxis_autorange="reversed",
+        height=380,
+        margin={"l": 40, "r": 20, "t": 30, "b": 40},
+    )
+    return fig
+
+
+def load_eval_results(path: str | Path = EVAL_JSON) -> pd.DataFrame | None:
+    """The eval JSON as a table (method, kind, split, k_shot, accuracy, ci95); None if the file is absent.
+
+    Rows take their setting from ``results[i]["setting"]`` (multi-setting reports) or the report's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text())
+        rows = []
+        for r in report["results"]:
+            setting = r.get("setting") or report.get("setting") or {}
+            acc = r["metrics"]["accuracy"]
+            rows.append(
+                {
+                    "method": r["method"],
+                    "kind": r.get("kind", ""),
+                    "split": setting.get("split", "test"),
+                    "k_shot": setting.get("k_shot"),
+                    "accuracy": float(acc["mean"]),
+                    "ci95": float(acc["ci95"]),
+                }
+            )
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path} is not a metasuite eval JSON with accuracy results ({exc})") from exc
+    return pd.DataFrame(rows, columns=["method", "kind", "split", "k_shot", "accuracy", "ci95"])
+
+
+def comparison_figure(table: pd.DataFrame) -> go.Figure:
+    """Grouped bar chart: accuracy per setting (split, K) for each method, with 95% CI error bars."""
+    import plotly.graph_objects as go
+
+    setting = table["split"].astype(str) + ", K=" + table["k_shot"].astype(str)
+    fig = go.Figure()
+    for method, rows in table.assign(setting=setting).groupby("method", sort=False):
+        fig.add_bar(
+            x=rows["setting"], y=rows["accuracy"], name=str(method), error_y={"type": "data", "array": rows["ci95"]}
+        )
+    fig.update_layout(
+        barmode="group",
+        yaxis_title="query accuracy",
+        yaxis_range=[0, 1],
+        height=380,
+        margin={"l": 40, "r": 20, "t": 30, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig

@@ -1,0 +1,173 @@
+"""Driving page: recognise the driving scene in a road environment never seen in training, from K frames.
+
+Layout only; every number comes from :mod:`apps.logic.driving`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+from torch import nn
+
+from apps.logic import REPO_ROOT
+from apps.logic.driving import (
+    DEFAULT_CHECKPOINT,
+    DEFAULT_SEED,
+    EVAL_COMMAND,
+    EVAL_JSON,
+    FALLBACK_STEPS,
+    K_SHOTS,
+    N_WAY,
+    PRETRAIN_STEPS,
+    adapt_and_score,
+    comparison_figure,
+    confusion_figure,
+    default_environment,
+    environment_pool,
+    frames,
+    load_eval_results,
+    load_pooled_model,
+    load_protonet,
+    load_uploaded_zip,
+    sample_task,
+    unseen_environments,
+    upscale,
+)
+from core.algorithms import MetaLearner
+from core.errors import DataError, TaskError
+from domains.driving.data import ImagePool
+
+st.set_page_config(page_title="Driving · metasuite", page_icon=":material/directions_car:", layout="wide")
+
+UPLOAD = "Upload a .zip"
+
+
+@st.cache_resource(show_spinner="Loading the meta-learned ProtoNet…")
+def _protonet() -> tuple[MetaLearner, dict[str, Any]]:
+    return load_protonet()
+
+
+@st.cache_resource(show_spinner=f"Pre-training the pooled supervised model ({PRETRAIN_STEPS} steps, once)…")
+def _pooled() -> nn.Module:
+    return load_pooled_model()
+
+
+@st.cache_resource(show_spinner="Rendering the environment's frames…")
+def _environment_pool(environment: str) -> ImagePool:
+    return environment_pool(environment)
+
+
+@st.cache_resource(show_spinner="Reading the uploaded images…")
+def _uploaded_pool(data: bytes, name: str) -> ImagePool:
+    return load_uploaded_zip(data, name)
+
+
+def _show_grid(images: list, captions: list[str], per_row: int, width: int) -> None:
+    for start in range(0, len(images), per_row):
+        st.image(images[start : start + per_row], caption=captions[start : start + per_row], width=width)
+
+
+st.title("Driving-scene classification")
+learner, meta = _protonet()
+st.markdown(
+    f"Each task is **{N_WAY}-way K-shot**: {N_WAY} driving scenes (highway, tunnel, roundabout, …) in one road "
+    "environment (weather × time of day × region) that **meta-training never saw**, known only from **K labelled "
+    "frames per scene**. The **ProtoNet** embeds the support frames, averages them into one prototype per scene and "
+    "labels each query frame by its nearest prototype. **Before adaptation** is a supervised model trained on all "
+    "meta-train frames pooled together; it never sees the support set, and scores the query frames with its "
+    "logits over the task's scenes."
+)
+if meta["source"] == "quick-train":
+    shipped = DEFAULT_CHECKPOINT.relative_to(REPO_ROOT)
+    st.warning(
+        f"No shipped checkpoint at `{shipped}`: using a ProtoNet meta-trained in-process for {FALLBACK_STEPS} "
+        f"steps, weaker than the real one (`metasuite train driving --algo protonet --out {shipped}` makes it).",
+        icon=":material/info:",
+    )
+
+environments = unseen_environments()
+env_col, k_col, seed_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+with env_col:
+    source = st.selectbox(
+        "Unseen environment (meta-test split)",
+        [*environments, UPLOAD],
+        index=environments.index(default_environment(environments)),
+        key="environment",
+        help="weather | time of day | region. The last option takes your own frames.",
+    )
+with k_col:
+    k_shot = st.segmented_control("K (frames per scene)", K_SHOTS, default=K_SHOTS[0], key="k_shot") or K_SHOTS[0]
+with seed_col:
+    seed = st.number_input("Task seed", min_value=0, max_value=10**9, value=DEFAULT_SEED, step=1, key="seed")
+
+if source == UPLOAD:
+    upload = st.file_uploader(
+        "A .zip of `<scene>/<images>` folders (at least 5 scenes, K + 1 frames each)", type=["zip"], key="upload"
+    )
+    if upload is None:
+        st.info("Upload a .zip to draw a task from your own frames.", icon=":material/upload:")
+        st.stop()
+    try:
+        pool = _uploaded_pool(upload.getvalue(), upload.name)
+    except DataError as exc:
+        st.error(f"Could not use this upload: {exc}", icon=":material/error:")
+        st.stop()
+else:
+    pool = _environment_pool(source)
+
+try:
+    task = sample_task(pool, int(k_shot), int(seed))
+except (DataError, TaskError) as exc:
+    st.error(f"Could not draw a task: {exc}", icon=":material/error:")
+    st.stop()
+names = task.metadata["class_names"]
+task_key = (source, int(k_shot), int(seed), tuple(names))
+
+st.subheader(f"Support set: {task.metadata['environment']}")
+st.caption(f"{int(k_shot)} frame(s) of each of {N_WAY} scenes; {task.query_x.shape[0]} query frames to label.")
+support = upscale(frames(task.support_x))
+_show_grid(list(support), [names[int(y)] for y in task.support_y], per_row=max(N_WAY, int(k_shot)), width=144)
+
+if st.button("Adapt", type="primary", icon=":material/bolt:"):
+    st.session_state.adapted = task_key
+
+if st.session_state.get("adapted") == task_key:
+    result = adapt_and_score(learner, _pooled(), task)
+    after_col, before_col = st.columns(2)
+    after_col.metric("Accuracy after adaptation (ProtoNet)", f"{result.accuracy:.0%}")
+    if result.before_accuracy is None:
+        before_col.metric("Accuracy before adaptation (pooled)", "—")
+        before_col.caption("The uploaded scene names are not classes the pooled model was trained on.")
+    else:
+        before_col.metric(
+            "Accuracy before adaptation (pooled)",
+            f"{result.before_accuracy:.0%}",
+            delta=f"{result.accuracy - result.before_accuracy:+.0%} from adapting",
+            delta_color="off",
+        )
+    grid_col, matrix_col = st.columns([3, 2])
+    with grid_col:
+        st.subheader("Query frames: predicted / true")
+        captions = [
+            f"{'✓' if p == t else '✗'} {names[p]} / {names[t]}"
+            for p, t in zip(result.predictions.tolist(), task.query_y.tolist(), strict=True)
+        ]
+        _show_grid(list(upscale(frames(task.query_x))), captions, per_row=N_WAY, width=112)
+    with matrix_col:
+        st.subheader("Confusion matrix (adapted)")
+        st.plotly_chart(confusion_figure(result.confusion, names), key="confusion_chart")
+else:
+    st.caption("Press **Adapt** to build the prototypes from the support frames and label the query frames.")
+
+st.header("Method comparison")
+try:
+    table = load_eval_results(EVAL_JSON)
+except DataError as exc:
+    st.error(str(exc), icon=":material/error:")
+    table = None
+if table is None:
+    st.info(f"No evaluation yet at `{EVAL_JSON.relative_to(REPO_ROOT)}`. Produce it with\n\n`{EVAL_COMMAND}`")
+else:
+    st.caption("Mean query accuracy over evaluation tasks, with 95% confidence intervals.")
+    st.plotly_chart(comparison_figure(table), key="comparison_chart")
