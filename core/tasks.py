@@ -98,16 +98,15 @@ class Task:
 
     def to(self, device: torch.device | str) -> Task:
         """Return a copy with every tensor on ``device``."""
-        move = lambda t: None if t is None else t.to(device)
-        return replace(
-            self,
-            support_x=move(self.support_x),
-            support_y=move(self.support_y),
-            query_x=move(self.query_x),
-            query_y=move(self.query_y),
-            support_mask=move(self.support_mask),
-            query_mask=move(self.query_mask),
-        )
+        return _moved(self, device)
+
+
+_TENSOR_FIELDS = ("support_x", "support_y", "query_x", "query_y", "support_mask", "query_mask")
+
+
+def _moved(obj: Any, device: torch.device | str) -> Any:
+    """A copy of a Task/TaskBatch with every tensor field on ``device``."""
+    return replace(obj, **{f: getattr(obj, f).to(device) for f in _TENSOR_FIELDS if getattr(obj, f) is not None})
 
 
 def _pad(t: Tensor, n: int) -> Tensor:
@@ -197,16 +196,7 @@ class TaskBatch:
 
     def to(self, device: torch.device | str) -> TaskBatch:
         """Return a copy with every tensor on ``device``."""
-        move = lambda t: None if t is None else t.to(device)
-        return replace(
-            self,
-            support_x=move(self.support_x),
-            support_y=move(self.support_y),
-            query_x=move(self.query_x),
-            query_y=move(self.query_y),
-            support_mask=move(self.support_mask),
-            query_mask=move(self.query_mask),
-        )
+        return _moved(self, device)
 
 
 @runtime_checkable

@@ -212,6 +212,24 @@ class MetaLearner(nn.Module):
             fast = {k: fast[k] - (self.inner_lr if lr_of is None else lr_of(k)) * g[k] for k in fast}
         return fast
 
+    def adapt_backbone(
+        self,
+        params: Params,
+        support_x: Tensor,
+        support_y: Tensor,
+        support_mask: Tensor | None,
+        steps: int,
+        create_graph: bool,
+        lr_of: Callable[[str], Tensor | float] | None = None,
+    ) -> Params:
+        """Gradient steps on every backbone weight against the support loss (the MAML family's inner loop)."""
+        fast = {k: v for k, v in params.items() if k.startswith("backbone.")}
+
+        def support_loss(p: Params) -> Tensor:
+            return task_loss(self.forward_backbone(p, support_x), support_y, self.kind, support_mask)
+
+        return self.sgd_inner_loop(params, fast, support_loss, steps, create_graph, lr_of=lr_of)
+
     # ------------------------------------------------------------------ to implement
     def adapt_fn(
         self,

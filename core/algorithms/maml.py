@@ -26,7 +26,6 @@ from typing import Any
 from torch import Tensor
 
 from core.algorithms.base import MetaLearner, Params
-from core.losses import task_loss
 
 __all__ = ["FOMAML", "MAML"]
 
@@ -46,12 +45,7 @@ class MAML(MetaLearner):
         steps: int,
         create_graph: bool,
     ) -> Params:
-        fast = {k: v for k, v in params.items() if k.startswith("backbone.")}
-
-        def support_loss(p: Params) -> Tensor:
-            return task_loss(self.forward_backbone(p, support_x), support_y, self.kind, support_mask)
-
-        return self.sgd_inner_loop(params, fast, support_loss, steps, create_graph)
+        return self.adapt_backbone(params, support_x, support_y, support_mask, steps, create_graph)
 
     def predict_fn(self, params: Params, state: Any, x: Tensor) -> Tensor:
         return self.forward_backbone(state, x)

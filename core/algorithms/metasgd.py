@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from core.algorithms.base import MetaLearner, Params
-from core.losses import task_loss
+from core.algorithms.base import Params
+from core.algorithms.maml import MAML
 
 __all__ = ["MetaSGD"]
 
@@ -32,7 +32,7 @@ def _lr_key(name: str) -> str:
     return "lrs." + name.replace(".", "__")
 
 
-class MetaSGD(MetaLearner):
+class MetaSGD(MAML):
     """MAML with a learned learning rate for every scalar parameter (Li et al. 2017)."""
 
     name = "metasgd"
@@ -56,15 +56,7 @@ class MetaSGD(MetaLearner):
         steps: int,
         create_graph: bool,
     ) -> Params:
-        fast = {k: v for k, v in params.items() if k.startswith("backbone.")}
-
-        def support_loss(p: Params) -> Tensor:
-            return task_loss(self.forward_backbone(p, support_x), support_y, self.kind, support_mask)
-
         def lr_of(k: str) -> Tensor:
             return params[_lr_key(k[len("backbone.") :])]
 
-        return self.sgd_inner_loop(params, fast, support_loss, steps, create_graph, lr_of=lr_of)
-
-    def predict_fn(self, params: Params, state: Any, x: Tensor) -> Tensor:
-        return self.forward_backbone(state, x)
+        return self.adapt_backbone(params, support_x, support_y, support_mask, steps, create_graph, lr_of=lr_of)

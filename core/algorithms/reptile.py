@@ -24,14 +24,15 @@ import torch
 from torch import Tensor
 from torch.func import vmap
 
-from core.algorithms.base import MetaLearner, Params
+from core.algorithms.base import Params
+from core.algorithms.maml import MAML
 from core.losses import task_loss, task_metric
 from core.tasks import TaskBatch
 
 __all__ = ["Reptile"]
 
 
-class Reptile(MetaLearner):
+class Reptile(MAML):
     """Reptile (Nichol et al. 2018): meta-gradient ``theta - mean(phi)``."""
 
     name = "reptile"
@@ -40,29 +41,10 @@ class Reptile(MetaLearner):
     def __init__(self, *args: Any, first_order: bool = True, **kwargs: Any):
         super().__init__(*args, first_order=True, **kwargs)
 
-    def adapt_fn(
-        self,
-        params: Params,
-        support_x: Tensor,
-        support_y: Tensor,
-        support_mask: Tensor | None,
-        steps: int,
-        create_graph: bool,
-    ) -> Params:
-        fast = {k: v for k, v in params.items() if k.startswith("backbone.")}
-
-        def support_loss(p: Params) -> Tensor:
-            return task_loss(self.forward_backbone(p, support_x), support_y, self.kind, support_mask)
-
-        return self.sgd_inner_loop(params, fast, support_loss, steps, create_graph=False)
-
-    def predict_fn(self, params: Params, state: Any, x: Tensor) -> Tensor:
-        return self.forward_backbone(state, x)
-
     def _adapt_and_score(
         self, params: Params, sx: Tensor, sy: Tensor, sm: Tensor | None, qx: Tensor, qy: Tensor, qm: Tensor | None
     ) -> tuple[Params, Tensor, Tensor]:
-        phi = self.adapt_fn(params, sx, sy, sm, self.inner_steps, create_graph=False)
+        phi = self.adapt_backbone(params, sx, sy, sm, self.inner_steps, create_graph=False)
         pred = self.predict_fn(params, phi, qx)
         return phi, task_loss(pred, qy, self.kind, qm), task_metric(pred, qy, self.kind, qm)
 
