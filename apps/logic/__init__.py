@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["APPS_DIR", "REPO_ROOT", "list_domains"]
+__all__ = ["APPS_DIR", "REPO_ROOT", "list_domains", "train_run_atomically"]
 
 #: The ``apps`` folder (where ``Home.py`` lives); domain ``page`` paths are relative to it.
 APPS_DIR = Path(__file__).resolve().parents[1]
@@ -63,3 +63,39 @@ def list_domains() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def train_run_atomically(out: Path, learner: Any, domain: Any, setting: dict[str, Any], cfg: Any) -> Path:
+    """Meta-train ``learner`` on ``domain`` into run folder ``out`` without ever exposing a half-written run.
+
+    Training happens in a temporary sibling folder that is renamed into place when done, so
+    concurrent callers (two app sessions, parallel tests) never see a partial run; if another
+    process finished first, its (identical, seeded) run is kept. ``setting`` is the task shape
+    ``{"n_way", "k_shot", "n_query"}``; ``cfg`` a :class:`core.trainer.TrainConfig`.
+    """
+    import shutil
+    import tempfile
+
+    from core.trainer import train
+
+    run_meta = {"domain": domain.name, "setting": setting, "data_fingerprint": domain.fingerprint()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        train(
+            learner,
+            domain.sampler("train", **setting),
+            domain.sampler("val", **setting),
+            cfg,
+            tmp,
+            run_meta=run_meta,
+            progress=False,
+        )
+        try:
+            tmp.rename(out)
+        except OSError:
+            if not (out / "best.safetensors").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from apps.logic import REPO_ROOT
+from apps.logic import REPO_ROOT, train_run_atomically
 from core.algorithms import MetaLearner
 from core.backbones import build_backbone
 from core.baselines import BaselineConfig, pretrain
@@ -125,7 +124,7 @@ def train_quick_protonet(
     renamed into place when done, so concurrent callers never see a half-written run; an existing
     finished run at ``out_dir`` is reused as is.
     """
-    from core.trainer import TrainConfig, train
+    from core.trainer import TrainConfig
 
     out = Path(out_dir)
     if (out / "best.safetensors").exists():
@@ -143,20 +142,7 @@ def train_quick_protonet(
         checkpoint_every=steps,
         seed=seed,
     )
-    kw = {"n_way": N_WAY, "k_shot": 1, "n_query": 5}
-    run_meta = {"domain": domain.name, "setting": setting, "data_fingerprint": domain.fingerprint()}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        samplers = domain.sampler("train", **kw), domain.sampler("val", **kw)
-        train(learner, *samplers, cfg, tmp, run_meta=run_meta, progress=False)
-        try:
-            tmp.rename(out)
-        except OSError:  # another process finished first: keep its (identical, seeded) run
-            if not (out / "best.safetensors").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return train_run_atomically(out, learner, domain, setting, cfg)
 
 
 def load_protonet(

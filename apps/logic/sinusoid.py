@@ -15,8 +15,6 @@ true curve. Step 0 is each model before it has seen the support set.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from apps.logic import REPO_ROOT
+from apps.logic import REPO_ROOT, train_run_atomically
 from core.algorithms import MAML, MetaLearner
 from core.backbones import build_backbone
 from core.checkpoint import resolve_checkpoint
@@ -105,7 +103,7 @@ def train_quick_maml(out_dir: str | Path, steps: int = FALLBACK_STEPS, seed: int
     renamed into place when done, so concurrent callers (two app sessions, parallel tests) never
     see a half-written run. An existing finished run at ``out_dir`` is reused as is.
     """
-    from core.trainer import TrainConfig, train
+    from core.trainer import TrainConfig
 
     out = Path(out_dir)
     if (out / "best.safetensors").exists():
@@ -123,28 +121,8 @@ def train_quick_maml(out_dir: str | Path, steps: int = FALLBACK_STEPS, seed: int
         checkpoint_every=steps,
         seed=seed,
     )
-    kw = {"k_shot": setting["k_shot"], "n_query": setting["n_query"]}
-    run_meta = {"domain": domain.name, "setting": setting, "data_fingerprint": domain.fingerprint()}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        with _one_thread():
-            train(
-                learner,
-                domain.sampler("train", **kw),
-                domain.sampler("val", **kw),
-                cfg,
-                tmp,
-                run_meta=run_meta,
-                progress=False,
-            )
-        try:
-            tmp.rename(out)
-        except OSError:  # another process finished first: keep its (identical, seeded) run
-            if not (out / "best.safetensors").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    with _one_thread():
+        return train_run_atomically(out, learner, domain, setting, cfg)
 
 
 def load_sinusoid_model(path: str | Path | None = None) -> tuple[MetaLearner, dict[str, Any]]:
