@@ -520,3 +520,21 @@ def test_compiled_meta_step_matches_eager() -> None:
         grads.append({k: p.grad.clone() for k, p in learner.named_parameters()})
     for k in grads[0]:
         assert torch.allclose(grads[0][k], grads[1][k], rtol=1e-5, atol=1e-6), k
+
+
+def test_batchstatnorm_plain_path_under_vmap_equals_fused_path() -> None:
+    # BatchStatNorm runs torch's fused kernel outside vmap and plain ops under vmap_safe: same function
+    from core.backbones import BatchStatNorm, vmap_safe
+
+    g = torch.Generator().manual_seed(0)
+    norm = BatchStatNorm(4).double()
+    with torch.no_grad():
+        norm.weight.copy_(torch.rand(4, generator=g, dtype=torch.float64) + 0.5)
+        norm.bias.copy_(torch.randn(4, generator=g, dtype=torch.float64))
+    x = 3.0 + 2.0 * torch.randn(3, 6, 4, 5, 5, generator=g, dtype=torch.float64)  # 3 tasks of 6 examples
+    fused = torch.stack([norm(xi) for xi in x])
+    plain = vmap_safe(norm, in_dims=0)(x)
+    torch.testing.assert_close(plain, fused, rtol=1e-10, atol=1e-10)
+    reference = nn.BatchNorm2d(4, track_running_stats=False).double()
+    reference.load_state_dict(norm.state_dict())
+    torch.testing.assert_close(fused[0], reference(x[0]), rtol=1e-12, atol=1e-12)

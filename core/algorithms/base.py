@@ -30,8 +30,9 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad
 
+from core.backbones import vmap_safe
 from core.errors import TaskError, UnknownNameError
 from core.losses import KINDS, task_loss, task_metric
 from core.tasks import Task, TaskBatch, check_classification_task
@@ -174,7 +175,7 @@ class MetaLearner(nn.Module):
 
     def _batch_objective(self, params: Params, *args: Tensor | None) -> tuple[Tensor, Tensor]:
         in_dims = (None, *tuple(None if a is None else 0 for a in args))
-        return vmap(self.task_objective, in_dims=in_dims)(params, *args)
+        return vmap_safe(self.task_objective, in_dims=in_dims)(params, *args)
 
     # ------------------------------------------------------------------ functional helpers
     def params(self) -> Params:
@@ -335,7 +336,7 @@ class MetaLearner(nn.Module):
         with torch.no_grad():
             if self.resolved_execution == "vmap":
                 in_dims = (None, *tuple(None if a is None else 0 for a in args), None)
-                return vmap(self._score_task, in_dims=in_dims)(params, *args, n_steps)
+                return vmap_safe(self._score_task, in_dims=in_dims)(params, *args, n_steps)
             return torch.stack(
                 [
                     self._score_task(params, *(None if a is None else a[i] for a in args), n_steps)

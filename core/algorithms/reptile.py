@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.func import vmap
 
 from core.algorithms.base import Params
 from core.algorithms.maml import MAML
+from core.backbones import vmap_safe
 from core.losses import task_loss, task_metric
 from core.tasks import TaskBatch
 
@@ -56,7 +56,7 @@ class Reptile(MAML):
         with torch.no_grad():
             if self.resolved_execution == "vmap":
                 in_dims = (None, *tuple(None if a is None else 0 for a in args))
-                phi, losses, metrics = vmap(self._adapt_and_score, in_dims=in_dims)(params, *args)
+                phi, losses, metrics = vmap_safe(self._adapt_and_score, in_dims=in_dims)(params, *args)
                 phi_mean = {k: v.mean(dim=0) for k, v in phi.items()}
                 loss, metric = float(losses.mean()), float(metrics.mean())
             else:
