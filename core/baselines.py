@@ -7,6 +7,9 @@
   Few-shot Classification", ICLR 2019 (arXiv:1904.04232).
 * ``pretrain+logreg`` -- scikit-learn logistic regression on frozen pre-trained features
   (classification only; the "Baseline" of Chen et al. with a convex head, as in Tian et al. 2020).
+* ``pooled (no adaptation)`` -- the pre-trained model as is: its global logits restricted to the
+  task's classes, support set unused (N-way classification whose tasks name their global classes
+  in ``metadata["classes"]``). Its seen-vs-unseen gap measures the domain shift.
 
 Every baseline is seeded explicitly; ``adapt(task)`` returns ``predict(query_x)``.
 """
@@ -28,7 +31,15 @@ from core.tasks import Task, derive_seed, generator
 if TYPE_CHECKING:
     from core.domain import Domain
 
-__all__ = ["BaselineConfig", "FinetuneBaseline", "LogRegBaseline", "ScratchBaseline", "build_baselines", "pretrain"]
+__all__ = [
+    "BaselineConfig",
+    "FinetuneBaseline",
+    "LogRegBaseline",
+    "PooledBaseline",
+    "ScratchBaseline",
+    "build_baselines",
+    "pretrain",
+]
 
 
 @dataclass
@@ -203,10 +214,40 @@ class LogRegBaseline:
         return predict
 
 
+@dataclass
+class PooledBaseline:
+    """The pooled pre-trained model without adaptation: global logits of the task's classes."""
+
+    pretrained: nn.Module
+    name: str = "pooled (no adaptation)"
+    kind: str = "baseline"
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        classes = task.metadata.get("classes")
+        if classes is None:
+            raise ValueError(
+                "the pooled baseline needs tasks with metadata['classes'] (local label -> global class id)"
+            )
+        columns = torch.as_tensor(list(classes), dtype=torch.long)
+        n_global = getattr(getattr(self.pretrained, "head", None), "out_features", None)
+        if n_global is not None and len(columns) and int(columns.max()) >= n_global:
+            raise ValueError(
+                f"task class id {int(columns.max())} is outside the pooled model's {n_global} classes: "
+                "the pooled baseline needs meta-test classes that were seen in pre-training"
+            )
+
+        def predict(q: Tensor) -> Tensor:
+            with torch.no_grad():
+                return self.pretrained(q)[:, columns]
+
+        return predict
+
+
 def build_baselines(
     domain: Domain, n_way: int | None, config: BaselineConfig, pretrained: nn.Module | None, progress: bool = False
 ) -> list[Any]:
-    """The baselines for ``domain``: scratch, pretrain+finetune and (classification) pretrain+logreg."""
+    """The baselines for ``domain``: scratch, pretrain+finetune, and for classification pretrain+logreg
+    and (N-way episodes over global classes) the pooled model without adaptation."""
     if pretrained is None:
         pretrained = pretrain(domain, config, progress=progress)
     out: list[Any] = [
@@ -215,4 +256,6 @@ def build_baselines(
     ]
     if domain.kind == "classification":
         out.append(LogRegBaseline(pretrained, n_way, config))
+        if domain.shared_classes and not domain.fixed_label_space:
+            out.append(PooledBaseline(pretrained))
     return out

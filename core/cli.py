@@ -145,8 +145,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     torch.set_grad_enabled(True)
     explicit = any(getattr(args, a) is not None for a in ("shots", "queries", "split"))
     plan = domain.eval_plan(setting, args.split, explicit)
+    confusion = domain.kind == "classification"
     reports = []
-    for entry in plan:
+    if args.workers > 1:
+        from core.evaluate import evaluate_parallel
+
+        reports = evaluate_parallel(
+            domain, methods, plan, args.tasks, args.seed, args.workers, progress=not args.quiet, confusion=confusion
+        )
+        for report in reports:
+            print(format_table(report) + "\n")
+    for entry in plan if args.workers <= 1 else []:
         shape = {k: entry[k] for k in ("n_way", "k_shot", "n_query")}
         tasks = fixed_tasks(domain.sampler(entry["split"], **shape), args.tasks, args.seed)
         report = evaluate(
@@ -155,7 +164,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             tasks,
             {**entry, "n_tasks": args.tasks, "seed": args.seed},
             progress=not args.quiet,
-            confusion=domain.kind == "classification",
+            confusion=confusion,
         )
         print(format_table(report) + "\n")
         reports.append(report)
@@ -272,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--inner-steps", type=int, help="override the test-time inner steps")
     s.add_argument("--split", help="split to evaluate on (default: the domain's plan, usually 'test')")
     s.add_argument("--json", help="write the eval JSON here")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="evaluate (setting, method) pairs in this many processes, one torch thread each (default 1)",
+    )
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("bench", help="run a benchmark (core, or one a domain offers)")

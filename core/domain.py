@@ -51,6 +51,10 @@ class Domain(ABC):
     fixed_label_space : bool
         True when labels are global classes (every task shares the label space and a support
         set may miss some classes); False for N-way episodes with per-task labels.
+    shared_classes : bool
+        True when meta-test tasks draw from the same global classes as meta-training and the shift
+        is in the inputs (new environments, new patients); adds the "pooled (no adaptation)"
+        baseline. False for the classic class-disjoint few-shot splits.
     page : str or None    path of the domain's Streamlit page, relative to the ``apps`` folder
     """
 
@@ -59,6 +63,7 @@ class Domain(ABC):
     description: ClassVar[str] = ""
     kind: ClassVar[str] = "classification"
     fixed_label_space: ClassVar[bool] = False
+    shared_classes: ClassVar[bool] = False
     page: ClassVar[str | None] = None
 
     def __init__(self, **options: Any):

@@ -24,7 +24,16 @@ from core.tasks import Task
 if TYPE_CHECKING:
     from core.domain import Domain
 
-__all__ = ["EVAL_SCHEMA_KEYS", "MetaMethod", "Method", "evaluate", "format_markdown", "format_table", "mean_ci"]
+__all__ = [
+    "EVAL_SCHEMA_KEYS",
+    "MetaMethod",
+    "Method",
+    "evaluate",
+    "evaluate_parallel",
+    "format_markdown",
+    "format_table",
+    "mean_ci",
+]
 
 EVAL_SCHEMA_KEYS = ("domain", "setting", "results")
 
@@ -118,6 +127,75 @@ def evaluate(
             }
         results.append(result)
     return {"domain": domain.name, "setting": dict(setting), "results": results}
+
+
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _worker_init(blob_path: str, threads: int) -> None:
+    torch.set_num_threads(threads)
+    torch.set_grad_enabled(True)
+    _WORKER_STATE.update(torch.load(blob_path, weights_only=False))  # written by evaluate_parallel
+    _WORKER_STATE["tasks"] = {}
+
+
+def _worker_job(entry_index: int, method_index: int, n_tasks: int, seed: int, confusion: bool) -> dict[str, Any]:
+    from core.tasks import fixed_tasks
+
+    domain, entry = _WORKER_STATE["domain"], _WORKER_STATE["plan"][entry_index]
+    tasks = _WORKER_STATE["tasks"]
+    if entry_index not in tasks:
+        shape = {k: entry[k] for k in ("n_way", "k_shot", "n_query")}
+        tasks.clear()  # keep one setting's tasks in memory
+        tasks[entry_index] = fixed_tasks(domain.sampler(entry["split"], **shape), n_tasks, seed)
+    method = _WORKER_STATE["methods"][method_index]
+    return evaluate(domain, [method], tasks[entry_index], {}, progress=False, confusion=confusion)["results"][0]
+
+
+def evaluate_parallel(
+    domain: Domain,
+    methods: Sequence[Method],
+    plan: Sequence[dict[str, Any]],
+    n_tasks: int,
+    seed: int,
+    workers: int,
+    *,
+    progress: bool = True,
+    confusion: bool = False,
+) -> list[dict[str, Any]]:
+    """:func:`evaluate` of every plan entry (a setting with ``split``), ``workers`` processes at once.
+
+    Each (setting, method) pair is one job; workers rebuild the same fixed tasks from ``seed``,
+    so the result equals the sequential evaluation's (tested). The domain and methods reach the
+    workers once, pickled to a temporary file; torch threads are split between the workers.
+    Returns one eval report per plan entry, methods in the given order.
+    """
+    import multiprocessing
+    import os
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    threads = max(1, torch.get_num_threads() // workers)
+    jobs = [(e, m) for e in range(len(plan)) for m in range(len(methods))]
+    results: dict[tuple[int, int], dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="metasuite-eval-") as tmp:
+        blob = os.path.join(tmp, "state.pt")
+        torch.save({"domain": domain, "methods": list(methods), "plan": list(plan)}, blob)
+        ctx = multiprocessing.get_context("spawn")  # fork is unsafe after torch's thread pools started
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(blob, threads)) as pool:
+            futures = {pool.submit(_worker_job, e, m, n_tasks, seed, confusion): (e, m) for e, m in jobs}
+            for fut in tqdm(as_completed(futures), total=len(jobs), desc="eval jobs", disable=not progress):
+                results[futures[fut]] = fut.result()
+    return [
+        {
+            "domain": domain.name,
+            "setting": {**entry, "n_tasks": n_tasks, "seed": seed},
+            "results": [results[(e, m)] for m in range(len(methods))],
+        }
+        for e, entry in enumerate(plan)
+    ]
 
 
 def _count_confusions(counts: dict[tuple[str, str], int], task: Task, pred: Tensor) -> None:

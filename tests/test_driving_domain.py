@@ -80,3 +80,23 @@ def test_rendered_domain_gives_tasks_and_seen_frames_differ_from_training_frames
     train_frames, seen_frames = domain.pool("train")[env], domain.pool("seen")[env]
     assert not np.array_equal(train_frames[SCENE_CLASSES[0]], seen_frames[SCENE_CLASSES[0]])
     assert domain.fingerprint() == DrivingDomain(images_per_class=4, image_size=32).fingerprint()
+
+
+def test_bench_driving_quick_reports_every_measurement(tmp_path) -> None:
+    from domains.driving.bench import TARGETS, bench_driving
+
+    report = bench_driving(quick=True, out_root=str(tmp_path))
+    assert report["sampling"]["median_ms"] > 0
+    for algo in ("protonet", "maml"):
+        lat = report["latency"][algo]
+        assert 0 < lat["adapt"]["median_ms"] <= lat["adapt_and_predict_75"]["median_ms"] * 1.5
+    assert report["latency"]["maml"]["inner_steps"] == 10
+    trained = {t["algorithm"]: t for t in report["training"]}
+    assert set(trained) == {"protonet", "maml"}
+    for t in trained.values():
+        assert t["steps"] == 20 and t["train_seconds"] > 0 and 0.0 <= t["best_val"] <= 1.0
+        assert (tmp_path / t["algorithm"] / "best.safetensors").is_file()
+    # ratios are measured / target, one per target
+    assert report["ratios"]["maml_adapt_vs_target"] == round(
+        report["latency"]["maml"]["adapt"]["median_ms"] / TARGETS["maml_adapt_ms"], 3
+    )

@@ -16,6 +16,7 @@ from core.baselines import (
     BaselineConfig,
     FinetuneBaseline,
     LogRegBaseline,
+    PooledBaseline,
     ScratchBaseline,
     build_baselines,
     pretrain,
@@ -163,6 +164,30 @@ def test_finetune_does_not_modify_the_pretrained_model(tiny_domain: TinyClassifi
     assert model.head.out_features == tiny_domain.n_classes_total()
 
 
+class SharedClasses(TinyClassificationDomain):
+    shared_classes = True
+
+
+def test_pooled_baseline_reads_the_global_logits_of_the_task_classes(tiny_domain: TinyClassificationDomain) -> None:
+    model = pretrain(tiny_domain, TINY)
+    task = tiny_domain.sampler("train").sample(gen(3))  # pre-training classes (the tiny test classes are new)
+    pred = PooledBaseline(model).adapt(task)(task.query_x)
+    with torch.no_grad():
+        full = model(task.query_x)
+    assert torch.equal(pred, full[:, list(task.metadata["classes"])])
+    # the support set is unused: a task with another support set predicts the same
+    other = Task(task.support_x.flip(0), task.support_y.flip(0), task.query_x, task.query_y, metadata=task.metadata)
+    assert torch.equal(PooledBaseline(model).adapt(other)(task.query_x), pred)
+    with pytest.raises(ValueError, match="metadata"):
+        PooledBaseline(model).adapt(Task(task.support_x, task.support_y, task.query_x, task.query_y))
+    new_classes = tiny_domain.sampler("test").sample(gen(3))
+    with pytest.raises(ValueError, match="seen in pre-training"):
+        PooledBaseline(model).adapt(new_classes)
+    # only domains whose test classes were seen in pre-training get it
+    names = [b.name for b in build_baselines(SharedClasses(), 3, TINY, model)]
+    assert names[-1] == "pooled (no adaptation)"
+
+
 def test_logreg_never_predicts_a_class_missing_from_support(tiny_domain: TinyClassificationDomain) -> None:
     model = pretrain(tiny_domain, TINY)
     logreg = LogRegBaseline(model, 3, TINY)
@@ -197,3 +222,21 @@ def test_pretraining_needs_the_number_of_global_classes(tiny_domain: TinyClassif
 
     with pytest.raises(ValueError, match="must define n_classes_total"):
         pretrain(NoCount(), TINY)
+
+
+def test_parallel_evaluation_equals_sequential_evaluation() -> None:
+    from core.evaluate import evaluate_parallel
+
+    domain = SinusoidDomain()
+    cfg = BaselineConfig(scratch_steps=3, pretrain_steps=3, pretrain_batch_size=10, finetune_steps=2)
+    methods = [MetaMethod(make_learner(domain, "maml", n_way=None, seed=0)), *build_baselines(domain, None, cfg, None)]
+    plan = [{"n_way": None, "k_shot": k, "n_query": 4, "split": "test"} for k in (2, 5)]
+    parallel = evaluate_parallel(domain, methods, plan, 5, 3, workers=2, progress=False)
+    for entry, report in zip(plan, parallel, strict=True):
+        shape = {k: entry[k] for k in ("n_way", "k_shot", "n_query")}
+        tasks = fixed_tasks(domain.sampler("test", **shape), 5, 3)
+        sequential = evaluate(domain, methods, tasks, {}, progress=False)
+        assert report["setting"]["k_shot"] == entry["k_shot"] and report["setting"]["n_tasks"] == 5
+        assert [r["method"] for r in report["results"]] == [r["method"] for r in sequential["results"]]
+        for got, want in zip(report["results"], sequential["results"], strict=True):
+            assert got["per_task"]["mse"] == pytest.approx(want["per_task"]["mse"], rel=1e-5)

@@ -156,6 +156,7 @@ class DrivingDomain(Domain):
     title = "Driving-scene classification"
     description = "Recognise the driving scene in a road environment never seen in training, from a few frames."
     kind = "classification"
+    shared_classes = True  # every split has the same 12 scene classes; the shift is the environment
     page = "pages/2_Driving.py"
 
     def __init__(
@@ -299,6 +300,15 @@ class DrivingDomain(Domain):
 
     def n_classes_total(self) -> int:
         return len(self.classes)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled for evaluation worker processes: they reload the image pools from the disk cache
+        return {**self.__dict__, "_pools": {}}
+
+    def benchmarks(self) -> dict[str, Any]:
+        from domains.driving.bench import bench_driving
+
+        return {"driving": bench_driving}
 
     def fingerprint(self) -> str:
         if self.data_dir is None:
