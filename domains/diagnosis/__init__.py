@@ -1,0 +1,1 @@
+"""Patient-level ECG diagnosis: adapt a beat classifier to a new patient from a few labelled minutes."""
