@@ -49,6 +49,7 @@ __all__ = [
     "Conv4",
     "build_backbone",
     "init_parameters",
+    "under_vmap",
     "vmap_safe",
 ]
 
@@ -73,6 +74,11 @@ def vmap_safe(fn: Callable[..., Any], in_dims: Any) -> Callable[..., Any]:
             _UNDER_VMAP.reset(token)
 
     return run
+
+
+def under_vmap() -> bool:
+    """True while a function batched by :func:`vmap_safe` runs."""
+    return _UNDER_VMAP.get()
 
 
 class BatchStatNorm(nn.Module):

@@ -54,6 +54,7 @@ class BaselineConfig:
     finetune_steps: int = 50
     finetune_lr: float = 1e-3
     logreg_c: float = 1.0
+    balanced: bool = False  # class-balanced losses (imbalanced classification, e.g. ECG beats)
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -67,13 +68,14 @@ def _fit(
     kind: str,
     steps: int,
     lr: float,
+    balanced: bool = False,
 ) -> nn.Module:
     """Full-batch Adam on ``(x, y)`` for ``steps`` steps; returns ``model`` (trained in place)."""
     opt = torch.optim.Adam(params, lr=lr)
     model.train()
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
-        task_loss(model(x), y, kind, mask).backward()
+        task_loss(model(x), y, kind, mask, balanced=balanced).backward()
         opt.step()
     return model
 
@@ -110,6 +112,7 @@ class ScratchBaseline:
             self.domain.kind,
             self.config.scratch_steps,
             self.config.scratch_lr,
+            self.config.balanced,
         )
         return _predictor(model)
 
@@ -133,7 +136,7 @@ def pretrain(domain: Domain, config: BaselineConfig, progress: bool = False) -> 
     for step in tqdm(range(config.pretrain_steps), desc="pretrain baseline", disable=not progress, unit="step"):
         x, y = domain.pooled_batch("train", config.pretrain_batch_size, generator(config.seed, "pretrain", step))
         opt.zero_grad(set_to_none=True)
-        task_loss(model(x), y, domain.kind).backward()
+        task_loss(model(x), y, domain.kind, balanced=config.balanced).backward()
         opt.step()
     model.backbone_spec = {"name": bb_name, "kwargs": kwargs}
     return model
@@ -165,6 +168,7 @@ class FinetuneBaseline:
             self.kind_of_task,
             self.config.finetune_steps,
             self.config.finetune_lr,
+            self.config.balanced,
         )
         return _predictor(model)
 
@@ -216,13 +220,19 @@ class LogRegBaseline:
 
 @dataclass
 class PooledBaseline:
-    """The pooled pre-trained model without adaptation: global logits of the task's classes."""
+    """The pooled pre-trained model without adaptation: global logits of the task's classes.
+
+    ``fixed_label_space=True``: task labels *are* the global classes; all logits are returned.
+    """
 
     pretrained: nn.Module
     name: str = "pooled (no adaptation)"
     kind: str = "baseline"
+    fixed_label_space: bool = False
 
     def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        if self.fixed_label_space:
+            return _predictor(self.pretrained)
         classes = task.metadata.get("classes")
         if classes is None:
             raise ValueError(
@@ -256,6 +266,8 @@ def build_baselines(
     ]
     if domain.kind == "classification":
         out.append(LogRegBaseline(pretrained, n_way, config))
-        if domain.shared_classes and not domain.fixed_label_space:
+        if domain.fixed_label_space:
+            out.append(PooledBaseline(pretrained, name="global model (no adaptation)", fixed_label_space=True))
+        elif domain.shared_classes:
             out.append(PooledBaseline(pretrained))
     return out

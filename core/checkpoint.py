@@ -75,6 +75,7 @@ def save_checkpoint(path: str | Path, tensors: Mapping[str, Tensor], meta: Mappi
     try:
         os.chmod(tmp, _FILE_MODE)
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata={_META_KEY: text})
+        os.chmod(tmp, _FILE_MODE)  # safetensors re-creates the file with its own (0600) mode
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)

@@ -31,8 +31,9 @@ def _domain(args: argparse.Namespace) -> Any:
             options[key.replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
             options[key.replace("-", "_")] = value  # a plain string
-    if getattr(args, "data_dir", None):
-        options["data_dir"] = args.data_dir
+    for key in ("data_dir", "records", "test_records", "support_minutes"):
+        if getattr(args, key, None) is not None:
+            options[key] = getattr(args, key)
     try:
         return get_domain(args.domain, **options)
     except TypeError as exc:  # an option the domain does not take
@@ -120,11 +121,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     methods: list[Any] = []
     saved_setting = None
     fingerprints = {}
+    loaded = []
     for ckpt in args.checkpoint or []:
         learner, meta = load_learner(ckpt, domain)
         saved_setting = saved_setting or meta.get("setting")
         fingerprints[meta["path"]] = meta.get("data_fingerprint")
-        name = learner.name if len(args.checkpoint) == 1 else f"{learner.name} ({Path(ckpt).name})"
+        loaded.append((ckpt, learner))
+    algo_names = [learner.name for _, learner in loaded]
+    for ckpt, learner in loaded:
+        # the algorithm's name, plus the checkpoint's folder when two checkpoints share an algorithm
+        name = learner.name if algo_names.count(learner.name) == 1 else f"{learner.name} ({Path(ckpt).name})"
         methods.append(MetaMethod(learner, name=name, steps=args.inner_steps))
     setting = _setting(domain, args, saved_setting)
     if args.baselines:
@@ -206,6 +212,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from domains.diagnosis.mitdb import fetch_mitdb
+
+    path = fetch_mitdb(args.dest)
+    print(f"MIT-BIH records in {path}; use them with --data-dir {path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import apps
 
@@ -245,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--shots", type=int, help="K: support examples per class (or per task for regression)")
         s.add_argument("--queries", type=int, help="query examples per class (or per task)")
         s.add_argument("--data-dir", help="folder with the domain's real data (domain-specific)")
+        s.add_argument("--records", help="records / patients to use, e.g. DS1, DS2, all or 100,101 (diagnosis)")
+        s.add_argument("--test-records", help="test patients, e.g. DS2 (diagnosis: train on --records)")
+        s.add_argument("--support-minutes", type=float, help="labelled minutes at the start of each recording")
         s.add_argument(
             "--option",
             action="append",
@@ -294,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", required=True, help="write the benchmark JSON here")
     s.add_argument("--quick", action="store_true", help="same code path, reduced sizes (under a minute)")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("data", help="download a domain's public dataset (needs internet)")
+    data_sub = s.add_subparsers(dest="data_command", required=True)
+    f = data_sub.add_parser("fetch", help="download a dataset: mitdb (MIT-BIH Arrhythmia Database, ~100 MB)")
+    f.add_argument("dataset", choices=("mitdb",))
+    f.add_argument("--dest", required=True, type=Path, help="folder to download into")
+    f.set_defaults(func=cmd_data_fetch)
 
     s = sub.add_parser("demo", help="launch the Streamlit suite")
     s.add_argument("--port", type=int, default=8501)

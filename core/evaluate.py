@@ -65,11 +65,21 @@ class MetaMethod:
         return self.learner.adapt(task.support_x, task.support_y, task.support_mask, steps=self.steps).predict
 
 
-def mean_ci(values: Sequence[float]) -> dict[str, float]:
-    """``{"mean": m, "ci95": 1.96 * sd / sqrt(n)}`` (``ci95`` is 0 for a single value)."""
-    n = len(values)
-    if n == 0:
+def mean_ci(values: Sequence[float]) -> dict[str, Any]:
+    """``{"mean": m, "ci95": 1.96 * sd / sqrt(n)}`` (``ci95`` is 0 for a single value).
+
+    NaN values (a metric undefined for a task, e.g. the sensitivity of a class the patient does
+    not have) are left out; ``"n"`` then gives how many values were used, and a list of NaN only
+    gives ``{"mean": None, "ci95": None, "n": 0}``.
+    """
+    if len(values) == 0:
         raise ValueError("cannot summarise an empty list of values")
+    finite = [v for v in values if not math.isnan(v)]
+    if len(finite) < len(values):
+        if not finite:
+            return {"mean": None, "ci95": None, "n": 0}
+        return {**mean_ci(finite), "n": len(finite)}
+    n = len(values)
     mean = math.fsum(values) / n
     if n == 1:
         return {"mean": mean, "ci95": 0.0}
@@ -225,7 +235,7 @@ def format_table(report: dict[str, Any]) -> str:
         cells = [r["method"], r["kind"]]
         for n in names:
             m = r["metrics"].get(n)
-            cells.append("-" if m is None else f"{m['mean']:.4f} ± {m['ci95']:.4f}")
+            cells.append("-" if m is None or m["mean"] is None else f"{m['mean']:.4f} ± {m['ci95']:.4f}")
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
@@ -242,7 +252,9 @@ def format_markdown(report: dict[str, Any], digits: int = 3) -> str:
     lines = ["| method | kind | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for r in report["results"]:
         cells = [
-            "-" if (m := r["metrics"].get(n)) is None else f"{m['mean']:.{digits}f} ± {m['ci95']:.{digits}f}"
+            "-"
+            if (m := r["metrics"].get(n)) is None or m["mean"] is None
+            else f"{m['mean']:.{digits}f} ± {m['ci95']:.{digits}f}"
             for n in names
         ]
         lines.append(f"| {r['method']} | {r['kind']} | " + " | ".join(cells) + " |")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -19,6 +20,7 @@ __all__ = [
     "KINDS",
     "METRIC_NAME",
     "TaskKind",
+    "balanced_weights",
     "masked_mean",
     "metric_is_better",
     "per_example_loss",
@@ -50,9 +52,32 @@ def masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
     return (values * w).sum() / w.sum().clamp_min(1.0)
 
 
-def task_loss(pred: Tensor, target: Tensor, kind: str, mask: Tensor | None = None) -> Tensor:
-    """Scalar loss of one task: masked mean of :func:`per_example_loss`."""
-    return masked_mean(per_example_loss(pred, target, kind), mask)
+def balanced_weights(target: Tensor, n_classes: int, mask: Tensor | None = None) -> Tensor:
+    """Per-example weights ``(n,)`` that give every class present in ``target`` the same total weight.
+
+    ``w_i = 1 / (n_present * count[target_i])`` over the real (unmasked) examples, so the weights
+    of the real examples sum to 1 and a rare class counts as much as a frequent one (the usual
+    inverse-frequency weighting for class-imbalanced data such as ECG beats). Shape-static: safe
+    under ``vmap``.
+    """
+    real = torch.ones_like(target, dtype=torch.float32) if mask is None else mask.to(torch.float32)
+    onehot = F.one_hot(target.long().clamp(0, n_classes - 1), n_classes).to(real.dtype) * real[:, None]
+    counts = onehot.sum(dim=0)  # (n_classes,)
+    n_present = (counts > 0).to(real.dtype).sum().clamp_min(1.0)
+    per_class = torch.where(counts > 0, 1.0 / (n_present * counts.clamp_min(1.0)), torch.zeros_like(counts))
+    return (onehot * per_class).sum(dim=1)
+
+
+def task_loss(pred: Tensor, target: Tensor, kind: str, mask: Tensor | None = None, balanced: bool = False) -> Tensor:
+    """Scalar loss of one task: masked mean of :func:`per_example_loss`.
+
+    ``balanced=True`` (classification) weights examples by :func:`balanced_weights` instead: the
+    mean over classes of each class's mean loss.
+    """
+    losses = per_example_loss(pred, target, kind)
+    if balanced and kind == "classification":
+        return (losses * balanced_weights(target, pred.shape[-1], mask).to(losses.dtype)).sum()
+    return masked_mean(losses, mask)
 
 
 def task_metric(pred: Tensor, target: Tensor, kind: str, mask: Tensor | None = None) -> Tensor:

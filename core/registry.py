@@ -24,7 +24,11 @@ __all__ = ["ENTRY_POINT_GROUP", "available_domains", "get_domain", "get_domain_c
 ENTRY_POINT_GROUP = "metasuite.domains"
 
 # Used only when metasuite runs from a source tree that was never pip-installed (no metadata).
-_BUILTIN = {"sinusoid": "domains.sinusoid:SinusoidDomain", "driving": "domains.driving:DrivingDomain"}
+_BUILTIN = {
+    "sinusoid": "domains.sinusoid:SinusoidDomain",
+    "driving": "domains.driving:DrivingDomain",
+    "diagnosis": "domains.diagnosis:DiagnosisDomain",
+}
 
 
 def available_domains() -> dict[str, EntryPoint]:

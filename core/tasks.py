@@ -201,7 +201,12 @@ class TaskBatch:
 
 @runtime_checkable
 class TaskSampler(Protocol):
-    """Anything that draws a task from one split given an explicit generator."""
+    """Anything that draws a task from one split given an explicit generator.
+
+    A sampler whose split has a natural, finite set of evaluation tasks (one task per patient, with
+    the support taken from the start of the recording) may also define ``all_tasks() -> list[Task]``;
+    :func:`fixed_tasks` then evaluates on those instead of drawing random ones.
+    """
 
     def sample(self, generator: torch.Generator) -> Task:
         """Draw one task. All randomness must come from ``generator``."""
@@ -253,8 +258,12 @@ def fixed_tasks(sampler: TaskSampler, n_tasks: int, seed: int) -> list[Task]:
     """A fixed, reproducible list of tasks: task ``i`` is drawn with ``generator(seed, i)``.
 
     The first ``m`` tasks of ``fixed_tasks(s, n, seed)`` equal ``fixed_tasks(s, m, seed)``, so a
-    quick evaluation on fewer tasks is a prefix of the full one.
+    quick evaluation on fewer tasks is a prefix of the full one. A sampler with ``all_tasks()``
+    (a finite natural task set) gives its first ``n_tasks`` tasks in order; ``seed`` is unused then.
     """
+    finite = getattr(sampler, "all_tasks", None)
+    if callable(finite):
+        return list(finite())[:n_tasks]
     return [sampler.sample(generator(seed, i)) for i in range(n_tasks)]
 
 

@@ -208,3 +208,16 @@ def test_failed_save_keeps_the_previous_checkpoint_and_cleans_up(
     tensors, meta = load_checkpoint(target)
     assert meta["version"] == 1 and "other" not in tensors
     assert json.loads((tmp_path / "last.json").read_text())["version"] == 1
+
+
+def test_saved_checkpoints_are_readable_by_everyone(tmp_path) -> None:
+    # checkpoints are shipped and shared: 0644, not the 0600 of temporary files
+    import stat
+
+    import torch
+
+    from core.checkpoint import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "best", {"w": torch.zeros(2)}, {"algorithm": "x"})
+    for f in (path, path.with_suffix(".json")):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f

@@ -78,10 +78,14 @@ __all__ = [
 #: The shipped checkpoint: a run folder holding ``best.safetensors`` + ``best.json``.
 DEFAULT_CHECKPOINT = REPO_ROOT / "data" / "checkpoints" / "driving" / "protonet"
 #: The method comparison the page plots, written by :data:`EVAL_COMMAND`.
-EVAL_JSON = REPO_ROOT / "data" / "checkpoints" / "driving" / "eval.json"
+EVAL_JSON = REPO_ROOT / "data" / "eval" / "driving" / "eval.json"
 EVAL_COMMAND = (
-    "metasuite eval driving --checkpoint data/checkpoints/driving/protonet --baselines "
-    "--json data/checkpoints/driving/eval.json"
+    "metasuite eval driving "
+    + " ".join(
+        f"--checkpoint data/checkpoints/driving/{a}"
+        for a in ("protonet", "maml", "fomaml", "metasgd", "anil", "reptile")
+    )
+    + " --baselines --workers 2 --json data/eval/driving/eval.json"
 )
 #: Where the stand-in ProtoNet and the pooled supervised model are cached (git-ignored).
 FALLBACK_CACHE = REPO_ROOT / "data" / "cache" / "app-driving"

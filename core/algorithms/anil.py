@@ -22,7 +22,6 @@ from typing import Any
 from torch import Tensor
 
 from core.algorithms.base import MetaLearner, Params
-from core.losses import task_loss
 
 __all__ = ["ANIL"]
 
@@ -50,7 +49,7 @@ class ANIL(MetaLearner):
         feats = self.forward_backbone(params, support_x, "body")
 
         def support_loss(h: Params) -> Tensor:
-            return task_loss(self.forward_backbone(h, feats, "head"), support_y, self.kind, support_mask)
+            return self.loss(self.forward_backbone(h, feats, "head"), support_y, support_mask)
 
         return self.sgd_inner_loop(params, head, support_loss, steps, create_graph)
 

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad
 
-from core.backbones import vmap_safe
+from core.backbones import under_vmap, vmap_safe
 from core.errors import TaskError, UnknownNameError
 from core.losses import KINDS, task_loss, task_metric
 from core.tasks import Task, TaskBatch, check_classification_task
@@ -94,6 +94,9 @@ class MetaLearner(nn.Module):
     every_class_in_support : bool
         For classification, require every class in each support set (N-way K-shot episodes).
         Set False for fixed-label-space tasks where a support set may miss classes.
+    balanced_loss : bool
+        Classification losses (inner loop and meta-objective) weight every class present in the
+        labels equally (:func:`core.losses.balanced_weights`), for class-imbalanced tasks.
     """
 
     name: ClassVar[str] = "base"
@@ -112,6 +115,7 @@ class MetaLearner(nn.Module):
         first_order: bool = False,
         execution: str = "auto",
         every_class_in_support: bool = True,
+        balanced_loss: bool = False,
     ):
         super().__init__()
         if kind not in KINDS:
@@ -136,6 +140,7 @@ class MetaLearner(nn.Module):
         self.first_order = bool(first_order)
         self.execution = execution
         self.every_class_in_support = every_class_in_support
+        self.balanced_loss = bool(balanced_loss)
         self._compiled: Callable[..., Any] | None = None
 
     # ------------------------------------------------------------------ configuration
@@ -150,6 +155,7 @@ class MetaLearner(nn.Module):
             "first_order": self.first_order,
             "execution": self.execution,
             "every_class_in_support": self.every_class_in_support,
+            "balanced_loss": self.balanced_loss,
         }
 
     @property
@@ -182,6 +188,10 @@ class MetaLearner(nn.Module):
         """Meta-parameters as a ``{name: tensor}`` dict (the functional state)."""
         return dict(self.named_parameters())
 
+    def loss(self, pred: Tensor, target: Tensor, mask: Tensor | None) -> Tensor:
+        """This learner's task loss (masked; class-balanced when ``balanced_loss``)."""
+        return task_loss(pred, target, self.kind, mask, balanced=self.balanced_loss)
+
     def forward_backbone(self, params: Params, x: Tensor, module: str = "") -> Tensor:
         """Run ``backbone`` (or its submodule ``module``: ``"body"``/``"head"``) with ``params``.
 
@@ -206,10 +216,16 @@ class MetaLearner(nn.Module):
         ``create_graph=False`` detaches the inner gradients (first-order approximation);
         ``lr_of(name)`` gives a per-parameter step size (Meta-SGD); default ``inner_lr``.
         """
+        plain = not create_graph and not under_vmap()
         for _ in range(steps):
-            g = grad(loss_of)(fast)
-            if not create_graph:
-                g = {k: v.detach() for k, v in g.items()}
+            if plain:  # same gradient, ~20% less overhead than torch.func.grad on small batches
+                leaves = {k: v.detach().requires_grad_(True) for k, v in fast.items()}
+                with torch.enable_grad():
+                    g = dict(zip(leaves, torch.autograd.grad(loss_of(leaves), list(leaves.values())), strict=True))
+            else:
+                g = grad(loss_of)(fast)
+                if not create_graph:
+                    g = {k: v.detach() for k, v in g.items()}
             fast = {k: fast[k] - (self.inner_lr if lr_of is None else lr_of(k)) * g[k] for k in fast}
         return fast
 
@@ -227,7 +243,7 @@ class MetaLearner(nn.Module):
         fast = {k: v for k, v in params.items() if k.startswith("backbone.")}
 
         def support_loss(p: Params) -> Tensor:
-            return task_loss(self.forward_backbone(p, support_x), support_y, self.kind, support_mask)
+            return self.loss(self.forward_backbone(p, support_x), support_y, support_mask)
 
         return self.sgd_inner_loop(params, fast, support_loss, steps, create_graph, lr_of=lr_of)
 
@@ -264,7 +280,7 @@ class MetaLearner(nn.Module):
             params, support_x, support_y, support_mask, self.inner_steps, create_graph=not self.first_order
         )
         pred = self.predict_fn(params, state, query_x)
-        loss = task_loss(pred, query_y, self.kind, query_mask)
+        loss = self.loss(pred, query_y, query_mask)
         # For regression the headline metric (MSE) is the loss itself: skip recomputing it.
         metric = loss if self.kind == "regression" else task_metric(pred, query_y, self.kind, query_mask)
         return loss, metric.detach()

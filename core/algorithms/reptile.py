@@ -26,7 +26,7 @@ from torch import Tensor
 from core.algorithms.base import Params
 from core.algorithms.maml import MAML
 from core.backbones import vmap_safe
-from core.losses import task_loss, task_metric
+from core.losses import task_metric
 from core.tasks import TaskBatch
 
 __all__ = ["Reptile"]
@@ -46,7 +46,7 @@ class Reptile(MAML):
     ) -> tuple[Params, Tensor, Tensor]:
         phi = self.adapt_backbone(params, sx, sy, sm, self.inner_steps, create_graph=False)
         pred = self.predict_fn(params, phi, qx)
-        return phi, task_loss(pred, qy, self.kind, qm), task_metric(pred, qy, self.kind, qm)
+        return phi, self.loss(pred, qy, qm), task_metric(pred, qy, self.kind, qm)
 
     def meta_backward(self, batch: TaskBatch) -> dict[str, float]:
         self.check_task(batch)

@@ -1,0 +1,377 @@
+"""The patient-level diagnosis domain: one patient = one task, labels in the global AAMI space.
+
+A task is one patient's recording. **Support** = the labelled beats of the first
+``support_minutes`` minutes (default 5, the patient-specific protocol of Kiranyaz et al. 2016 and
+de Chazal & Reilly 2006); **query** = every later beat. Labels are the global AAMI classes
+N, S, V, F (ids 0-3) in every task: a class absent from a patient's support must still be
+predicted afterwards (``fixed_label_space``). Support and query sizes differ per patient, so task
+batches are padded with masks, and losses are class-balanced (a patient's beats are mostly N).
+
+Inputs: each beat is the 252-sample window around its R peak followed by the 5 RR features of
+:mod:`domains.diagnosis.beats` (257 numbers), read by a 1-D CNN that concatenates the RR features
+to its pooled convolutional features.
+
+Data and splits (disjoint by patient):
+
+* **synthetic cohort** (default, no files): patients drawn by :mod:`domains.diagnosis.synth`,
+  with split-salted seeds (train / val / test patients never overlap);
+* **MIT-BIH** (``data_dir``): the records named by ``records`` (``DS1``, ``DS2``, ``all`` or a
+  list), paced records excluded, 201+202 joined. With ``test_records`` (e.g. ``records=DS1``,
+  ``test_records=DS2``: the inter-patient protocol of de Chazal et al. 2004) the test patients are
+  those; otherwise leave-patients-out folds rotate over ``records`` (``fold`` of ``n_folds``).
+
+Meta-training tasks use a random ``support_minutes`` window of a training patient as support and
+``n_query`` random later beats as query; evaluation tasks (``all_tasks``) take, for every patient
+of the split once, the first minutes as support and *every* later beat as query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core.domain import Domain
+from core.errors import DataError, TaskError
+from core.tasks import Task
+from domains.diagnosis.beats import RR_FEATURES, WINDOW_LENGTH, BeatSet, extract_beats
+from domains.diagnosis.records import AAMI_CLASSES, PatientRecord
+
+__all__ = ["DiagnosisDomain", "DiagnosisSampler", "beats_to_tensor", "preprocess"]
+
+N_FEATURES = WINDOW_LENGTH + len(RR_FEATURES)
+#: Synthetic cohort sizes (patients) and recording length (minutes) of each split.
+COHORT = {"train": 120, "val": 20, "test": 40}
+COHORT_MINUTES = 30.0
+
+
+def preprocess(record: PatientRecord) -> PatientRecord:
+    """The same 0.5-40 Hz zero-phase band-pass for every source (MIT-BIH records come filtered)."""
+    if record.meta.get("filtered"):
+        return record
+    from domains.diagnosis.mitdb import _bandpass
+
+    signal = _bandpass(record.signal.astype(np.float64), record.fs, f"record {record.patient_id!r}")
+    meta = {**record.meta, "filtered": True}
+    return PatientRecord(record.patient_id, record.fs, signal, record.r_peaks, record.labels, record.source, meta)
+
+
+def beats_to_tensor(beats: BeatSet) -> tuple[Tensor, Tensor]:
+    """``x`` ``(n, 257)`` float32 (window then RR features) and ``y`` ``(n,)`` int64 AAMI ids."""
+    x = np.concatenate([beats.windows, beats.rr], axis=1)
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(beats.label_ids())
+
+
+class DiagnosisSampler:
+    """Patient tasks of one split.
+
+    Parameters
+    ----------
+    patients : list of BeatSet
+        The split's patients (Q beats already dropped).
+    support_minutes : float
+        Support = beats in the first (evaluation) or a random (training) window of this length.
+    n_query : int
+        Training tasks draw this many later beats as query (0 = every later beat).
+    split : str
+        Name used in messages and metadata.
+    """
+
+    def __init__(self, patients: list[BeatSet], support_minutes: float, n_query: int, split: str):
+        if not patients:
+            raise DataError(f"the {split} split has no patients")
+        if not np.isfinite(support_minutes) or support_minutes <= 0:
+            raise DataError(f"support_minutes must be a positive number of minutes, got {support_minutes!r}")
+        self.patients = patients
+        self.support_minutes = float(support_minutes)
+        self.n_query = int(n_query)
+        self.split = split
+        self._tensors = [beats_to_tensor(b) for b in patients]
+        for b in patients:
+            usable = b.times_s[-1] - 60.0 * self.support_minutes if len(b) else -1.0
+            if usable <= 0:
+                raise DataError(
+                    f"patient {b.patient_id!r} ({split}) has no beats after the first {support_minutes:g} minutes; "
+                    "use a longer recording or fewer support minutes"
+                )
+
+    def _task(self, i: int, start_s: float, query_idx: np.ndarray | None) -> Task:
+        beats = self.patients[i]
+        x, y = self._tensors[i]
+        end_s = start_s + 60.0 * self.support_minutes
+        support = np.flatnonzero((beats.times_s >= start_s) & (beats.times_s < end_s))
+        later = np.flatnonzero(beats.times_s >= end_s)
+        if len(support) == 0 or len(later) == 0:
+            raise TaskError(
+                f"patient {beats.patient_id!r}: no support or no query beats for a {self.support_minutes:g}-minute "
+                f"window starting at {start_s:.0f} s"
+            )
+        query = later if query_idx is None else later[query_idx % len(later)]
+        s, q = torch.from_numpy(support), torch.from_numpy(np.sort(query))
+        return Task(
+            x[s],
+            y[s],
+            x[q],
+            y[q],
+            metadata={
+                "patient_id": beats.patient_id,
+                "classes": list(range(len(AAMI_CLASSES))),
+                "class_names": list(AAMI_CLASSES),
+                "support_minutes": self.support_minutes,
+                "support_start_s": float(start_s),
+                "query_times_s": beats.times_s[q.numpy()].tolist() if query_idx is None else None,
+            },
+        )
+
+    def sample(self, generator: torch.Generator) -> Task:
+        """A random training task: random patient, random support window, ``n_query`` later beats."""
+        i = int(torch.randint(len(self.patients), (1,), generator=generator))
+        beats = self.patients[i]
+        latest = max(beats.times_s[-1] - 60.0 * self.support_minutes - 30.0, 0.0)
+        start = float(torch.rand((), generator=generator, dtype=torch.float64)) * latest
+        n_later = int((beats.times_s >= start + 60.0 * self.support_minutes).sum())
+        if self.n_query <= 0 or n_later <= self.n_query:
+            return self._task(i, start, None if n_later <= 0 else np.arange(n_later))
+        pick = torch.randperm(n_later, generator=generator)[: self.n_query].numpy()
+        return self._task(i, start, pick)
+
+    def all_tasks(self) -> list[Task]:
+        """Evaluation tasks: every patient once, support = first minutes, query = every later beat."""
+        return [self._task(i, 0.0, None) for i in range(len(self.patients))]
+
+
+class DiagnosisDomain(Domain):
+    """Per-patient ECG beat classification (AAMI N/S/V/F) adapted from a patient's first minutes.
+
+    Options
+    -------
+    data_dir : str, optional
+        A folder of MIT-BIH records (``.hea``/``.dat``/``.atr``); default: the synthetic cohort.
+    records : str or list
+        MIT-BIH records to use: ``DS1``, ``DS2``, ``all`` or names (``"100,101"``).
+    test_records : str or list, optional
+        Test patients (e.g. ``DS2``); then ``records`` are split into train / val patients.
+    fold, n_folds : int
+        Leave-patients-out fold when ``test_records`` is not given (default fold 0 of 5).
+    support_minutes : float
+        Labelled minutes at the start of each recording (default 5).
+    cohort : dict, optional
+        Synthetic patients per split (default :data:`COHORT`); ``minutes``: recording length.
+    """
+
+    name = "diagnosis"
+    title = "Patient-level ECG diagnosis"
+    description = (
+        "Classify a new patient's heartbeats (AAMI N/S/V/F) after a few labelled minutes of that patient, "
+        "and summarise the patient (ectopic burden, runs, flags)."
+    )
+    kind = "classification"
+    fixed_label_space = True
+    shared_classes = True
+    page = None  # the Streamlit page comes with the rest of issue 4
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        records: str | Sequence[str] = "DS1",
+        test_records: str | Sequence[str] | None = None,
+        fold: int = 0,
+        n_folds: int = 5,
+        support_minutes: float = 5.0,
+        cohort: dict[str, int] | None = None,
+        minutes: float = COHORT_MINUTES,
+        hidden: int = 32,
+    ):
+        super().__init__(
+            **{
+                k: v
+                for k, v in dict(
+                    data_dir=data_dir,
+                    records=records,
+                    test_records=test_records,
+                    fold=fold,
+                    n_folds=n_folds,
+                    support_minutes=support_minutes,
+                    cohort=cohort,
+                    minutes=minutes,
+                    hidden=hidden,
+                ).items()
+                if v is not None
+            }
+        )
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        if self.data_dir is not None and not self.data_dir.is_dir():
+            raise DataError(
+                f"MIT-BIH folder {self.data_dir} does not exist; download it with "
+                f"`metasuite data fetch mitdb --dest {self.data_dir}` or point --data-dir at your copy"
+            )
+        self.records = records
+        self.test_records = test_records
+        if not 0 <= int(fold) < int(n_folds) or int(n_folds) < 3:
+            raise DataError(f"fold must be in 0..n_folds-1 with n_folds >= 3, got fold={fold}, n_folds={n_folds}")
+        self.fold, self.n_folds = int(fold), int(n_folds)
+        self.support_minutes = float(support_minutes)
+        if not np.isfinite(self.support_minutes) or self.support_minutes <= 0:
+            raise DataError(f"support_minutes must be a positive number of minutes, got {support_minutes!r}")
+        self.cohort = {**COHORT, **(cohort or {})}
+        self.minutes = float(minutes)
+        self.hidden = int(hidden)
+        self._beats: dict[str, list[BeatSet]] = {}
+        self._real: dict[str, list[PatientRecord]] | None = None
+
+    # ------------------------------------------------------------------ data
+    def _synthetic(self, split: str) -> list[PatientRecord]:
+        from core.tasks import derive_seed
+        from domains.diagnosis.synth import synth_patient
+
+        seeds = [derive_seed("diagnosis-cohort", split, i) % (2**31) for i in range(self.cohort[split])]
+        return [preprocess(synth_patient(s, minutes=self.minutes)) for s in seeds]
+
+    def _real_splits(self) -> dict[str, list[PatientRecord]]:
+        if self._real is None:
+            from domains.diagnosis.mitdb import load_patients
+
+            pool = load_patients(self.data_dir, self.records)
+            if self.test_records is not None:
+                test = load_patients(self.data_dir, self.test_records)
+                test_ids = {p.patient_id for p in test}
+                pool = [p for p in pool if p.patient_id not in test_ids]
+                order = sorted(pool, key=lambda p: hashlib.sha256(p.patient_id.encode()).hexdigest())
+                n_val = max(1, round(0.15 * len(order)))
+                self._real = {"test": test, "val": order[:n_val], "train": order[n_val:]}
+            else:
+                order = sorted(pool, key=lambda p: hashlib.sha256(p.patient_id.encode()).hexdigest())
+                if len(order) < self.n_folds:
+                    raise DataError(
+                        f"{len(order)} patients in {self.data_dir} cannot make {self.n_folds} leave-patients-out "
+                        "folds; add records or lower n_folds"
+                    )
+                folds = [order[k :: self.n_folds] for k in range(self.n_folds)]
+                val_fold = (self.fold + 1) % self.n_folds
+                train = [p for k, f in enumerate(folds) if k not in (self.fold, val_fold) for p in f]
+                self._real = {"test": folds[self.fold], "val": folds[val_fold], "train": train}
+            if not self._real["train"]:
+                raise DataError("no training patients left after taking the test and validation patients")
+        return self._real
+
+    def patients(self, split: str) -> list[BeatSet]:
+        """Beat sets of ``split``'s patients (generated / loaded once, then kept)."""
+        if split not in ("train", "val", "test"):
+            raise DataError(f"unknown split {split!r}; choose train, val or test")
+        if split not in self._beats:
+            records = self._synthetic(split) if self.data_dir is None else self._real_splits()[split]
+            self._beats[split] = [extract_beats(r) for r in records]
+        return self._beats[split]
+
+    def records_of(self, split: str) -> list[PatientRecord]:
+        """The (filtered) recordings of ``split``'s patients, for plots and reports."""
+        return self._synthetic(split) if self.data_dir is None else self._real_splits()[split]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_beats": {}, "_real": None}
+
+    # ------------------------------------------------------------------ Domain interface
+    def sampler(self, split: str, *, n_way: int | None = 4, k_shot: int = 0, n_query: int = 256) -> DiagnosisSampler:
+        if n_way not in (None, len(AAMI_CLASSES)):
+            raise TaskError(
+                f"the diagnosis domain always has {len(AAMI_CLASSES)} classes (N, S, V, F), got n_way={n_way}"
+            )
+        return DiagnosisSampler(self.patients(split), self.support_minutes, n_query, split)
+
+    def backbone_spec(self, algorithm: str, n_way: int | None) -> tuple[str, dict[str, Any]]:
+        return "cnn1d", {
+            "in_channels": 1,
+            "length": WINDOW_LENGTH,
+            "n_extra": len(RR_FEATURES),
+            "hidden": self.hidden,
+            "n_blocks": 4,
+            "norm": "group",
+            "out_features": None if algorithm == "protonet" else len(AAMI_CLASSES),
+        }
+
+    def default_setting(self) -> dict[str, Any]:
+        # k_shot is unused (the support is a time window: support_minutes); n_query = query beats per
+        # training task (evaluation uses every later beat)
+        return {"n_way": len(AAMI_CLASSES), "k_shot": 0, "n_query": 256}
+
+    def eval_plan(self, setting: dict[str, Any], split: str | None, explicit: bool) -> list[dict[str, Any]]:
+        return [{**setting, "n_query": 0, "split": split or "test", "support_minutes": self.support_minutes}]
+
+    def default_hparams(self, algorithm: str) -> dict[str, Any]:
+        common = {"every_class_in_support": False, "balanced_loss": True}
+        if algorithm in ("maml", "metasgd", "fomaml"):
+            return {**common, "inner_lr": 0.05, "inner_steps": 5, "test_inner_steps": 20}
+        if algorithm == "anil":
+            return {**common, "inner_lr": 0.1, "inner_steps": 10, "test_inner_steps": 50}
+        if algorithm == "reptile":
+            return {**common, "inner_lr": 0.05, "inner_steps": 5, "test_inner_steps": 20}
+        return common
+
+    def default_train_config(self, algorithm: str) -> dict[str, Any]:
+        return {
+            "steps": 1000,
+            "meta_batch_size": 4,
+            "outer_lr": 1e-3,
+            "val_every": 100,
+            "val_tasks": 20,
+            "checkpoint_every": 50,
+            "pad_tasks": True,
+        }
+
+    def default_baselines(self) -> dict[str, Any]:
+        return {
+            "scratch_steps": 100,
+            "scratch_lr": 1e-3,
+            "pretrain_steps": 1000,
+            "pretrain_batch_size": 256,
+            "pretrain_lr": 1e-3,
+            "finetune_steps": 20,
+            "finetune_lr": 1e-3,
+            "balanced": True,
+        }
+
+    def n_classes_total(self) -> int:
+        return len(AAMI_CLASSES)
+
+    def pooled_batch(self, split: str, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Beats drawn uniformly from every beat of ``split``'s patients (the global model's data)."""
+        sampler = self.sampler(split)
+        sizes = torch.tensor([len(t[1]) for t in sampler._tensors])
+        which = torch.multinomial(sizes.double(), batch_size, replacement=True, generator=generator)
+        xs, ys = [], []
+        for i in which.unique().tolist():
+            n = int((which == i).sum())
+            x, y = sampler._tensors[i]
+            pick = torch.randint(len(y), (n,), generator=generator)
+            xs.append(x[pick])
+            ys.append(y[pick])
+        return torch.cat(xs), torch.cat(ys)
+
+    def metrics(self, pred: Tensor, query_y: Tensor, query_mask: Tensor | None) -> dict[str, float]:
+        """Accuracy, macro-F1 and the S / V sensitivity, positive predictivity and F1 of one patient."""
+        from domains.diagnosis.metrics import beat_metrics
+
+        y, p = query_y, pred.argmax(dim=-1)
+        if query_mask is not None:
+            y, p = y[query_mask], p[query_mask]
+        m = beat_metrics(y.numpy(), p.numpy())
+        keys = ("accuracy", "macro_f1", "S_Se", "S_+P", "S_F1", "V_Se", "V_+P", "V_F1")
+        return {k: float(m[k]) for k in keys}
+
+    def fingerprint(self) -> str:
+        if self.data_dir is None:
+            from domains.diagnosis.synth import synth_fingerprint
+
+            blob = json.dumps(
+                {"synth": synth_fingerprint(), "cohort": self.cohort, "minutes": self.minutes}, sort_keys=True
+            )
+        else:
+            files = sorted(p.name for p in self.data_dir.glob("*.hea"))
+            blob = json.dumps({"files": files, "records": str(self.records)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]

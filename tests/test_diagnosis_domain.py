@@ -1,0 +1,146 @@
+"""The diagnosis domain: patient tasks in the global AAMI label space, splits, baselines, real records."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.baselines import BaselineConfig, build_baselines
+from core.errors import DataError, TaskError
+from core.evaluate import MetaMethod, evaluate
+from core.learners import make_learner
+from core.losses import balanced_weights, task_loss
+from core.registry import get_domain
+from core.tasks import TaskBatch, fixed_tasks, generator
+from domains.diagnosis.domain import N_FEATURES, DiagnosisDomain
+
+MITDB = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mitdb-ds1"
+SMALL = {"cohort": {"train": 4, "val": 2, "test": 3}, "minutes": 8.0, "support_minutes": 2.0}
+
+
+@pytest.fixture(scope="module")
+def domain() -> DiagnosisDomain:
+    return DiagnosisDomain(**SMALL)
+
+
+def test_registered_and_described() -> None:
+    d = get_domain("diagnosis", **SMALL)
+    assert d.kind == "classification" and d.fixed_label_space
+    assert d.n_classes_total() == 4
+
+
+def test_splits_are_disjoint_patients(domain: DiagnosisDomain) -> None:
+    ids = {s: {b.patient_id for b in domain.patients(s)} for s in ("train", "val", "test")}
+    assert [len(ids[s]) for s in ("train", "val", "test")] == [4, 2, 3]
+    assert not ids["train"] & ids["val"] and not ids["train"] & ids["test"] and not ids["val"] & ids["test"]
+
+
+def test_evaluation_tasks_are_every_patient_with_the_first_minutes_as_support(domain: DiagnosisDomain) -> None:
+    sampler = domain.sampler("test")
+    tasks = fixed_tasks(sampler, 600, seed=0)
+    assert len(tasks) == 3  # one per test patient, whatever the requested number
+    for task, beats in zip(tasks, domain.patients("test"), strict=True):
+        assert task.metadata["patient_id"] == beats.patient_id
+        n_support = int((beats.times_s < 120.0).sum())
+        assert task.n_support == n_support and task.n_query == len(beats) - n_support  # every later beat
+        assert task.support_x.shape[1:] == (N_FEATURES,)
+        assert max(task.metadata["query_times_s"]) == pytest.approx(beats.times_s[-1])
+        assert min(task.metadata["query_times_s"]) >= 120.0
+        assert int(task.query_y.max()) < 4 and int(task.query_y.min()) >= 0  # global AAMI ids, Q dropped
+
+
+def test_training_tasks_take_a_random_window_and_later_queries(domain: DiagnosisDomain) -> None:
+    sampler = domain.sampler("train", n_query=64)
+    a, b = sampler.sample(generator(1)), sampler.sample(generator(1))
+    assert torch.equal(a.support_x, b.support_x) and torch.equal(a.query_y, b.query_y)  # seeded
+    starts = {sampler.sample(generator(i)).metadata["support_start_s"] for i in range(6)}
+    assert len(starts) > 1
+    assert a.n_query == 64
+    batch = TaskBatch.stack([sampler.sample(generator(i)) for i in range(3)], pad=True)
+    assert batch.support_mask is not None  # ragged support sizes are padded with masks
+
+
+def test_n_way_other_than_four_is_refused(domain: DiagnosisDomain) -> None:
+    with pytest.raises(TaskError, match="4 classes"):
+        domain.sampler("test", n_way=5)
+
+
+def test_bad_options_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="metasuite data fetch mitdb"):
+        DiagnosisDomain(data_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="support_minutes"):
+        DiagnosisDomain(support_minutes=0)
+    with pytest.raises(DataError, match="no beats after"):
+        DiagnosisDomain(**{**SMALL, "support_minutes": 9.0}).sampler("test")
+
+
+def test_balanced_loss_weighs_every_present_class_equally() -> None:
+    y = torch.tensor([0, 0, 0, 0, 0, 0, 2, 2])
+    w = balanced_weights(y, 4)
+    assert float(w[y == 0].sum()) == pytest.approx(0.5) and float(w[y == 2].sum()) == pytest.approx(0.5)
+    mask = torch.tensor([True] * 6 + [True, False])
+    wm = balanced_weights(y, 4, mask)
+    assert float(wm[~mask].sum()) == 0.0 and float(wm[mask].sum()) == pytest.approx(1.0)
+    logits = torch.randn(8, 4)
+    per = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    expected = 0.5 * per[y == 0].mean() + 0.5 * per[y == 2].mean()
+    assert float(task_loss(logits, y, "classification", balanced=True)) == pytest.approx(float(expected))
+
+
+def test_meta_learner_and_baselines_run_on_patient_tasks(domain: DiagnosisDomain) -> None:
+    learner = make_learner(domain, "maml", n_way=4, seed=0, inner_steps=1, test_inner_steps=2)
+    assert learner.balanced_loss and not learner.every_class_in_support
+    batch = TaskBatch.stack([domain.sampler("train", n_query=32).sample(generator(i)) for i in range(2)], pad=True)
+    learner.meta_backward(batch)
+    cfg = BaselineConfig(
+        **{**domain.default_baselines(), "pretrain_steps": 3, "scratch_steps": 2, "finetune_steps": 2, "seed": 0}
+    )
+    methods = [MetaMethod(learner), *build_baselines(domain, 4, cfg, None)]
+    names = [m.name for m in methods]
+    assert "global model (no adaptation)" in names and "pretrain+finetune" in names
+    tasks = fixed_tasks(domain.sampler("test"), 2, 0)
+    report = evaluate(domain, methods, tasks, {}, progress=False, confusion=True)
+    for r in report["results"]:
+        assert set(r["metrics"]) >= {"accuracy", "macro_f1", "S_F1", "V_F1", "V_Se", "V_+P"}
+        acc = r["metrics"]["accuracy"]["mean"]
+        assert 0.0 <= acc <= 1.0
+        # a patient without S beats has an undefined S sensitivity: left out of the mean, not zero
+        s_se = r["metrics"]["S_Se"]
+        assert s_se["mean"] is None or not math.isnan(s_se["mean"])
+        assert np.array(r["confusion"]["matrix"]).sum() == sum(t.n_query for t in tasks)
+
+
+@pytest.mark.skipif(not MITDB.is_dir(), reason="real MIT-BIH DS1 records not found at ../shared/data/mitdb-ds1")
+def test_real_records_make_leave_patients_out_folds() -> None:
+    d = DiagnosisDomain(data_dir=str(MITDB), records="101,106,108,109,112,114", n_folds=3, fold=1)
+    ids = {s: {b.patient_id for b in d.patients(s)} for s in ("train", "val", "test")}
+    assert sum(len(v) for v in ids.values()) == 6
+    assert not ids["train"] & ids["test"] and not ids["val"] & ids["test"] and not ids["train"] & ids["val"]
+    other = DiagnosisDomain(data_dir=str(MITDB), records="101,106,108,109,112,114", n_folds=3, fold=2)
+    assert {b.patient_id for b in other.patients("test")} != ids["test"]  # folds rotate
+    task = d.sampler("test").all_tasks()[0]
+    assert task.support_x.shape[1] == N_FEATURES and task.n_query > 1000
+
+
+def test_cli_fetch_with_the_network_down_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    import wfdb
+
+    from core.cli import main
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(wfdb, "dl_database", offline)
+    assert main(["data", "fetch", "mitdb", "--dest", str(tmp_path / "mitdb")]) == 2
+    assert "network" in capsys.readouterr().err.lower()
+
+
+def test_cli_domain_options_that_a_domain_does_not_take_are_refused(capsys) -> None:
+    from core.cli import main
+
+    assert main(["eval", "sinusoid", "--records", "DS2", "--baselines", "--tasks", "2"]) == 2
+    assert "does not accept" in capsys.readouterr().err
