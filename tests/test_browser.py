@@ -154,3 +154,31 @@ def test_home_lists_the_sinusoid_domain(app_url: str, browser, tmp_path: Path) -
         page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
     finally:
         page.close()
+
+
+def test_diagnosis_page_renders_the_strip_and_adapts(app_url: str, browser, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from apps.logic.diagnosis import load_global_model, load_meta_learner
+    from domains.diagnosis.report import DISCLAIMER
+
+    load_meta_learner()  # train-and-cache the stand-in (if needed) before the browser waits on it
+    load_global_model()
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    try:
+        page.goto(f"{app_url}/Diagnosis", wait_until="domcontentloaded")
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=90_000)  # the ECG strip
+        expect(page.get_by_role("heading", name="Diagnosis", exact=True)).to_be_visible()
+        expect(page.get_by_text(DISCLAIMER).first).to_be_visible()
+        # the last element of the script (the model card) rendered: the run finished
+        expect(page.get_by_role("heading", name="Model card")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Adapt").click()
+        expect(page.get_by_role("heading", name="Rhythm summary (decision aid)")).to_be_visible(timeout=120_000)
+        expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1, timeout=30_000)
+        expect(page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')).to_have_count(3, timeout=30_000)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        page.wait_for_timeout(1000)  # let plotly finish drawing before the screenshot
+        page.screenshot(path=str(tmp_path / "diagnosis.png"), full_page=True)
+        assert (tmp_path / "diagnosis.png").stat().st_size > 10_000
+    finally:
+        page.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["APPS_DIR", "REPO_ROOT", "list_domains", "train_run_atomically"]
+__all__ = ["APPS_DIR", "REPO_ROOT", "confusion_heatmap", "list_domains", "train_run_atomically"]
 
 #: The ``apps`` folder (where ``Home.py`` lives); domain ``page`` paths are relative to it.
 APPS_DIR = Path(__file__).resolve().parents[1]
@@ -99,3 +99,32 @@ def train_run_atomically(out: Path, learner: Any, domain: Any, setting: dict[str
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def confusion_heatmap(
+    counts: Any, class_names: list[str], unit: str, title: str | None = None, height: int = 380
+) -> Any:
+    """Plotly heatmap of a confusion matrix ``(n, n)`` (rows true, columns predicted) with its counts."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(
+        go.Heatmap(
+            z=counts,
+            x=class_names,
+            y=class_names,
+            colorscale="Blues",
+            text=counts,
+            texttemplate="%{text}",
+            hovertemplate=f"true %{{y}}<br>predicted %{{x}}<br>%{{z}} {unit}<extra></extra>",
+            showscale=False,
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="predicted",
+        yaxis_title="true",
+        yaxis_autorange="reversed",
+        height=height,
+        margin={"l": 40, "r": 20, "t": 50 if title else 30, "b": 40},
+    )
+    return fig

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from apps.logic import REPO_ROOT, train_run_atomically
+from apps.logic import REPO_ROOT, confusion_heatmap, train_run_atomically
 from core.algorithms import MetaLearner
 from core.backbones import build_backbone
 from core.baselines import BaselineConfig, pretrain
@@ -359,27 +359,7 @@ def adapt_and_score(learner: MetaLearner, pooled: nn.Module | None, task: Task) 
 # ---------------------------------------------------------------------------- figures and eval
 def confusion_figure(confusion: np.ndarray, class_names: list[str]) -> go.Figure:
     """Plotly heatmap of a confusion matrix (rows true, columns predicted)."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure(
-        go.Heatmap(
-            z=confusion,
-            x=class_names,
-            y=class_names,
-            colorscale="Blues",
-            text=confusion,
-            texttemplate="%{text}",
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{z} frames<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        xaxis_title="predicted",
-        yaxis_title="true",
-        yaxis_autorange="reversed",
-        height=380,
-        margin={"l": 40, "r": 20, "t": 30, "b": 40},
-    )
-    return fig
+    return confusion_heatmap(confusion, class_names, "frames")
 
 
 def load_eval_results(path: str | Path = EVAL_JSON) -> pd.DataFrame | None:

@@ -55,9 +55,9 @@ def preprocess(record: PatientRecord) -> PatientRecord:
     """The same 0.5-40 Hz zero-phase band-pass for every source (MIT-BIH records come filtered)."""
     if record.meta.get("filtered"):
         return record
-    from domains.diagnosis.mitdb import _bandpass
+    from domains.diagnosis.mitdb import bandpass
 
-    signal = _bandpass(record.signal.astype(np.float64), record.fs, f"record {record.patient_id!r}")
+    signal = bandpass(record.signal.astype(np.float64), record.fs, f"record {record.patient_id!r}")
     meta = {**record.meta, "filtered": True}
     return PatientRecord(record.patient_id, record.fs, signal, record.r_peaks, record.labels, record.source, meta)
 
@@ -174,7 +174,7 @@ class DiagnosisDomain(Domain):
     kind = "classification"
     fixed_label_space = True
     shared_classes = True
-    page = None  # the Streamlit page comes with the rest of issue 4
+    page = "pages/3_Diagnosis.py"
 
     def __init__(
         self,
@@ -355,14 +355,13 @@ class DiagnosisDomain(Domain):
 
     def metrics(self, pred: Tensor, query_y: Tensor, query_mask: Tensor | None) -> dict[str, float]:
         """Accuracy, macro-F1 and the S / V sensitivity, positive predictivity and F1 of one patient."""
-        from domains.diagnosis.metrics import beat_metrics
+        from domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics
 
         y, p = query_y, pred.argmax(dim=-1)
         if query_mask is not None:
             y, p = y[query_mask], p[query_mask]
         m = beat_metrics(y.numpy(), p.numpy())
-        keys = ("accuracy", "macro_f1", "S_Se", "S_+P", "S_F1", "V_Se", "V_+P", "V_F1")
-        return {k: float(m[k]) for k in keys}
+        return {k: float(m[k]) for k in HEADLINE_KEYS}
 
     def fingerprint(self) -> str:
         if self.data_dir is None:

@@ -48,6 +48,7 @@ __all__ = [
     "SAME_PATIENT",
     "MissingRecordsWarning",
     "MitdbError",
+    "bandpass",
     "fetch_mitdb",
     "list_records",
     "load_patients",
@@ -196,7 +197,7 @@ def load_record(data_dir: str | Path, record: str, filter: bool = True) -> Patie
     r_peaks = samples[is_beat]
     labels = np.array([AAMI_MAP[s] for s, b in zip(symbols, is_beat) if b], dtype="<U1")
     if filter:
-        signal = _bandpass(signal, fs, where=f"MIT-BIH record {record!r} ({dat})")
+        signal = bandpass(signal, fs, where=f"MIT-BIH record {record!r} ({dat})")
     return PatientRecord(
         patient_id=f"mitdb:{record}",
         fs=fs,
@@ -208,7 +209,7 @@ def load_record(data_dir: str | Path, record: str, filter: bool = True) -> Patie
     )
 
 
-def _bandpass(signal: np.ndarray, fs: int, where: str) -> np.ndarray:
+def bandpass(signal: np.ndarray, fs: int, where: str) -> np.ndarray:
     """Zero-phase 0.5-40 Hz Butterworth band-pass of a float64 signal."""
     from scipy.signal import butter, sosfiltfilt
 

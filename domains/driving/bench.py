@@ -91,9 +91,9 @@ def _train(domain: Any, algo: str, out_dir: Path, quick: bool) -> dict[str, Any]
     return {
         "algorithm": algo,
         "steps": cfg["steps"],
-        "hparams": {
-            k: getattr(learner, k) for k in ("inner_lr", "inner_steps", "test_inner_steps") if hasattr(learner, k)
-        },
+        "hparams": {}
+        if algo == "protonet"
+        else {k: getattr(learner, k) for k in ("inner_lr", "inner_steps", "test_inner_steps")},
         "train_seconds": round(seconds, 1),
         "train_minutes": round(seconds / 60.0, 2),
         "best_val": summary.get("best_val"),

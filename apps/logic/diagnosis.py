@@ -1,0 +1,550 @@
+"""Computation behind the Diagnosis page: adapt a beat classifier to one new patient and summarise them.
+
+One task is one patient's recording (:class:`~domains.diagnosis.DiagnosisSampler`): the beats of the
+first ``support_minutes`` minutes are labelled (support), every later beat is to be classified
+(query), in the fixed AAMI label space N, S, V, F. The page compares two models on it:
+
+* **adapted** -- the shipped meta-learned checkpoint (or a first-order MAML stand-in meta-trained
+  in-process), adapted on the support beats with its own inner loop;
+* **global (no adaptation)** -- a supervised model pre-trained on every beat of the pooled training
+  patients (:func:`core.baselines.pretrain`); it never sees this patient's support beats.
+
+Both are scored with :func:`domains.diagnosis.metrics.beat_metrics`, and the adapted predictions are
+summarised by :func:`domains.diagnosis.report.build_report` -- a decision aid, not a diagnosis.
+
+The in-app models and the patient list come from one small synthetic domain (:data:`APP_COHORT`,
+:data:`APP_MINUTES`): small enough to meta-train a stand-in in a couple of minutes on a laptop CPU,
+and the patients offered on the page are that domain's *test* patients, whom neither model saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from apps.logic import REPO_ROOT, confusion_heatmap, train_run_atomically
+from core.algorithms import MetaLearner
+from core.backbones import build_backbone
+from core.baselines import BaselineConfig, pretrain
+from core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from core.errors import CheckpointError, DataError
+from core.learners import load_learner, make_learner
+from core.tasks import Task
+from domains.diagnosis import DiagnosisDomain, DiagnosisSampler
+from domains.diagnosis.beats import BeatSet, extract_beats
+from domains.diagnosis.domain import preprocess
+from domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics, confusion
+from domains.diagnosis.records import AAMI_CLASSES, PatientRecord
+from domains.diagnosis.report import PatientReport, ReportThresholds, build_report
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+__all__ = [
+    "APP_COHORT",
+    "APP_MINUTES",
+    "CLASS_COLOURS",
+    "DEFAULT_CHECKPOINT",
+    "DEFAULT_SUPPORT_MINUTES",
+    "DEFAULT_WINDOW_S",
+    "FALLBACK_ALGORITHM",
+    "FALLBACK_CACHE",
+    "FALLBACK_STEPS",
+    "MAX_PLOT_POINTS",
+    "METRIC_LABELS",
+    "PRETRAIN_STEPS",
+    "SUPPORT_MINUTES_RANGE",
+    "AdaptResult",
+    "adapt_and_predict",
+    "app_domain",
+    "confusion_figure",
+    "load_global_model",
+    "load_meta_learner",
+    "load_mitdb_patient",
+    "marker_classes",
+    "metrics_table",
+    "minmax_indices",
+    "mitdb_records",
+    "model_card",
+    "patient_beats",
+    "patient_label",
+    "patient_report",
+    "patient_task",
+    "resolve_folder",
+    "strip_figure",
+    "synthetic_patients",
+    "threshold_fields",
+    "train_quick_learner",
+]
+
+#: The shipped checkpoint: a run folder holding ``best.safetensors`` + ``best.json``.
+DEFAULT_CHECKPOINT = REPO_ROOT / "data" / "checkpoints" / "diagnosis" / "maml"
+#: Where the stand-in meta-learner and the global model are cached (git-ignored).
+FALLBACK_CACHE = REPO_ROOT / "data" / "cache" / "app-diagnosis"
+#: The app's synthetic cohort (patients per split) and recording length (minutes). Twelve training
+#: patients of 15 minutes are ~13k beats: enough for a stand-in that beats chance, small enough to
+#: generate in a few seconds and meta-train in minutes. 15 minutes leaves >= 5 minutes of query beats
+#: at the largest support window (:data:`SUPPORT_MINUTES_RANGE`).
+APP_COHORT = {"train": 12, "val": 2, "test": 8}
+APP_MINUTES = 15.0
+#: Stand-in meta-learner (used only when :data:`DEFAULT_CHECKPOINT` is absent): first-order MAML,
+#: meta-batch 2, 128 query beats per training task, Adam 1e-3.
+FALLBACK_ALGORITHM = "fomaml"
+FALLBACK_STEPS = 60
+FALLBACK_META_BATCH = 2
+FALLBACK_N_QUERY = 128
+#: Pre-training budget of the global model (the domain's class-balanced loss and learning rate).
+PRETRAIN_STEPS = 200
+PRETRAIN_BATCH = 64
+#: The support-minutes slider: (min, max) and default, in minutes.
+SUPPORT_MINUTES_RANGE = (1, 10)
+DEFAULT_SUPPORT_MINUTES = 5
+#: The ECG strip: at most this many line points (min/max decimation), and the initial visible window.
+MAX_PLOT_POINTS = 100_000
+DEFAULT_WINDOW_S = 10.0
+#: Marker colour of each AAMI class on the strip.
+CLASS_COLOURS = {"N": "#9e9e9e", "S": "#fb8c00", "V": "#e53935", "F": "#8e24aa"}
+#: Row labels of :func:`metrics_table`, one per :data:`~domains.diagnosis.metrics.HEADLINE_KEYS` entry.
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "macro_f1": "macro-F1",
+    "S_Se": "S sensitivity (Se)",
+    "S_+P": "S positive predictivity (+P)",
+    "S_F1": "S F1",
+    "V_Se": "V sensitivity (Se)",
+    "V_+P": "V positive predictivity (+P)",
+    "V_F1": "V F1",
+}
+ADAPTED = "adapted (meta-learned)"
+GLOBAL = "global (no adaptation)"
+
+
+@functools.cache
+def app_domain() -> DiagnosisDomain:
+    """The app's synthetic domain (:data:`APP_COHORT`, :data:`APP_MINUTES`), built once per process."""
+    return DiagnosisDomain(cohort=APP_COHORT, minutes=APP_MINUTES)
+
+
+# ---------------------------------------------------------------------------- models
+def train_quick_learner(
+    out_dir: str | Path,
+    domain: DiagnosisDomain | None = None,
+    steps: int = FALLBACK_STEPS,
+    meta_batch_size: int = FALLBACK_META_BATCH,
+    n_query: int = FALLBACK_N_QUERY,
+    seed: int = 0,
+) -> Path:
+    """Meta-train the stand-in first-order MAML on ``domain``'s training patients into run folder ``out_dir``.
+
+    ``domain`` defaults to :func:`app_domain`. Training happens in a temporary sibling folder renamed
+    into place when done (:func:`apps.logic.train_run_atomically`); an existing finished run at
+    ``out_dir`` is reused as is.
+    """
+    from core.trainer import TrainConfig
+
+    out = Path(out_dir)
+    if (out / "best.safetensors").exists():
+        return out
+    domain = domain or app_domain()
+    setting = {**domain.default_setting(), "n_query": n_query}
+    learner = make_learner(domain, FALLBACK_ALGORITHM, n_way=len(AAMI_CLASSES), seed=seed)
+    cfg = TrainConfig(
+        steps=steps,
+        meta_batch_size=meta_batch_size,
+        outer_lr=1e-3,
+        val_every=steps,
+        val_tasks=4,
+        checkpoint_every=steps,
+        seed=seed,
+        pad_tasks=True,  # patients have different numbers of support beats
+    )
+    return train_run_atomically(out, learner, domain, setting, cfg)
+
+
+def load_meta_learner(
+    path: str | Path | None = None,
+    cache_dir: str | Path = FALLBACK_CACHE,
+    steps: int = FALLBACK_STEPS,
+    domain: DiagnosisDomain | None = None,
+) -> tuple[MetaLearner, dict[str, Any]]:
+    """Load the diagnosis meta-learner -> ``(learner, meta)``; ``meta`` is the checkpoint's JSON.
+
+    Default: :data:`DEFAULT_CHECKPOINT`; when it does not exist, the stand-in of
+    :func:`train_quick_learner` (``steps`` steps on ``domain``, default :func:`app_domain`), cached
+    under ``cache_dir`` keyed by its budget and the domain's data fingerprint. An explicit ``path``
+    that does not exist raises :class:`~core.errors.CheckpointError`. ``meta["source"]`` is
+    ``"checkpoint"`` or ``"quick-train"``.
+    """
+    if path is None:
+        try:
+            resolve_checkpoint(DEFAULT_CHECKPOINT)
+        except CheckpointError:
+            domain = domain or app_domain()
+            run_dir = Path(cache_dir) / f"{FALLBACK_ALGORITHM}-{steps}-{domain.fingerprint()}"
+            run = train_quick_learner(run_dir, domain, steps=steps)
+            learner, meta = load_learner(run, domain)
+            return learner, {**meta, "source": "quick-train"}
+        path = DEFAULT_CHECKPOINT
+    learner, meta = load_learner(path, domain or app_domain())
+    return learner, {**meta, "source": "checkpoint"}
+
+
+def load_global_model(
+    cache_dir: str | Path = FALLBACK_CACHE,
+    steps: int = PRETRAIN_STEPS,
+    batch_size: int = PRETRAIN_BATCH,
+    domain: DiagnosisDomain | None = None,
+    seed: int = 0,
+) -> nn.Module:
+    """The global model: pre-trained on beats pooled over ``domain``'s training patients, logits over N, S, V, F.
+
+    Trained once with :func:`core.baselines.pretrain` (the domain's class-balanced baseline settings,
+    ``steps`` Adam steps of ``batch_size`` beats) and cached as ``.safetensors`` + ``.json`` under
+    ``cache_dir``, keyed by the budget and the domain's data fingerprint. Returned in eval mode.
+    """
+    domain = domain or app_domain()
+    stem = Path(cache_dir) / f"global-{steps}-b{batch_size}-s{seed}-{domain.fingerprint()}"
+    try:
+        tensors, meta = load_checkpoint(stem.with_suffix(".safetensors"))
+    except CheckpointError:
+        config = BaselineConfig(
+            **{**domain.default_baselines(), "pretrain_steps": steps, "pretrain_batch_size": batch_size, "seed": seed}
+        )
+        model = pretrain(domain, config)
+        save_checkpoint(stem, model.state_dict(), {"backbone": model.backbone_spec, "classes": list(AAMI_CLASSES)})
+        return model.eval()
+    spec = meta["backbone"]
+    model = build_backbone(spec["name"], **spec["kwargs"])
+    model.load_state_dict(tensors)
+    model.backbone_spec = spec
+    return model.eval()
+
+
+def model_card(meta: dict[str, Any]) -> dict[str, Any]:
+    """The facts about the meta-learner the page shows, from its checkpoint JSON ``meta``.
+
+    Keys: ``model`` (shipped checkpoint or stand-in), ``algorithm``, ``training steps``,
+    ``meta-batch size``, ``val accuracy`` (at the kept step), ``inner lr``, ``adaptation steps``
+    (``test_inner_steps``), ``training data``, ``file`` (relative to the repository root when inside
+    it), ``global model``. Missing entries are None.
+    """
+    train_cfg = meta.get("train_config") or {}
+    hparams = meta.get("hparams") or {}
+    stand_in = meta.get("source") == "quick-train"
+    if stand_in:
+        data = (
+            f"synthetic cohort: {APP_COHORT['train']} training + {APP_COHORT['val']} validation patients, "
+            f"{APP_MINUTES:g} min each"
+        )
+    else:
+        data = f"fingerprint {meta['data_fingerprint']}" if meta.get("data_fingerprint") else None
+    path = meta.get("path")
+    if path is not None:
+        with contextlib.suppress(ValueError):  # outside the repository: keep it absolute
+            path = str(Path(path).resolve().relative_to(REPO_ROOT))
+    return {
+        "model": "stand-in, meta-trained in-process" if stand_in else "shipped checkpoint",
+        "algorithm": meta.get("algorithm"),
+        "training steps": train_cfg.get("steps"),
+        "meta-batch size": train_cfg.get("meta_batch_size"),
+        "val accuracy": (meta.get("metrics") or {}).get("val_metric"),
+        "inner lr": hparams.get("inner_lr"),
+        "adaptation steps": hparams.get("test_inner_steps"),
+        "training data": data,
+        "file": path,
+        "global model": f"pre-trained {PRETRAIN_STEPS} steps × {PRETRAIN_BATCH} pooled training beats",
+    }
+
+
+# ---------------------------------------------------------------------------- patients
+def synthetic_patients(domain: DiagnosisDomain | None = None) -> list[PatientRecord]:
+    """The (filtered) recordings of the test patients of ``domain`` (default :func:`app_domain`).
+
+    Test patients only: the stand-in and the global model were trained on the same domain's
+    training patients, which the split keeps disjoint from these.
+    """
+    return (domain or app_domain()).records_of("test")
+
+
+def patient_label(record: PatientRecord) -> str:
+    """One line for the patient selector: id, length and true beats per class."""
+    counts = record.counts()
+    beats = " · ".join(f"{c} {counts[c]}" for c in AAMI_CLASSES)
+    return f"{record.patient_id} ({record.duration_s / 60:.0f} min; {beats})"
+
+
+def resolve_folder(text: str) -> Path:
+    """A folder typed by the user: ``~`` expanded, a relative path taken from the repository root."""
+    path = Path(text.strip()).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def mitdb_records(folder: str | Path) -> list[str]:
+    """Names of the MIT-BIH records (``.hea`` files) in ``folder``.
+
+    Raises :class:`~core.errors.DataError` (a :class:`~domains.diagnosis.mitdb.MitdbError`) when the
+    folder does not exist or holds no record.
+    """
+    from domains.diagnosis.mitdb import MitdbError, list_records
+
+    records = list_records(folder)
+    if not records:
+        raise MitdbError(
+            f"no MIT-BIH record in {folder} (no .hea files); point at the folder holding <record>.hea/.dat/.atr, "
+            f"or download the database with `metasuite data fetch mitdb --dest {folder}`"
+        )
+    return records
+
+
+def load_mitdb_patient(folder: str | Path, record: str) -> PatientRecord:
+    """One MIT-BIH record, MLII lead band-passed 0.5-40 Hz (:func:`~domains.diagnosis.mitdb.load_patients`).
+
+    Raises :class:`~core.errors.DataError` naming the file when the record is missing or unreadable.
+    """
+    from domains.diagnosis.mitdb import load_patients
+
+    (patient,) = load_patients(folder, [record])
+    return patient
+
+
+def patient_beats(record: PatientRecord) -> BeatSet:
+    """The classifiable beats of ``record`` (Q beats dropped), extracted as the domain does."""
+    return extract_beats(preprocess(record))
+
+
+def patient_task(beats: BeatSet, support_minutes: float) -> Task:
+    """The evaluation task of one patient: support = beats of the first ``support_minutes``, query = every later beat.
+
+    Built by :meth:`DiagnosisSampler.all_tasks`, so it is exactly the task the evaluator scores.
+    ``metadata["query_times_s"]`` holds the query beats' R-peak times (s from the recording start).
+    Raises :class:`~core.errors.DataError` when no beat follows the support window.
+    """
+    return DiagnosisSampler([beats], support_minutes, n_query=0, split="app").all_tasks()[0]
+
+
+# ---------------------------------------------------------------------------- adaptation and scores
+@dataclass(frozen=True)
+class AdaptResult:
+    """Both models' predictions for the query beats of one task.
+
+    Attributes
+    ----------
+    adapted_proba, global_proba : np.ndarray, float64, shape (n_query, 4)
+        Softmax class probabilities over :data:`~domains.diagnosis.records.AAMI_CLASSES`.
+    """
+
+    adapted_proba: np.ndarray
+    global_proba: np.ndarray
+
+    @property
+    def adapted_pred(self) -> np.ndarray:
+        """Predicted class id of each query beat, int64 ``(n_query,)``."""
+        return self.adapted_proba.argmax(axis=1)
+
+    @property
+    def global_pred(self) -> np.ndarray:
+        """Predicted class id of each query beat by the global model, int64 ``(n_query,)``."""
+        return self.global_proba.argmax(axis=1)
+
+
+def _softmax(logits: torch.Tensor) -> np.ndarray:
+    return torch.softmax(logits.detach().double(), dim=-1).numpy()
+
+
+def adapt_and_predict(learner: MetaLearner, global_model: nn.Module, task: Task) -> AdaptResult:
+    """Adapt ``learner`` on the support beats and predict every query beat, next to the global model."""
+    adapted = learner.adapt(task.support_x, task.support_y).predict(task.query_x)
+    with torch.no_grad():
+        global_logits = global_model(task.query_x)
+    return AdaptResult(adapted_proba=_softmax(adapted), global_proba=_softmax(global_logits))
+
+
+def metrics_table(task: Task, result: AdaptResult) -> pd.DataFrame:
+    """Headline metrics (fractions, NaN when undefined) of both models on the query beats.
+
+    Index: the labels of :data:`METRIC_LABELS` in :data:`HEADLINE_KEYS` order; columns
+    ``"global (no adaptation)"`` and ``"adapted (meta-learned)"``.
+    """
+    true = task.query_y.numpy()
+    scores = {GLOBAL: beat_metrics(true, result.global_pred), ADAPTED: beat_metrics(true, result.adapted_pred)}
+    return pd.DataFrame(
+        {name: [m[k] for k in HEADLINE_KEYS] for name, m in scores.items()},
+        index=[METRIC_LABELS[k] for k in HEADLINE_KEYS],
+    )
+
+
+def confusion_figure(true_ids: np.ndarray, pred_ids: np.ndarray, title: str) -> go.Figure:
+    """Plotly heatmap of the AAMI confusion matrix (rows true, columns predicted) with counts."""
+    return confusion_heatmap(confusion(true_ids, pred_ids), list(AAMI_CLASSES), "beats", title=title, height=340)
+
+
+def patient_report(
+    task: Task, result: AdaptResult, duration_s: float, thresholds: ReportThresholds | None = None
+) -> PatientReport:
+    """The rhythm summary of the adapted model's predictions on the query beats.
+
+    The report covers the classified part of the recording, from the end of the support window to
+    ``duration_s`` (the recording length, s): its times count from the end of the support window, so
+    that beats per hour are per hour of *analysed* recording. Probabilities feed its confidence
+    section.
+    """
+    start_s = task.metadata["support_start_s"] + 60.0 * task.metadata["support_minutes"]
+    times = np.asarray(task.metadata["query_times_s"], dtype=np.float64) - start_s
+    return build_report(
+        times,
+        result.adapted_pred,
+        proba=result.adapted_proba,
+        duration_s=duration_s - start_s,
+        thresholds=thresholds or ReportThresholds(),
+        classes=task.metadata["class_names"],
+    )
+
+
+def threshold_fields() -> list[dict[str, Any]]:
+    """Every :class:`ReportThresholds` field as a number-input spec.
+
+    Keys: ``name``, ``default``, ``integer`` (bool), ``min``, ``max`` (None = unbounded) and
+    ``step``; the bounds are the ranges :class:`ReportThresholds` accepts (percentages in
+    [0, 100], run lengths >= 2, a probability in (0, 1]), with ints for the integer fields.
+    """
+    special = {"low_confidence": (0.01, 1.0, 0.05), "sustained_vt_s": (0.5, None, 1.0)}
+    out = []
+    for f in fields(ReportThresholds):
+        integer = isinstance(f.default, int)
+        lo, hi, step = special.get(f.name, (2, None, 1) if integer else (0.0, 100.0, 0.5))
+        out.append({"name": f.name, "default": f.default, "integer": integer, "min": lo, "max": hi, "step": step})
+    return out
+
+
+# ---------------------------------------------------------------------------- the ECG strip
+def minmax_indices(signal: np.ndarray, max_points: int) -> np.ndarray:
+    """Sample indices that draw ``signal`` with at most ``max_points`` points, keeping every peak.
+
+    All indices when the signal is short enough; otherwise the signal is cut into
+    ``max_points // 2`` consecutive buckets and each contributes its minimum and its maximum (in
+    time order), so no R peak or deep S wave disappears. Sorted, unique, int64.
+    """
+    n = len(signal)
+    if max_points < 2:
+        raise ValueError(f"max_points must be at least 2, got {max_points}")
+    if n <= max_points:
+        return np.arange(n, dtype=np.int64)
+    size = math.ceil(n / (max_points // 2))
+    n_full = n // size
+    blocks = np.asarray(signal[: n_full * size]).reshape(n_full, size)
+    offsets = np.arange(n_full, dtype=np.int64)[:, None] * size
+    picks = [np.stack([blocks.argmin(axis=1), blocks.argmax(axis=1)], axis=1) + offsets]
+    if n_full * size < n:
+        tail = np.asarray(signal[n_full * size :])
+        picks.append(np.array([[tail.argmin(), tail.argmax()]]) + n_full * size)
+    return np.unique(np.concatenate(picks).ravel()).astype(np.int64)
+
+
+def marker_classes(beats: BeatSet, support_minutes: float, query_pred: np.ndarray | None) -> np.ndarray:
+    """The class id to draw on each beat: true labels, with the query beats' predictions when given.
+
+    ``query_pred`` holds one class id per beat after the support window (the task's query beats,
+    in time order). Returns int64 ``(len(beats),)``.
+    """
+    ids = beats.label_ids()
+    if query_pred is None:
+        return ids
+    query = beats.times_s >= 60.0 * support_minutes
+    if int(query.sum()) != len(query_pred):
+        raise DataError(
+            f"{len(query_pred)} predictions for {int(query.sum())} beats after the first {support_minutes:g} minutes"
+        )
+    out = ids.copy()
+    out[query] = np.asarray(query_pred, dtype=np.int64)
+    return out
+
+
+def strip_figure(
+    record: PatientRecord,
+    beats: BeatSet,
+    support_minutes: float,
+    query_pred: np.ndarray | None = None,
+    window_s: float = DEFAULT_WINDOW_S,
+    max_points: int = MAX_PLOT_POINTS,
+) -> go.Figure:
+    """The filtered ECG with its R peaks coloured by class, the support minutes shaded.
+
+    Traces: the signal (``"ECG"``, at most ``max_points`` points, :func:`minmax_indices`), then one
+    marker trace per AAMI class (N, S, V, F; possibly empty) on the beats' R peaks. Markers show the
+    true class, or with ``query_pred`` (one class id per query beat) the predicted class of every
+    query beat; a predicted beat whose true class differs is drawn as a cross. The x axis (time in
+    s) has a range slider and shows ``window_s`` seconds: the first ones, or with ``query_pred``
+    those around the end of the support window, where the predictions begin.
+    """
+    import plotly.graph_objects as go
+
+    signal = preprocess(record).signal
+    keep = minmax_indices(signal, max_points)
+    fig = go.Figure()
+    # an SVG line, not Scattergl: WebGL is often unavailable (headless browsers, remote desktops)
+    fig.add_scatter(
+        x=keep / record.fs,
+        y=signal[keep],
+        mode="lines",
+        name="ECG",
+        line={"color": "#455a64", "width": 1},
+        hoverinfo="skip",
+    )
+    shown = marker_classes(beats, support_minutes, query_pred)
+    true = beats.label_ids()
+    names = np.array(AAMI_CLASSES)
+    predicted = (beats.times_s >= 60.0 * support_minutes) & (query_pred is not None)
+    hover = np.where(
+        predicted, np.char.add(np.char.add("predicted ", names[shown]), np.char.add(", true ", names[true])), ""
+    )
+    hover = np.where(predicted, hover, np.char.add("labelled ", names[true]))
+    peaks = signal[beats.r_index]
+    for i, c in enumerate(AAMI_CLASSES):
+        on = shown == i
+        fig.add_scatter(
+            x=beats.times_s[on],
+            y=peaks[on],
+            mode="markers",
+            name=c,
+            marker={
+                "color": CLASS_COLOURS[c],
+                "size": 8,
+                "symbol": np.where(shown[on] != true[on], "x", "circle").tolist(),
+                "line": {"width": 0},
+            },
+            hovertext=hover[on].tolist(),
+            hovertemplate="%{x:.2f} s<br>%{hovertext}<extra></extra>",
+        )
+    support_end = 60.0 * support_minutes
+    start = 0.0 if query_pred is None else max(0.0, support_end - 0.2 * window_s)
+    fig.add_vrect(
+        x0=0.0,
+        x1=support_end,
+        fillcolor="#1e88e5",
+        opacity=0.08,
+        line_width=0,
+        annotation_text=f"support: first {support_minutes:g} min (labelled)",
+        annotation_position="top left",
+    )
+    fig.update_layout(
+        height=380,
+        margin={"l": 40, "r": 20, "t": 30, "b": 20},
+        xaxis={
+            "title": "time (s)",
+            "range": [start, start + window_s],
+            "rangeslider": {"visible": True, "thickness": 0.12},
+        },
+        yaxis={"title": "mV"},
+        legend={"orientation": "h", "y": 1.12, "title": {"text": "beats:" if query_pred is None else "predicted:"}},
+        hovermode="closest",
+    )
+    return fig
