@@ -80,10 +80,17 @@ def task_loss(pred: Tensor, target: Tensor, kind: str, mask: Tensor | None = Non
     return masked_mean(losses, mask)
 
 
-def task_metric(pred: Tensor, target: Tensor, kind: str, mask: Tensor | None = None) -> Tensor:
-    """Scalar headline metric of one task: accuracy (classification) or MSE (regression)."""
+def task_metric(pred: Tensor, target: Tensor, kind: str, mask: Tensor | None = None, balanced: bool = False) -> Tensor:
+    """Scalar headline metric of one task: accuracy (classification) or MSE (regression).
+
+    ``balanced=True`` (classification): balanced accuracy, the mean over the classes present in
+    ``target`` of each class's recall (the same :func:`balanced_weights` as the balanced loss).
+    """
     if kind == "classification":
-        return masked_mean((pred.argmax(dim=-1) == target).to(pred.dtype), mask)
+        correct = (pred.argmax(dim=-1) == target).to(pred.dtype)
+        if balanced:
+            return (correct * balanced_weights(target, pred.shape[-1], mask).to(pred.dtype)).sum()
+        return masked_mean(correct, mask)
     return masked_mean(per_example_loss(pred, target, kind), mask)
 
 

@@ -144,3 +144,13 @@ def test_cli_domain_options_that_a_domain_does_not_take_are_refused(capsys) -> N
 
     assert main(["eval", "sinusoid", "--records", "DS2", "--baselines", "--tasks", "2"]) == 2
     assert "does not accept" in capsys.readouterr().err
+
+
+def test_balanced_accuracy_is_the_mean_recall_of_the_present_classes() -> None:
+    from core.losses import task_metric
+
+    y = torch.tensor([0, 0, 0, 0, 1, 1])
+    logits = torch.zeros(6, 4)
+    logits[:, 0] = 1.0  # always predicts class 0
+    assert float(task_metric(logits, y, "classification")) == pytest.approx(4 / 6)
+    assert float(task_metric(logits, y, "classification", balanced=True)) == pytest.approx(0.5)

@@ -96,7 +96,8 @@ class MetaLearner(nn.Module):
         Set False for fixed-label-space tasks where a support set may miss classes.
     balanced_loss : bool
         Classification losses (inner loop and meta-objective) weight every class present in the
-        labels equally (:func:`core.losses.balanced_weights`), for class-imbalanced tasks.
+        labels equally (:func:`core.losses.balanced_weights`), for class-imbalanced tasks; the
+        training / validation metric is then the balanced accuracy.
     """
 
     name: ClassVar[str] = "base"
@@ -192,6 +193,10 @@ class MetaLearner(nn.Module):
         """This learner's task loss (masked; class-balanced when ``balanced_loss``)."""
         return task_loss(pred, target, self.kind, mask, balanced=self.balanced_loss)
 
+    def metric(self, pred: Tensor, target: Tensor, mask: Tensor | None) -> Tensor:
+        """This learner's headline metric (balanced accuracy when ``balanced_loss``; drives validation)."""
+        return task_metric(pred, target, self.kind, mask, balanced=self.balanced_loss)
+
     def forward_backbone(self, params: Params, x: Tensor, module: str = "") -> Tensor:
         """Run ``backbone`` (or its submodule ``module``: ``"body"``/``"head"``) with ``params``.
 
@@ -282,7 +287,7 @@ class MetaLearner(nn.Module):
         pred = self.predict_fn(params, state, query_x)
         loss = self.loss(pred, query_y, query_mask)
         # For regression the headline metric (MSE) is the loss itself: skip recomputing it.
-        metric = loss if self.kind == "regression" else task_metric(pred, query_y, self.kind, query_mask)
+        metric = loss if self.kind == "regression" else self.metric(pred, query_y, query_mask)
         return loss, metric.detach()
 
     def check_inputs(self, x: Tensor, name: str) -> None:
@@ -338,7 +343,7 @@ class MetaLearner(nn.Module):
         steps: int,
     ) -> Tensor:
         state = self.adapt_fn(params, sx, sy, sm, steps, create_graph=False)
-        return task_metric(self.predict_fn(params, state, qx), qy, self.kind, qm)
+        return self.metric(self.predict_fn(params, state, qx), qy, qm)
 
     def score(self, batch: TaskBatch, steps: int | None = None) -> Tensor:
         """Headline metric of every task after test-time adaptation, shape ``(n_tasks,)``.

@@ -26,7 +26,6 @@ from torch import Tensor
 from core.algorithms.base import Params
 from core.algorithms.maml import MAML
 from core.backbones import vmap_safe
-from core.losses import task_metric
 from core.tasks import TaskBatch
 
 __all__ = ["Reptile"]
@@ -46,7 +45,7 @@ class Reptile(MAML):
     ) -> tuple[Params, Tensor, Tensor]:
         phi = self.adapt_backbone(params, sx, sy, sm, self.inner_steps, create_graph=False)
         pred = self.predict_fn(params, phi, qx)
-        return phi, self.loss(pred, qy, qm), task_metric(pred, qy, self.kind, qm)
+        return phi, self.loss(pred, qy, qm), self.metric(pred, qy, qm)
 
     def meta_backward(self, batch: TaskBatch) -> dict[str, float]:
         self.check_task(batch)
