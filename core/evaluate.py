@@ -100,7 +100,8 @@ def evaluate(
 
     ``confusion=True`` (classification) adds, per method, a confusion matrix over the *global*
     classes (``metadata["classes"]`` maps each task's labels to global ids and
-    ``metadata["class_names"]`` names them; without them local labels are used).
+    ``metadata["class_names"]`` names them; without them local labels are used), rows and columns
+    in global-id order (alphabetical for names without an id).
 
     Returns
     -------
@@ -114,6 +115,7 @@ def evaluate(
     for method in methods:
         per_task: dict[str, list[float]] = {}
         counts: dict[tuple[str, str], int] = {}
+        global_id: dict[str, int] = {}  # class name -> global class id, to order the confusion matrix
         for task in tqdm(tasks, desc=f"eval {method.name}", disable=not progress, unit="task", leave=False):
             predict = method.adapt(task)
             with torch.no_grad():
@@ -122,6 +124,9 @@ def evaluate(
                 per_task.setdefault(name, []).append(float(value))
             if confusion:
                 _count_confusions(counts, task, pred)
+                names, ids = task.metadata.get("class_names"), task.metadata.get("classes")
+                if names is not None and ids is not None:
+                    global_id.update(zip(names, (int(i) for i in ids), strict=False))
         result: dict[str, Any] = {
             "method": method.name,
             "kind": method.kind,
@@ -130,7 +135,10 @@ def evaluate(
             "per_task": per_task,
         }
         if confusion:
-            labels = sorted({a for a, _ in counts} | {b for _, b in counts})
+            # global class order when tasks name their global ids (N, S, V, F), else alphabetical
+            labels = sorted(
+                {a for a, _ in counts} | {b for _, b in counts}, key=lambda c: (global_id.get(c, 1 << 30), c)
+            )
             result["confusion"] = {
                 "labels": labels,
                 "matrix": [[counts.get((t, p), 0) for p in labels] for t in labels],

@@ -112,6 +112,8 @@ def test_meta_learner_and_baselines_run_on_patient_tasks(domain: DiagnosisDomain
         s_se = r["metrics"]["S_Se"]
         assert s_se["mean"] is None or not math.isnan(s_se["mean"])
         assert np.array(r["confusion"]["matrix"]).sum() == sum(t.n_query for t in tasks)
+        labels = r["confusion"]["labels"]  # global AAMI order, not alphabetical (F would come first)
+        assert labels == [c for c in ("N", "S", "V", "F") if c in labels]
 
 
 @pytest.mark.skipif(not MITDB.is_dir(), reason="real MIT-BIH DS1 records not found at ../shared/data/mitdb-ds1")

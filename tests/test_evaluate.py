@@ -240,3 +240,24 @@ def test_parallel_evaluation_equals_sequential_evaluation() -> None:
         assert [r["method"] for r in report["results"]] == [r["method"] for r in sequential["results"]]
         for got, want in zip(report["results"], sequential["results"], strict=True):
             assert got["per_task"]["mse"] == pytest.approx(want["per_task"]["mse"], rel=1e-5)
+
+
+def test_confusion_labels_follow_global_class_ids(tiny_domain: TinyClassificationDomain) -> None:
+    class Fixed:
+        name, kind = "echo", "baseline"
+
+        def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+            return lambda q: torch.nn.functional.one_hot(task.query_y, 4).float()
+
+    y = torch.tensor([0, 1, 2, 3])
+    task = Task(
+        torch.zeros(4, 2),
+        y,
+        torch.zeros(4, 2),
+        y,
+        metadata={"classes": [0, 1, 2, 3], "class_names": ["N", "S", "V", "F"]},
+    )
+    report = evaluate(tiny_domain, [Fixed()], [task], {}, progress=False, confusion=True)
+    conf = report["results"][0]["confusion"]
+    assert conf["labels"] == ["N", "S", "V", "F"]  # not alphabetical (F, N, S, V)
+    assert conf["matrix"] == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
