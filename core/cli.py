@@ -159,21 +159,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
         reports = evaluate_parallel(
             domain, methods, plan, args.tasks, args.seed, args.workers, progress=not args.quiet, confusion=confusion
         )
-        for report in reports:
-            print(format_table(report) + "\n")
-    for entry in plan if args.workers <= 1 else []:
-        shape = {k: entry[k] for k in ("n_way", "k_shot", "n_query")}
-        tasks = fixed_tasks(domain.sampler(entry["split"], **shape), args.tasks, args.seed)
-        report = evaluate(
-            domain,
-            methods,
-            tasks,
-            {**entry, "n_tasks": args.tasks, "seed": args.seed},
-            progress=not args.quiet,
-            confusion=confusion,
-        )
+    else:
+        for entry in plan:
+            shape = {k: entry[k] for k in ("n_way", "k_shot", "n_query")}
+            tasks = fixed_tasks(domain.sampler(entry["split"], **shape), args.tasks, args.seed)
+            reports.append(
+                evaluate(
+                    domain,
+                    methods,
+                    tasks,
+                    {**entry, "n_tasks": args.tasks, "seed": args.seed},
+                    progress=not args.quiet,
+                    confusion=confusion,
+                )
+            )
+    for report in reports:
         print(format_table(report) + "\n")
-        reports.append(report)
     combined = (
         reports[0]
         if len(reports) == 1

@@ -81,9 +81,18 @@ class DiagnosisSampler:
         Training tasks draw this many later beats as query (0 = every later beat).
     split : str
         Name used in messages and metadata.
+    tensors : list of (Tensor, Tensor), optional
+        ``beats_to_tensor`` of each patient when the caller already holds them (the domain caches them).
     """
 
-    def __init__(self, patients: list[BeatSet], support_minutes: float, n_query: int, split: str):
+    def __init__(
+        self,
+        patients: list[BeatSet],
+        support_minutes: float,
+        n_query: int,
+        split: str,
+        tensors: list[tuple[Tensor, Tensor]] | None = None,
+    ):
         if not patients:
             raise DataError(f"the {split} split has no patients")
         if not np.isfinite(support_minutes) or support_minutes <= 0:
@@ -92,7 +101,7 @@ class DiagnosisSampler:
         self.support_minutes = float(support_minutes)
         self.n_query = int(n_query)
         self.split = split
-        self._tensors = [beats_to_tensor(b) for b in patients]
+        self._tensors = tensors if tensors is not None else [beats_to_tensor(b) for b in patients]
         for b in patients:
             usable = b.times_s[-1] - 60.0 * self.support_minutes if len(b) else -1.0
             if usable <= 0:
@@ -222,7 +231,9 @@ class DiagnosisDomain(Domain):
         self.cohort = {**COHORT, **(cohort or {})}
         self.minutes = float(minutes)
         self.hidden = int(hidden)
+        self._records: dict[str, list[PatientRecord]] = {}
         self._beats: dict[str, list[BeatSet]] = {}
+        self._tensors: dict[str, list[tuple[Tensor, Tensor]]] = {}
         self._real: dict[str, list[PatientRecord]] | None = None
 
     # ------------------------------------------------------------------ data
@@ -260,21 +271,28 @@ class DiagnosisDomain(Domain):
                 raise DataError("no training patients left after taking the test and validation patients")
         return self._real
 
-    def patients(self, split: str) -> list[BeatSet]:
-        """Beat sets of ``split``'s patients (generated / loaded once, then kept)."""
+    def records_of(self, split: str) -> list[PatientRecord]:
+        """The (filtered) recordings of ``split``'s patients (generated / loaded once, then kept)."""
         if split not in ("train", "val", "test"):
             raise DataError(f"unknown split {split!r}; choose train, val or test")
+        if split not in self._records:
+            self._records[split] = self._synthetic(split) if self.data_dir is None else self._real_splits()[split]
+        return self._records[split]
+
+    def patients(self, split: str) -> list[BeatSet]:
+        """Beat sets of ``split``'s patients (extracted once, then kept)."""
         if split not in self._beats:
-            records = self._synthetic(split) if self.data_dir is None else self._real_splits()[split]
-            self._beats[split] = [extract_beats(r) for r in records]
+            self._beats[split] = [extract_beats(r) for r in self.records_of(split)]
         return self._beats[split]
 
-    def records_of(self, split: str) -> list[PatientRecord]:
-        """The (filtered) recordings of ``split``'s patients, for plots and reports."""
-        return self._synthetic(split) if self.data_dir is None else self._real_splits()[split]
+    def patient_tensors(self, split: str) -> list[tuple[Tensor, Tensor]]:
+        """``(x, y)`` of every patient of ``split`` (:func:`beats_to_tensor`, built once, then kept)."""
+        if split not in self._tensors:
+            self._tensors[split] = [beats_to_tensor(b) for b in self.patients(split)]
+        return self._tensors[split]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_beats": {}, "_real": None}
+        return {**self.__dict__, "_records": {}, "_beats": {}, "_tensors": {}, "_real": None}
 
     # ------------------------------------------------------------------ Domain interface
     def sampler(self, split: str, *, n_way: int | None = 4, k_shot: int = 0, n_query: int = 256) -> DiagnosisSampler:
@@ -282,7 +300,9 @@ class DiagnosisDomain(Domain):
             raise TaskError(
                 f"the diagnosis domain always has {len(AAMI_CLASSES)} classes (N, S, V, F), got n_way={n_way}"
             )
-        return DiagnosisSampler(self.patients(split), self.support_minutes, n_query, split)
+        return DiagnosisSampler(
+            self.patients(split), self.support_minutes, n_query, split, tensors=self.patient_tensors(split)
+        )
 
     def backbone_spec(self, algorithm: str, n_way: int | None) -> tuple[str, dict[str, Any]]:
         return "cnn1d", {
@@ -341,13 +361,13 @@ class DiagnosisDomain(Domain):
 
     def pooled_batch(self, split: str, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Beats drawn uniformly from every beat of ``split``'s patients (the global model's data)."""
-        sampler = self.sampler(split)
-        sizes = torch.tensor([len(t[1]) for t in sampler._tensors])
+        tensors = self.patient_tensors(split)
+        sizes = torch.tensor([len(y) for _, y in tensors])
         which = torch.multinomial(sizes.double(), batch_size, replacement=True, generator=generator)
         xs, ys = [], []
         for i in which.unique().tolist():
             n = int((which == i).sum())
-            x, y = sampler._tensors[i]
+            x, y = tensors[i]
             pick = torch.randint(len(y), (n,), generator=generator)
             xs.append(x[pick])
             ys.append(y[pick])
