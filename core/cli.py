@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from core.errors import MetasuiteError
+from core.errors import DataError, MetasuiteError
 
 __all__ = ["build_parser", "main"]
 
@@ -94,7 +95,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg_dict[key] = value
     cfg = TrainConfig.from_dict(cfg_dict)
     kw = {"n_way": setting["n_way"], "k_shot": setting["k_shot"], "n_query": setting["n_query"]}
-    run_meta = {"domain": domain.name, "setting": setting, "data_fingerprint": domain.fingerprint()}
+    run_meta = {
+        "domain": domain.name,
+        "setting": setting,
+        "data_fingerprint": domain.fingerprint(),
+        "domain_options": {k: str(v) if isinstance(v, Path) else v for k, v in domain.options.items()},
+    }
+    if (ids := domain.split_ids()) is not None:
+        run_meta["split_ids"] = ids
     summary = train(
         learner,
         domain.sampler("train", **kw),
@@ -109,15 +117,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _run_eval(domain: Any, args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """Evaluate the checkpoints and/or baselines of ``args`` on the domain's eval plan."""
     import torch
 
     from core.baselines import BaselineConfig, build_baselines
-    from core.evaluate import MetaMethod, evaluate, format_table
+    from core.evaluate import MetaMethod, evaluate
     from core.learners import load_learner
     from core.tasks import fixed_tasks
 
-    domain = _domain(args)
     methods: list[Any] = []
     saved_setting = None
     fingerprints = {}
@@ -137,8 +145,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         cfg = BaselineConfig(**{**domain.default_baselines(), "seed": args.seed})
         methods += build_baselines(domain, setting["n_way"], cfg, None, progress=not args.quiet)
     if not methods:
-        print("nothing to evaluate: pass --checkpoint DIR and/or --baselines", file=sys.stderr)
-        return 2
+        print("nothing to evaluate: pass --checkpoint DIR and/or --baselines (or --merge JSON ...)", file=sys.stderr)
+        return None
     stale = [p for p, f in fingerprints.items() if f not in (None, domain.fingerprint())]
     if stale:
         import warnings
@@ -168,22 +176,67 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     domain,
                     methods,
                     tasks,
-                    {**entry, "n_tasks": args.tasks, "seed": args.seed},
+                    {**entry, "n_tasks": len(tasks), "seed": args.seed},  # fewer when the split is finite
                     progress=not args.quiet,
                     confusion=confusion,
                 )
             )
+    return reports
+
+
+def _merged_report(paths: list[str]) -> dict[str, Any]:
+    """One report from eval JSONs of disjoint test sets (e.g. leave-patients-out folds)."""
+    from core.evaluate import merge_reports
+
+    reports = []
+    for path in paths:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"eval JSON {p} does not exist (write it with `metasuite eval ... --json {p}`)")
+        try:
+            data = json.loads(p.read_text())
+            ok = isinstance(data, dict) and all(k in data for k in ("domain", "setting", "results"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"{p} is not JSON ({e}); pass eval JSONs written by `metasuite eval --json`") from e
+        if not ok:
+            raise DataError(f"{p} is not a metasuite eval JSON (needs domain, setting, results)")
+        if "plan" in data["setting"]:
+            raise DataError(f"{p} holds several eval settings; merge eval JSONs of one setting each")
+        reports.append(data)
+    return merge_reports(reports)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from core.evaluate import format_table
+
+    domain = _domain(args)
+    if args.merge:
+        reports = [_merged_report(args.merge)]
+    else:
+        reports = _run_eval(domain, args)
+        if reports is None:
+            return 2
     for report in reports:
         print(format_table(report) + "\n")
     combined = (
-        reports[0]
+        dict(reports[0])
         if len(reports) == 1
         else {
             "domain": domain.name,
-            "setting": {"n_tasks": args.tasks, "seed": args.seed, "plan": plan},
+            "setting": {
+                "n_tasks": args.tasks,
+                "seed": args.seed,
+                "plan": [{k: v for k, v in rep["setting"].items() if k not in ("n_tasks", "seed")} for rep in reports],
+            },
             "results": [{**r, "setting": rep["setting"]} for rep in reports for r in rep["results"]],
         }
     )
+    summaries = [domain.eval_summary(rep) for rep in reports]
+    if any(sm is not None for sm in summaries):
+        combined["summary"] = summaries[0] if len(reports) == 1 else summaries
+        for sm in summaries:
+            if sm is not None:
+                print(domain.format_eval_summary(sm) + "\n")
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -194,13 +247,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
             for rep in reports:
                 st = rep["setting"]
+                shape = f"{st['n_way']}way{st['k_shot']}shot" if "n_way" in st and "k_shot" in st else ""
                 for r in rep["results"]:
-                    tag = f"{r['method']}-{st['split']}-{st['n_way']}way{st['k_shot']}shot".replace("+", "_")
-                    png = save_confusion_png(
-                        r["confusion"],
-                        f"{domain.name}: {r['method']}, {st['split']}, {st['n_way']}-way {st['k_shot']}-shot",
-                        out.with_name(f"{out.stem}-confusion-{tag}.png"),
-                    )
+                    tag = "-".join(x for x in (r["method"], st.get("split"), shape) if x)
+                    tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag)  # a file name: no spaces, +, parentheses
+                    words = f"{st['n_way']}-way {st['k_shot']}-shot" if shape else ""
+                    title = ", ".join(x for x in (f"{domain.name}: {r['method']}", st.get("split"), words) if x)
+                    png = save_confusion_png(r["confusion"], title, out.with_name(f"{out.stem}-confusion-{tag}.png"))
                     print(f"wrote {png}")
     return 0
 
@@ -304,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="evaluate (setting, method) pairs in this many processes, one torch thread each (default 1)",
+    )
+    s.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="evaluate nothing: merge eval JSONs of disjoint test sets (e.g. leave-patients-out folds) into one",
     )
     s.set_defaults(func=cmd_eval)
 

@@ -160,6 +160,23 @@ class Domain(ABC):
         """
         return [{**setting, "split": split or "test"}]
 
+    def split_ids(self) -> dict[str, list[str]] | None:
+        """Identifiers of the train / val data (e.g. patient ids), recorded in checkpoints; default none."""
+        return None
+
+    def eval_summary(self, report: dict[str, Any]) -> dict[str, Any] | None:
+        """Field-specific summary of an eval report (``metasuite eval`` stores it under ``"summary"``).
+
+        ``report`` is :func:`core.evaluate.evaluate`'s JSON object (or a merge of several). The
+        default is none; e.g. the diagnosis domain pools every patient's beats (gross statistics)
+        and tabulates patients.
+        """
+        return None
+
+    def format_eval_summary(self, summary: dict[str, Any]) -> str:
+        """Text of :meth:`eval_summary`'s result, printed after the eval tables."""
+        return ""
+
     def benchmarks(self) -> dict[str, Callable[..., dict[str, Any]]]:
         """Named benchmarks this domain offers to ``metasuite bench`` (``fn(quick=bool) -> dict``)."""
         return {}

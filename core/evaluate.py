@@ -33,6 +33,7 @@ __all__ = [
     "format_markdown",
     "format_table",
     "mean_ci",
+    "merge_reports",
 ]
 
 EVAL_SCHEMA_KEYS = ("domain", "setting", "results")
@@ -107,6 +108,7 @@ def evaluate(
     -------
     ``{"domain": str, "setting": dict, "results": [{"method", "kind", "n_tasks",
     "metrics": {name: {"mean", "ci95"}}, "per_task": {name: [float, ...]},
+    "task_ids": [...] (when tasks name themselves in ``metadata["task_id"]``, e.g. a patient),
     "confusion": {"labels": [str], "matrix": [[int]]} (optional)}]}``
     """
     from tqdm.auto import tqdm
@@ -116,7 +118,9 @@ def evaluate(
         per_task: dict[str, list[float]] = {}
         counts: dict[tuple[str, str], int] = {}
         global_id: dict[str, int] = {}  # class name -> global class id, to order the confusion matrix
+        task_ids: list[Any] = []
         for task in tqdm(tasks, desc=f"eval {method.name}", disable=not progress, unit="task", leave=False):
+            task_ids.append(task.metadata.get("task_id"))
             predict = method.adapt(task)
             with torch.no_grad():
                 pred = predict(task.query_x)
@@ -134,6 +138,8 @@ def evaluate(
             "metrics": {name: mean_ci(vals) for name, vals in per_task.items()},
             "per_task": per_task,
         }
+        if any(t is not None for t in task_ids):
+            result["task_ids"] = task_ids
         if confusion:
             # global class order when tasks name their global ids (N, S, V, F), else alphabetical
             labels = sorted(
@@ -209,11 +215,66 @@ def evaluate_parallel(
     return [
         {
             "domain": domain.name,
-            "setting": {**entry, "n_tasks": n_tasks, "seed": seed},
+            "setting": {**entry, "n_tasks": results[(e, 0)]["n_tasks"], "seed": seed},
             "results": [results[(e, m)] for m in range(len(methods))],
         }
         for e, entry in enumerate(plan)
     ]
+
+
+def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One report from evaluations of the same methods on disjoint task sets (e.g. cross-validation folds).
+
+    Results are matched by method name (a method missing from some report keeps the tasks it has);
+    per-task values and task ids are concatenated, means and CIs recomputed over all tasks, and
+    confusion matrices summed. The setting keeps the keys every input agrees on, ``n_tasks`` is
+    the number of tasks merged and ``setting["merged"]`` lists each input's setting.
+    """
+    if not reports:
+        raise ValueError("nothing to merge: give at least one eval report")
+    domains = {r["domain"] for r in reports}
+    if len(domains) != 1:
+        raise ValueError(f"cannot merge reports of different domains: {sorted(domains)}")
+    merged: dict[str, dict[str, Any]] = {}
+    for rep in reports:
+        for r in rep["results"]:
+            m = merged.setdefault(
+                r["method"], {"method": r["method"], "kind": r["kind"], "n": 0, "per_task": {}, "counts": {}}
+            )
+            n_before, n_new = m["n"], r["n_tasks"]
+            for name in dict.fromkeys([*m["per_task"], *r["per_task"]]):  # missing on either side: NaN there
+                values = r["per_task"].get(name, [math.nan] * n_new)
+                m["per_task"].setdefault(name, [math.nan] * n_before).extend(values)
+            if "task_ids" in r or "task_ids" in m:
+                m.setdefault("task_ids", [None] * n_before).extend(r.get("task_ids", [None] * n_new))
+            m["n"] += n_new
+            if "confusion" in r:
+                labels, matrix = r["confusion"]["labels"], r["confusion"]["matrix"]
+                m.setdefault("labels", [])
+                m["labels"] += [lab for lab in labels if lab not in m["labels"]]
+                for i, t in enumerate(labels):
+                    for j, p in enumerate(labels):
+                        m["counts"][(t, p)] = m["counts"].get((t, p), 0) + matrix[i][j]
+    results = []
+    for m in merged.values():
+        out: dict[str, Any] = {
+            "method": m["method"],
+            "kind": m["kind"],
+            "n_tasks": m["n"],
+            "metrics": {k: mean_ci(v) for k, v in m["per_task"].items()},
+            "per_task": m["per_task"],
+        }
+        if "task_ids" in m:
+            out["task_ids"] = m["task_ids"]
+        if "labels" in m:
+            labels = m["labels"]
+            matrix = [[m["counts"].get((t, p), 0) for p in labels] for t in labels]
+            out["confusion"] = {"labels": labels, "matrix": matrix}
+        results.append(out)
+    settings = [r["setting"] for r in reports]
+    common = {k: v for k, v in settings[0].items() if k != "n_tasks" and all(s.get(k) == v for s in settings)}
+    setting = {**common, "n_tasks": max(r["n_tasks"] for r in results), "merged": settings}
+    return {"domain": reports[0]["domain"], "setting": setting, "results": results}
 
 
 def _count_confusions(counts: dict[tuple[str, str], int], task: Task, pred: Tensor) -> None:
@@ -247,7 +308,8 @@ def format_table(report: dict[str, Any]) -> str:
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    setting = ", ".join(f"{k}={v}" for k, v in report.get("setting", {}).items())
+    items = report.get("setting", {}).items()
+    setting = ", ".join(f"{k}={v}" if k != "merged" else f"merged from {len(v)} reports" for k, v in items)
     lines.insert(1, "-" * len(lines[0]))
     return f"domain: {report['domain']}  ({setting})\n" + "\n".join(lines)
 

@@ -538,3 +538,21 @@ def test_batchstatnorm_plain_path_under_vmap_equals_fused_path() -> None:
     reference = nn.BatchNorm2d(4, track_running_stats=False).double()
     reference.load_state_dict(norm.state_dict())
     torch.testing.assert_close(fused[0], reference(x[0]), rtol=1e-12, atol=1e-12)
+
+
+def test_cnn1d_stem_stride_decimates_the_signal_and_rejects_too_short_windows() -> None:
+    from core.backbones import build_backbone
+
+    kw = {"in_channels": 1, "length": 252, "n_extra": 5, "n_blocks": 4, "out_features": 4}
+    model = build_backbone("cnn1d", stem_stride=3, **kw)
+    x = torch.randn(6, 257)
+    assert model(x).shape == (6, 4)
+    # the first convolution reads every third sample: the output after it has a third of the length
+    stem = model.body.conv[0]
+    assert stem(x[:, :252].reshape(6, 1, 252)).shape[-1] == 84
+    # the RR side features still reach the head: changing them changes the output
+    x2 = x.clone()
+    x2[:, -5:] += 1.0
+    assert not torch.allclose(model(x), model(x2))
+    with pytest.raises(ValueError, match="stem_stride"):
+        build_backbone("cnn1d", stem_stride=20, **kw)

@@ -18,6 +18,7 @@ from apps.logic.diagnosis import (
     CLASS_COLOURS,
     DEFAULT_CHECKPOINT,
     METRIC_LABELS,
+    UNADAPTED,
     AdaptResult,
     adapt_and_predict,
     app_domain,
@@ -138,6 +139,23 @@ def test_adapt_and_predict_gives_probabilities_for_every_query_beat(tiny: Diagno
     assert np.allclose(result.global_proba, expected)
 
 
+def test_without_a_global_model_the_comparison_is_the_unadapted_meta_learner(
+    tiny: DiagnosisDomain, patient: tuple
+) -> None:
+    _, _, task = patient
+    learner = make_learner(tiny, "fomaml", n_way=4, seed=0, test_inner_steps=2)
+    result = adapt_and_predict(learner, None, task)
+    assert result.global_label == UNADAPTED
+    with torch.no_grad():
+        expected = torch.softmax(learner.backbone(task.query_x).double(), -1).numpy()
+    assert np.allclose(result.global_proba, expected)
+    assert not np.allclose(result.adapted_proba, expected)  # adaptation moved the weights
+    assert list(metrics_table(task, result).columns) == [UNADAPTED, "adapted (meta-learned)"]
+    meta = {"algorithm": "fomaml", "split_ids": {"train": ["mitdb:101", "mitdb:106"], "val": ["mitdb:108"]}}
+    card = model_card(meta, global_model=False)
+    assert card["comparison"] == UNADAPTED and card["training data"] == "2 training patients: 101, 106"
+
+
 def test_metrics_table_compares_both_models_with_beat_metrics(patient: tuple) -> None:
     _, _, task = patient
     true = task.query_y.numpy()
@@ -162,14 +180,14 @@ def test_confusion_figure_counts_rows_true_columns_predicted() -> None:
 
 
 def test_quick_trained_stand_in_is_cached_and_described(tiny: DiagnosisDomain, tmp_path: Path) -> None:
-    if (DEFAULT_CHECKPOINT / "best.safetensors").exists():
-        pytest.skip("a shipped checkpoint exists: the page never trains a stand-in")
-    learner, meta = load_meta_learner(cache_dir=tmp_path, steps=1, domain=tiny)
-    (run,) = tmp_path.iterdir()
+    absent = tmp_path / "no-checkpoint"  # as on a machine without the shipped checkpoint
+    cache = tmp_path / "cache"
+    learner, meta = load_meta_learner(cache_dir=cache, steps=1, domain=tiny, default=absent)
+    (run,) = cache.iterdir()
     assert run.name == f"fomaml-1-{tiny.fingerprint()}" and (run / "best.safetensors").exists()
     assert meta["source"] == "quick-train" and meta["algorithm"] == "fomaml"
     stamp = (run / "best.safetensors").stat().st_mtime_ns
-    load_meta_learner(cache_dir=tmp_path, steps=1, domain=tiny)
+    load_meta_learner(cache_dir=cache, steps=1, domain=tiny, default=absent)
     assert (run / "best.safetensors").stat().st_mtime_ns == stamp  # reused, not retrained
     card = model_card(meta)
     assert card["model"].startswith("stand-in") and card["algorithm"] == "fomaml"
@@ -363,3 +381,24 @@ def test_a_bad_mitdb_folder_shows_an_error_and_keeps_the_page() -> None:
     assert at.title[0].value == "Diagnosis" and at.text_input(key="mitdb_dir").value == "/definitely/not/a/folder"
     at.radio(key="source").set_value("Synthetic cohort (test patients)").run()
     assert not at.exception and len(at.get("plotly_chart")) == 1
+
+
+@pytest.mark.skipif(not REAL_MITDB.is_dir(), reason=f"real MIT-BIH records not available ({REAL_MITDB})")
+@pytest.mark.usefixtures("_models_ready")
+def test_a_real_record_adapts_and_compares_with_the_unadapted_network() -> None:
+    from apps.logic.diagnosis import MITDB_CHECKPOINT
+
+    at = AppTest.from_file(DIAGNOSIS, default_timeout=300).run()
+    at.radio(key="source").set_value("Local MIT-BIH folder").run()
+    at.text_input(key="mitdb_dir").input(str(REAL_MITDB)).run()
+    at.selectbox(key="mitdb_record").set_value("101").run()
+    assert not at.exception
+    shipped = (MITDB_CHECKPOINT / "best.json").is_file()
+    assert any("synthetic beats only" in w.value for w in at.warning) != shipped
+    if shipped:  # 101 is a DS1 record: the shipped MIT-BIH model trained on it, and the page says so
+        trained_on = json.loads((MITDB_CHECKPOINT / "best.json").read_text())["split_ids"]
+        seen = "mitdb:101" in trained_on["train"] + trained_on["val"]
+        assert any("among this model's training patients" in w.value for w in at.warning) == seen
+    at.button(key="adapt").click().run()
+    assert not at.exception
+    assert at.dataframe[0].value.columns[0] == (UNADAPTED if shipped else "global (no adaptation)")

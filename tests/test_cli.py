@@ -63,6 +63,7 @@ def test_train_writes_a_run_folder(run_dir: Path) -> None:
     assert meta["setting"] == {"n_way": None, "k_shot": 5, "n_query": 5}
     assert meta["trainer"]["step"] == 20 and meta["train_config"]["meta_batch_size"] == 4
     assert meta["data_fingerprint"] == SinusoidDomain().fingerprint()
+    assert meta["domain_options"] == {} and "split_ids" not in meta  # sinusoid: no options, no named data
 
 
 def test_eval_writes_the_documented_json_and_prints_a_table(

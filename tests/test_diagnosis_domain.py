@@ -156,3 +156,25 @@ def test_balanced_accuracy_is_the_mean_recall_of_the_present_classes() -> None:
     logits[:, 0] = 1.0  # always predicts class 0
     assert float(task_metric(logits, y, "classification")) == pytest.approx(4 / 6)
     assert float(task_metric(logits, y, "classification", balanced=True)) == pytest.approx(0.5)
+
+
+@pytest.mark.skipif(not MITDB.is_dir(), reason="real MIT-BIH DS1 records not found at ../shared/data/mitdb-ds1")
+def test_test_records_are_held_out_and_loaded_only_when_asked_for() -> None:
+    # DS2 is not in the DS1 folder: training on DS1 with DS2 as the test set must still work
+    d = DiagnosisDomain(data_dir=str(MITDB), records="101,106,108,201", test_records="DS2")
+    train_val = {b.patient_id for s in ("train", "val") for b in d.patients(s)}
+    # 201 shares its patient with 202 (a DS2 record): it must not train a model tested on DS2
+    assert train_val == {"mitdb:101", "mitdb:106", "mitdb:108"}
+    with pytest.raises(Exception, match="DS2"):
+        d.patients("test")
+    named = DiagnosisDomain(data_dir=str(MITDB), records="101,106,108,109", test_records="106")
+    assert {b.patient_id for b in named.patients("test")} == {"mitdb:106"}
+    assert "mitdb:106" not in {b.patient_id for s in ("train", "val") for b in named.patients(s)}
+
+
+def test_split_ids_name_the_training_and_validation_patients(domain: DiagnosisDomain) -> None:
+    ids = domain.split_ids()
+    assert ids["train"] == [b.patient_id for b in domain.patients("train")]
+    assert ids["val"] == [b.patient_id for b in domain.patients("val")]
+    test = {b.patient_id for b in domain.patients("test")}
+    assert not test & (set(ids["train"]) | set(ids["val"]))

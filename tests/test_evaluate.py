@@ -261,3 +261,46 @@ def test_confusion_labels_follow_global_class_ids(tiny_domain: TinyClassificatio
     conf = report["results"][0]["confusion"]
     assert conf["labels"] == ["N", "S", "V", "F"]  # not alphabetical (F, N, S, V)
     assert conf["matrix"] == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+
+
+def test_merging_fold_reports_equals_evaluating_all_tasks_at_once(tiny_domain: TinyClassificationDomain) -> None:
+    """Cross-validation folds: merged per-task values, CIs and confusion counts equal one evaluation of every task."""
+    from core.evaluate import merge_reports
+
+    tasks = fixed_tasks(tiny_domain.sampler("test"), 7, seed=2)
+    for i, t in enumerate(tasks):
+        t.metadata["task_id"] = f"t{i}"
+    learner = make_learner(tiny_domain, "protonet", n_way=3, seed=0)
+    methods = [_Recorder("always-0", 0), MetaMethod(learner)]
+    setting = {"n_way": 3, "k_shot": 2, "split": "test"}
+    whole = evaluate(tiny_domain, methods, tasks, {**setting, "n_tasks": 7}, progress=False, confusion=True)
+    folds = [
+        evaluate(tiny_domain, methods, part, {**setting, "n_tasks": len(part)}, progress=False, confusion=True)
+        for part in (tasks[:3], tasks[3:5], tasks[5:])
+    ]
+    merged = merge_reports(folds)
+    assert merged["setting"]["n_tasks"] == 7 and merged["setting"]["split"] == "test"
+    assert len(merged["setting"]["merged"]) == 3
+    for a, b in zip(whole["results"], merged["results"], strict=True):
+        assert a["method"] == b["method"] and b["n_tasks"] == 7
+        assert a["per_task"] == b["per_task"] and a["task_ids"] == b["task_ids"] == [f"t{i}" for i in range(7)]
+        for name in a["metrics"]:
+            assert b["metrics"][name]["mean"] == pytest.approx(a["metrics"][name]["mean"])
+            assert b["metrics"][name]["ci95"] == pytest.approx(a["metrics"][name]["ci95"])
+        sa, sb = a["confusion"], b["confusion"]
+        count = {(t, p): sb["matrix"][i][j] for i, t in enumerate(sb["labels"]) for j, p in enumerate(sb["labels"])}
+        for i, t in enumerate(sa["labels"]):
+            for j, p in enumerate(sa["labels"]):
+                assert count.get((t, p), 0) == sa["matrix"][i][j]
+    with pytest.raises(ValueError, match="different domains"):
+        merge_reports([folds[0], {**folds[1], "domain": "other"}])
+
+
+def test_merging_keeps_a_method_missing_from_one_fold(tiny_domain: TinyClassificationDomain) -> None:
+    from core.evaluate import merge_reports
+
+    tasks = fixed_tasks(tiny_domain.sampler("test"), 4, seed=3)
+    a = evaluate(tiny_domain, [_Recorder("x", 0), _Recorder("y", 1)], tasks[:2], {}, progress=False)
+    b = evaluate(tiny_domain, [_Recorder("x", 0)], tasks[2:], {}, progress=False)
+    merged = {r["method"]: r for r in merge_reports([a, b])["results"]}
+    assert merged["x"]["n_tasks"] == 4 and merged["y"]["n_tasks"] == 2

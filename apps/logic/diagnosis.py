@@ -61,8 +61,10 @@ __all__ = [
     "FALLBACK_STEPS",
     "MAX_PLOT_POINTS",
     "METRIC_LABELS",
+    "MITDB_CHECKPOINT",
     "PRETRAIN_STEPS",
     "SUPPORT_MINUTES_RANGE",
+    "UNADAPTED",
     "AdaptResult",
     "adapt_and_predict",
     "app_domain",
@@ -87,7 +89,9 @@ __all__ = [
 ]
 
 #: The shipped checkpoint: a run folder holding ``best.safetensors`` + ``best.json``.
-DEFAULT_CHECKPOINT = REPO_ROOT / "data" / "checkpoints" / "diagnosis" / "maml"
+DEFAULT_CHECKPOINT = REPO_ROOT / "data" / "checkpoints" / "diagnosis" / "fomaml"
+#: The shipped checkpoint meta-trained on real MIT-BIH DS1 patients, for records of a local MIT-BIH folder.
+MITDB_CHECKPOINT = REPO_ROOT / "data" / "checkpoints" / "diagnosis" / "fomaml-mitdb"
 #: Where the stand-in meta-learner and the global model are cached (git-ignored).
 FALLBACK_CACHE = REPO_ROOT / "data" / "cache" / "app-diagnosis"
 #: The app's synthetic cohort (patients per split) and recording length (minutes). Twelve training
@@ -126,6 +130,7 @@ METRIC_LABELS = {
 }
 ADAPTED = "adapted (meta-learned)"
 GLOBAL = "global (no adaptation)"
+UNADAPTED = "meta-learned initialisation (no adaptation)"
 
 
 @functools.cache
@@ -175,10 +180,11 @@ def load_meta_learner(
     cache_dir: str | Path = FALLBACK_CACHE,
     steps: int = FALLBACK_STEPS,
     domain: DiagnosisDomain | None = None,
+    default: str | Path = DEFAULT_CHECKPOINT,
 ) -> tuple[MetaLearner, dict[str, Any]]:
     """Load the diagnosis meta-learner -> ``(learner, meta)``; ``meta`` is the checkpoint's JSON.
 
-    Default: :data:`DEFAULT_CHECKPOINT`; when it does not exist, the stand-in of
+    Default: ``default`` (:data:`DEFAULT_CHECKPOINT`); when it does not exist, the stand-in of
     :func:`train_quick_learner` (``steps`` steps on ``domain``, default :func:`app_domain`), cached
     under ``cache_dir`` keyed by its budget and the domain's data fingerprint. An explicit ``path``
     that does not exist raises :class:`~core.errors.CheckpointError`. ``meta["source"]`` is
@@ -186,14 +192,14 @@ def load_meta_learner(
     """
     if path is None:
         try:
-            resolve_checkpoint(DEFAULT_CHECKPOINT)
+            resolve_checkpoint(default)
         except CheckpointError:
             domain = domain or app_domain()
             run_dir = Path(cache_dir) / f"{FALLBACK_ALGORITHM}-{steps}-{domain.fingerprint()}"
             run = train_quick_learner(run_dir, domain, steps=steps)
             learner, meta = load_learner(run, domain)
             return learner, {**meta, "source": "quick-train"}
-        path = DEFAULT_CHECKPOINT
+        path = default
     learner, meta = load_learner(path, domain or app_domain())
     return learner, {**meta, "source": "checkpoint"}
 
@@ -229,13 +235,14 @@ def load_global_model(
     return model.eval()
 
 
-def model_card(meta: dict[str, Any]) -> dict[str, Any]:
+def model_card(meta: dict[str, Any], global_model: bool = True) -> dict[str, Any]:
     """The facts about the meta-learner the page shows, from its checkpoint JSON ``meta``.
 
     Keys: ``model`` (shipped checkpoint or stand-in), ``algorithm``, ``training steps``,
     ``meta-batch size``, ``val accuracy`` (at the kept step), ``inner lr``, ``adaptation steps``
     (``test_inner_steps``), ``training data``, ``file`` (relative to the repository root when inside
-    it), ``global model``. Missing entries are None.
+    it), ``comparison`` (the pre-trained global model, or with ``global_model=False`` the
+    meta-learned network before adaptation). Missing entries are None.
     """
     train_cfg = meta.get("train_config") or {}
     hparams = meta.get("hparams") or {}
@@ -247,6 +254,9 @@ def model_card(meta: dict[str, Any]) -> dict[str, Any]:
         )
     else:
         data = f"fingerprint {meta['data_fingerprint']}" if meta.get("data_fingerprint") else None
+        train_ids = (meta.get("split_ids") or {}).get("train")
+        if train_ids and not train_ids[0].startswith("synth:"):
+            data = f"{len(train_ids)} training patients: " + ", ".join(i.split(":", 1)[-1] for i in train_ids)
     path = meta.get("path")
     if path is not None:
         with contextlib.suppress(ValueError):  # outside the repository: keep it absolute
@@ -261,7 +271,9 @@ def model_card(meta: dict[str, Any]) -> dict[str, Any]:
         "adaptation steps": hparams.get("test_inner_steps"),
         "training data": data,
         "file": path,
-        "global model": f"pre-trained {PRETRAIN_STEPS} steps × {PRETRAIN_BATCH} pooled training beats",
+        "comparison": f"global model pre-trained {PRETRAIN_STEPS} steps × {PRETRAIN_BATCH} pooled training beats"
+        if global_model
+        else UNADAPTED,
     }
 
 
@@ -340,10 +352,14 @@ class AdaptResult:
     ----------
     adapted_proba, global_proba : np.ndarray, float64, shape (n_query, 4)
         Softmax class probabilities over :data:`~domains.diagnosis.records.AAMI_CLASSES`.
+    global_label : str
+        What the comparison model is: :data:`GLOBAL` (a pre-trained global model) or
+        :data:`UNADAPTED` (the meta-learned network before adaptation).
     """
 
     adapted_proba: np.ndarray
     global_proba: np.ndarray
+    global_label: str = GLOBAL
 
     @property
     def adapted_pred(self) -> np.ndarray:
@@ -360,22 +376,33 @@ def _softmax(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits.detach().double(), dim=-1).numpy()
 
 
-def adapt_and_predict(learner: MetaLearner, global_model: nn.Module, task: Task) -> AdaptResult:
-    """Adapt ``learner`` on the support beats and predict every query beat, next to the global model."""
+def adapt_and_predict(learner: MetaLearner, global_model: nn.Module | None, task: Task) -> AdaptResult:
+    """Adapt ``learner`` on the support beats and predict every query beat, next to the global model.
+
+    Without a ``global_model`` the comparison is the meta-learned network itself before adaptation
+    (zero inner steps): for real records, where no global model trained on other patients is at hand.
+    """
     adapted = learner.adapt(task.support_x, task.support_y).predict(task.query_x)
     with torch.no_grad():
-        global_logits = global_model(task.query_x)
-    return AdaptResult(adapted_proba=_softmax(adapted), global_proba=_softmax(global_logits))
+        if global_model is None:
+            global_logits = learner.adapt(task.support_x, task.support_y, steps=0).predict(task.query_x)
+            label = UNADAPTED
+        else:
+            global_logits, label = global_model(task.query_x), GLOBAL
+    return AdaptResult(adapted_proba=_softmax(adapted), global_proba=_softmax(global_logits), global_label=label)
 
 
 def metrics_table(task: Task, result: AdaptResult) -> pd.DataFrame:
     """Headline metrics (fractions, NaN when undefined) of both models on the query beats.
 
     Index: the labels of :data:`METRIC_LABELS` in :data:`HEADLINE_KEYS` order; columns
-    ``"global (no adaptation)"`` and ``"adapted (meta-learned)"``.
+    ``result.global_label`` (e.g. ``"global (no adaptation)"``) and ``"adapted (meta-learned)"``.
     """
     true = task.query_y.numpy()
-    scores = {GLOBAL: beat_metrics(true, result.global_pred), ADAPTED: beat_metrics(true, result.adapted_pred)}
+    scores = {
+        result.global_label: beat_metrics(true, result.global_pred),
+        ADAPTED: beat_metrics(true, result.adapted_pred),
+    }
     return pd.DataFrame(
         {name: [m[k] for k in HEADLINE_KEYS] for name, m in scores.items()},
         index=[METRIC_LABELS[k] for k in HEADLINE_KEYS],

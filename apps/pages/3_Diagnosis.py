@@ -16,6 +16,7 @@ from apps.logic.diagnosis import (
     DEFAULT_CHECKPOINT,
     DEFAULT_SUPPORT_MINUTES,
     FALLBACK_STEPS,
+    MITDB_CHECKPOINT,
     PRETRAIN_STEPS,
     SUPPORT_MINUTES_RANGE,
     AdaptResult,
@@ -50,8 +51,8 @@ MITDB = "Local MIT-BIH folder"
 
 
 @st.cache_resource(show_spinner="Loading the meta-learned beat classifier…")
-def _learner() -> tuple[MetaLearner, dict[str, Any]]:
-    return load_meta_learner()
+def _learner(path: str | None) -> tuple[MetaLearner, dict[str, Any]]:
+    return load_meta_learner(path)
 
 
 @st.cache_resource(show_spinner=f"Pre-training the global model ({PRETRAIN_STEPS} steps, once)…")
@@ -75,28 +76,21 @@ def _beats(source: str, patient_id: str, _record: PatientRecord) -> BeatSet:
 
 
 @st.cache_resource(show_spinner="Adapting to the support beats and classifying every later beat…", max_entries=8)
-def _adapt(key: tuple, _task: Task) -> AdaptResult:
-    return adapt_and_predict(_learner()[0], _global_model(), _task)
+def _adapt(key: tuple, _task: Task, checkpoint: str | None) -> AdaptResult:
+    # real records: the comparison is the meta-learned network before adaptation (no synthetic global model)
+    return adapt_and_predict(_learner(checkpoint)[0], None if checkpoint else _global_model(), _task)
 
 
 st.title("Diagnosis")
 st.warning(DISCLAIMER, icon=":material/medical_information:")
-learner, meta = _learner()
 st.markdown(
     "One **task is one patient**. A cardiologist labels the beats of the first few minutes of the recording "
     "(**support**, shaded on the strip); the meta-learned classifier adapts to this patient from them and labels "
     "**every later beat** (query) as **N** (normal), **S** (supraventricular ectopic), **V** (ventricular ectopic) "
-    "or **F** (fusion). The **global model** was trained on the pooled beats of the training patients and never "
-    "sees this patient's labels."
+    "or **F** (fusion). For synthetic patients the **global model** was trained on the pooled beats of the training "
+    "patients and never sees this patient's labels; for MIT-BIH records the comparison is the meta-learned network "
+    "**before** adaptation."
 )
-if meta["source"] == "quick-train":
-    shipped = DEFAULT_CHECKPOINT.relative_to(REPO_ROOT)
-    st.warning(
-        f"No shipped checkpoint at `{shipped}`: the adapted model is a **stand-in**, first-order MAML meta-trained "
-        f"in-process for {FALLBACK_STEPS} steps on a small synthetic cohort, much weaker than a real one "
-        f"(`metasuite train diagnosis --algo maml --out {shipped}` makes it).",
-        icon=":material/info:",
-    )
 
 source_col, patient_col, minutes_col = st.columns([2, 4, 2], vertical_alignment="bottom")
 with source_col:
@@ -142,6 +136,29 @@ with patient_col:
             st.stop()
         patient_id = record.patient_id
 
+checkpoint = str(MITDB_CHECKPOINT) if source == MITDB and (MITDB_CHECKPOINT / "best.json").is_file() else None
+learner, meta = _learner(checkpoint)
+if meta["source"] == "quick-train":
+    shipped = DEFAULT_CHECKPOINT.relative_to(REPO_ROOT)
+    st.warning(
+        f"No shipped checkpoint at `{shipped}`: the adapted model is a **stand-in**, first-order MAML meta-trained "
+        f"in-process for {FALLBACK_STEPS} steps on a small synthetic cohort, much weaker than a real one "
+        f"(`metasuite train diagnosis --algo fomaml --out {shipped}` makes it).",
+        icon=":material/info:",
+    )
+if source == MITDB and checkpoint is None:
+    st.warning(
+        f"No MIT-BIH checkpoint at `{MITDB_CHECKPOINT.relative_to(REPO_ROOT)}`: the model was meta-trained on "
+        "synthetic beats only.",
+        icon=":material/info:",
+    )
+seen = {pid for ids in (meta.get("split_ids") or {}).values() for pid in ids}
+if patient_id in seen:
+    st.warning(
+        f"Patient `{patient_id}` was among this model's training patients: its scores below are not a test result.",
+        icon=":material/warning:",
+    )
+
 beats = _beats(f"{source}|{folder}", patient_id, record)
 try:
     task = patient_task(beats, float(support_minutes))
@@ -159,7 +176,7 @@ info_col.caption(
     f"{task.query_x.shape[0]} later beats to classify."
 )
 
-result = _adapt(task_key, task) if adapted else None
+result = _adapt(task_key, task, checkpoint) if adapted else None
 st.subheader("ECG strip")
 query_pred = None
 if result is not None:
@@ -191,9 +208,7 @@ else:
     st.dataframe(table.map(lambda v: "—" if pd.isna(v) else f"{v:.1%}"), key="metrics_table")
     true = task.query_y.numpy()
     global_col, adapted_col = st.columns(2)
-    global_col.plotly_chart(
-        confusion_figure(true, result.global_pred, "global (no adaptation)"), key="confusion_global"
-    )
+    global_col.plotly_chart(confusion_figure(true, result.global_pred, result.global_label), key="confusion_global")
     adapted_col.plotly_chart(
         confusion_figure(true, result.adapted_pred, "adapted (meta-learned)"), key="confusion_adapted"
     )
@@ -230,6 +245,6 @@ else:
         st.markdown(report.to_markdown())
 
 st.header("Model card")
-card = model_card(meta)
+card = model_card(meta, global_model=checkpoint is None)
 values_shown = ["—" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in card.values()]
 st.table({"": list(card), "value": values_shown})

@@ -53,6 +53,7 @@ __all__ = [
     "list_records",
     "load_patients",
     "load_record",
+    "record_names",
     "resolve_records",
 ]
 
@@ -241,6 +242,17 @@ def list_records(data_dir: str | Path) -> list[str]:
     return sorted(p.stem for p in data_dir.glob("*.hea") if p.is_file())
 
 
+_NAMED_SETS = {"ds1": DS1, "ds2": DS2, "all": tuple(r for r in ALL_RECORDS if r not in PACED_RECORDS)}
+
+
+def record_names(spec: str | Sequence[str]) -> list[str]:
+    """The record names a specification asks for (``"DS2"`` -> its 22 names), present or not."""
+    if isinstance(spec, str) and spec.strip().lower() in _NAMED_SETS:
+        return list(_NAMED_SETS[spec.strip().lower()])
+    names = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
+    return list(dict.fromkeys(n.strip() for n in names if n.strip()))
+
+
 def resolve_records(spec: str | Sequence[str], data_dir: str | Path) -> list[str]:
     """Turn a record specification into the names of records present in ``data_dir``.
 
@@ -266,9 +278,8 @@ def resolve_records(spec: str | Sequence[str], data_dir: str | Path) -> list[str
     """
     data_dir = Path(data_dir)
     present = set(list_records(data_dir))
-    named_sets = {"ds1": DS1, "ds2": DS2, "all": tuple(r for r in ALL_RECORDS if r not in PACED_RECORDS)}
-    if isinstance(spec, str) and spec.strip().lower() in named_sets:
-        wanted = named_sets[spec.strip().lower()]
+    if isinstance(spec, str) and spec.strip().lower() in _NAMED_SETS:
+        wanted = _NAMED_SETS[spec.strip().lower()]
         found = [r for r in wanted if r in present]
         missing = [r for r in wanted if r not in present]
         if not found:
@@ -285,8 +296,7 @@ def resolve_records(spec: str | Sequence[str], data_dir: str | Path) -> list[str
             )
         return found
 
-    names = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
-    names = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+    names = record_names(spec)
     if not names:
         raise MitdbError(f"no MIT-BIH record requested ({spec!r}); give 'DS1', 'DS2', 'all' or record names")
     missing = [n for n in names if n not in present]
