@@ -17,7 +17,19 @@ from typing import Any
 
 from core.errors import UnknownNameError
 
-__all__ = ["available_benchmarks", "machine_info", "run_benchmark"]
+__all__ = ["available_benchmarks", "machine_info", "repeat_timings", "run_benchmark"]
+
+
+def repeat_timings(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls (``perf_counter``)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def machine_info() -> dict[str, Any]:

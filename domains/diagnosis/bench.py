@@ -25,11 +25,12 @@ import multiprocessing
 import os
 import resource
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from core.bench import repeat_timings
 
 __all__ = ["TARGETS", "bench_diagnosis"]
 
@@ -40,13 +41,7 @@ DEFAULT_MITDB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" /
 
 
 def _timed(fn: Any, repeats: int, warmup: int = 1) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+    times = repeat_timings(fn, repeats, warmup)
     return {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4), "repeats": repeats}
 
 

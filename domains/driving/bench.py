@@ -28,6 +28,8 @@ from typing import Any
 
 import torch
 
+from core.bench import repeat_timings
+
 __all__ = ["TARGETS", "bench_driving"]
 
 #: Issue 3's targets: training minutes, adaptation milliseconds.
@@ -38,13 +40,7 @@ TRAIN_QUERIES = 5  # queries per class in meta-training (the shipped recipes' --
 
 
 def _median_ms(fn: Any, repeats: int, warmup: int = 2) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
+    times = [1000.0 * t for t in repeat_timings(fn, repeats, warmup)]
     return {"median_ms": round(statistics.median(times), 2), "min_ms": round(min(times), 2), "repeats": repeats}
 
 
