@@ -69,6 +69,25 @@ def cmd_domains(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrained_init(domain: Any, learner: Any, steps: int, seed: int, progress: bool) -> dict[str, Any]:
+    """Start meta-training from the supervised pre-trained model (the pretrain baselines' model).
+
+    Pre-trains with the domain's baseline settings for ``steps`` steps and copies every tensor whose
+    name and shape match into the learner's backbone (all of it for a fixed label space; the body
+    only when the heads differ). Returns what was done, for the checkpoint's description.
+    """
+    from core.baselines import BaselineConfig, pretrain
+
+    cfg = BaselineConfig(**{**domain.default_baselines(), "pretrain_steps": steps, "seed": seed})
+    pretrained = pretrain(domain, cfg, progress=progress).state_dict()
+    own = learner.backbone.state_dict()
+    copied = {k: v for k, v in pretrained.items() if k in own and own[k].shape == v.shape}
+    if not copied:
+        raise DataError(f"the pre-trained {domain.name} model shares no tensor with the {learner.name} backbone")
+    learner.backbone.load_state_dict(copied, strict=False)
+    return {"pretrain_steps": steps, "copied": sorted(copied), "skipped": sorted(set(own) - set(copied))}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from core.learners import make_learner
     from core.trainer import TrainConfig, train
@@ -86,6 +105,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if v is not None
     }
     learner = make_learner(domain, args.algo, n_way=setting["n_way"], seed=args.seed, **overrides)
+    init = None
+    if args.pretrain_steps:
+        init = _pretrained_init(domain, learner, args.pretrain_steps, args.seed, progress=not args.quiet)
     cfg_dict = {**domain.default_train_config(learner.name), "seed": args.seed}
     if args.compile:
         cfg_dict["compile"] = True
@@ -103,6 +125,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     if (ids := domain.split_ids()) is not None:
         run_meta["split_ids"] = ids
+    if init is not None:
+        run_meta["init"] = init
     summary = train(
         learner,
         domain.sampler("train", **kw),
@@ -342,6 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--patience", type=int, help="stop after this many validations without improvement")
     s.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run folder")
     s.add_argument("--compile", action="store_true", help="torch.compile the vmap meta-step (~2x faster small models)")
+    s.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=0,
+        help="first pre-train the backbone on pooled training data (the pretrain baselines' recipe) for this many "
+        "steps and meta-train from it",
+    )
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate checkpoints and baselines on fixed seeded test tasks")

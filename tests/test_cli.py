@@ -240,3 +240,33 @@ def test_eval_runs_the_domain_plan_and_writes_confusion_images(
     pngs = sorted(p.name for p in tmp_path.glob("eval-confusion-*.png"))
     assert len(pngs) == 6 and "eval-confusion-scratch-test-3way1shot.png" in pngs
     assert (tmp_path / pngs[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_meta_training_can_start_from_the_pretrained_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--pretrain-steps: the pretrain baselines' model initialises the learner; mismatched heads stay fresh."""
+    import torch
+    from conftest import TinyClassificationDomain
+
+    import core.registry
+    from core.baselines import BaselineConfig, pretrain
+    from core.cli import _pretrained_init
+    from core.learners import make_learner
+
+    domain = TinyClassificationDomain()
+    learner = make_learner(domain, "maml", n_way=3, seed=0)
+    head_before = learner.backbone.state_dict()["head.weight"].clone()
+    init = _pretrained_init(domain, learner, steps=5, seed=0, progress=False)
+    reference = pretrain(domain, BaselineConfig(**{**domain.default_baselines(), "pretrain_steps": 5, "seed": 0}))
+    own = learner.backbone.state_dict()
+    for name in init["copied"]:
+        assert torch.equal(own[name], reference.state_dict()[name])
+    # the 12-way pre-training head cannot be a 3-way episodic head: it is skipped, the body is copied
+    assert set(init["skipped"]) == {"head.weight", "head.bias"} and init["copied"]
+    assert torch.equal(own["head.weight"], head_before)
+
+    monkeypatch.setattr(core.registry, "get_domain", lambda name, **kw: TinyClassificationDomain())
+    out = tmp_path / "run"
+    args = ["train", "tiny-gauss", "--algo", "maml", "--pretrain-steps", "5", "--steps", "2", "--val-every", "1"]
+    assert main([*args, "--val-tasks", "2", "--quiet", "--out", str(out)]) == 0
+    meta = json.loads((out / "best.json").read_text())
+    assert meta["init"]["pretrain_steps"] == 5 and meta["init"]["copied"] == init["copied"]
