@@ -260,11 +260,12 @@ class DiagnosisDomain(Domain):
                 test_names = set(record_names(self.test_records))
                 test_names |= {r for g in SAME_PATIENT if test_names & set(g) for r in g}  # 201 is 202's patient
                 pool = [p for p in pool if not test_names & set(p.patient_id.removeprefix("mitdb:").split("+"))]
-                order = sorted(pool, key=lambda p: hashlib.sha256(p.patient_id.encode()).hexdigest())
+            # a fixed pseudo-random patient order (by id hash) that does not depend on the folder listing
+            order = sorted(pool, key=lambda p: hashlib.sha256(p.patient_id.encode()).hexdigest())
+            if self.test_records is not None:
                 n_val = max(1, round(0.15 * len(order)))
                 self._real = {"val": order[:n_val], "train": order[n_val:]}
             else:
-                order = sorted(pool, key=lambda p: hashlib.sha256(p.patient_id.encode()).hexdigest())
                 if len(order) < self.n_folds:
                     raise DataError(
                         f"{len(order)} patients in {self.data_dir} cannot make {self.n_folds} leave-patients-out "

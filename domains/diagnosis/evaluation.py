@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from domains.diagnosis.metrics import REFERENCES, metrics_from_confusion
+from domains.diagnosis.metrics import REFERENCE_KEYS, REFERENCES, metrics_from_confusion
 from domains.diagnosis.records import AAMI_CLASSES
 
 __all__ = ["GROSS_KEYS", "PATIENT_KEYS", "format_summary", "gross_from_confusion", "summarize"]
@@ -58,10 +58,7 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
         for i, pid in enumerate(r.get("task_ids") or []):
             row = rows.setdefault(pid, {"patient_id": pid})
             row[r["method"]] = {k: _clean(r["per_task"][k][i]) for k in PATIENT_KEYS if k in r["per_task"]}
-    refs = {
-        name: {**{k: ref[k] for k in ("V_Se", "V_+P", "S_Se", "S_+P")}, "method": ref["method"]}
-        for name, ref in REFERENCES.items()
-    }
+    refs = {name: {**{k: ref[k] for k in REFERENCE_KEYS}, "method": ref["method"]} for name, ref in REFERENCES.items()}
     return {"gross": gross, "patients": list(rows.values()), "references": refs}
 
 
@@ -83,7 +80,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         cells = [_pct(g[k]) for k in ("accuracy", "V_Se", "V_+P", "V_F1", "S_Se", "S_+P", "S_F1")]
         lines.append(f"{method:34s} {g['n_beats']:7d} " + " ".join(f"{c:>6s}" for c in cells))
     for name, ref in summary["references"].items():
-        cells = [f"{ref[k]:5.1f}" if k in ref else "-" for k in ("V_Se", "V_+P", "S_Se", "S_+P")]
+        cells = [f"{ref[k]:5.1f}" if k in ref else "-" for k in REFERENCE_KEYS]
         label = f"{name} ({ref['method']})"[:34]
         row = ["-", cells[0], cells[1], "-", cells[2], cells[3], "-"]
         lines.append(f"{label:34s} {'':>7s} " + " ".join(f"{c:>6s}" for c in row))

@@ -45,6 +45,7 @@ from domains.diagnosis.records import AAMI_CLASSES
 __all__ = [
     "HEADLINE_KEYS",
     "REFERENCES",
+    "REFERENCE_KEYS",
     "average_metrics",
     "beat_metrics",
     "class_stats",
@@ -85,7 +86,7 @@ REFERENCES: dict[str, dict[str, Any]] = {
     },
 }
 
-_REFERENCE_KEYS = ("V_Se", "V_+P", "S_Se", "S_+P")
+REFERENCE_KEYS = ("V_Se", "V_+P", "S_Se", "S_+P")
 
 
 def _class_ids(name: str, ids: ArrayLike, n_classes: int) -> np.ndarray:
@@ -261,7 +262,7 @@ def reference_table(ours: Mapping[str, Mapping[str, Any]] | None = None) -> pd.D
     gross_metrics(...)}``); its fractions are converted to percent. Columns ``V_Se``, ``V_+P``,
     ``S_Se``, ``S_+P``, ``method``.
     """
-    rows = {name: {**{k: ref[k] for k in _REFERENCE_KEYS}, "method": ref["method"]} for name, ref in REFERENCES.items()}
+    rows = {name: {**{k: ref[k] for k in REFERENCE_KEYS}, "method": ref["method"]} for name, ref in REFERENCES.items()}
     for name, metrics in (ours or {}).items():
-        rows[name] = {**{k: 100.0 * metrics[k] for k in _REFERENCE_KEYS}, "method": "this work"}
+        rows[name] = {**{k: 100.0 * metrics[k] for k in REFERENCE_KEYS}, "method": "this work"}
     return pd.DataFrame.from_dict(rows, orient="index")
