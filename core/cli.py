@@ -32,7 +32,7 @@ def _domain(args: argparse.Namespace) -> Any:
             options[key.replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
             options[key.replace("-", "_")] = value  # a plain string
-    for key in ("data_dir", "records", "test_records", "support_minutes"):
+    for key in ("data_dir", "records", "test_records", "support_minutes", "source", "tickers", "start", "end"):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
     try:
@@ -234,6 +234,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from core.evaluate import format_table
 
     domain = _domain(args)
+    if not args.merge and (code := domain.run_eval(args)) is not None:
+        return code
     if args.merge:
         reports = [_merged_report(args.merge)]
     else:
@@ -341,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--test-records", help="test patients, e.g. DS2 (diagnosis: train on --records)")
         s.add_argument("--support-minutes", type=float, help="labelled minutes at the start of each recording")
         s.add_argument(
+            "--source", help="market data (trading): synthetic, sp500, nasdaq, indices, csv (--data-dir) or yfinance"
+        )
+        s.add_argument("--tickers", help="assets, comma-separated (trading), e.g. SPY,QQQ")
+        s.add_argument("--start", help="first date YYYY-MM-DD (trading; in eval: the first test day)")
+        s.add_argument("--end", help="last date YYYY-MM-DD (trading)")
+        s.add_argument(
             "--option",
             action="append",
             metavar="KEY=VALUE",
@@ -389,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="evaluate (setting, method) pairs in this many processes, one torch thread each (default 1)",
     )
+    s.add_argument("--cost-bps", type=float, default=10.0, help="trading: cost per unit of turnover (default 10)")
+    s.add_argument("--slippage-bps", type=float, default=0.0, help="trading: extra slippage per unit of turnover")
+    s.add_argument(
+        "--position", default="long_flat", help="trading: long_flat (default), long_short or scaled positions"
+    )
+    s.add_argument("--png", help="trading: equity-curve image (default: next to --json)")
     s.add_argument(
         "--merge",
         nargs="+",

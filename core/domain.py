@@ -177,6 +177,14 @@ class Domain(ABC):
         """Text of :meth:`eval_summary`'s result, printed after the eval tables."""
         return ""
 
+    def run_eval(self, args: Any) -> int | None:
+        """Take over ``metasuite eval`` when the domain's evaluation is not scores over fixed tasks.
+
+        ``args`` is the parsed command line. Return an exit code, or None (the default) for the core's
+        evaluation. The trading domain runs a walk-forward backtest here.
+        """
+        return None
+
     def benchmarks(self) -> dict[str, Callable[..., dict[str, Any]]]:
         """Named benchmarks this domain offers to ``metasuite bench`` (``fn(quick=bool) -> dict``)."""
         return {}
