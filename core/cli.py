@@ -402,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--position", default="long_flat", help="trading: long_flat (default), long_short or scaled positions"
     )
+    s.add_argument(
+        "--halflife",
+        type=float,
+        help="trading: half-life (days) of the causal moving average of a learned model's probability before it "
+        "becomes a position (default 30, chosen on validation; 0 = trade the raw daily probability)",
+    )
     s.add_argument("--png", help="trading: equity-curve image (default: next to --json)")
     s.add_argument(
         "--merge",

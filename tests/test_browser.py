@@ -182,3 +182,25 @@ def test_diagnosis_page_renders_the_strip_and_adapts(app_url: str, browser, tmp_
         assert (tmp_path / "diagnosis.png").stat().st_size > 10_000
     finally:
         page.close()
+
+
+def test_trading_page_backtests_the_synthetic_market(app_url: str, browser, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from domains.trading.evaluation import DISCLAIMER
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    try:
+        page.goto(f"{app_url}/Trading", wait_until="domcontentloaded")
+        expect(page.get_by_role("heading", name="Trading", exact=True)).to_be_visible(timeout=90_000)
+        expect(page.get_by_text(DISCLAIMER).first).to_be_visible()
+        # the server pre-trains the pooled model once, then backtests; the model caption is the script's last element
+        expect(page.get_by_role("heading", name="Model", exact=True)).to_be_visible(timeout=180_000)
+        expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1, timeout=30_000)
+        expect(page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')).to_have_count(2, timeout=30_000)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        page.wait_for_timeout(1000)  # let plotly finish drawing before the screenshot
+        page.screenshot(path=str(tmp_path / "trading.png"), full_page=True)
+        assert (tmp_path / "trading.png").stat().st_size > 10_000
+    finally:
+        page.close()

@@ -218,3 +218,20 @@ def test_walk_forward_report(market) -> None:
     assert "direction_accuracy" in rep["methods"]["fomaml"]
     assert "Not investment advice" in format_report(rep)
     json.dumps(rep)  # plain data (NaN become null in the CLI writer)
+
+
+def test_pooled_batches_match_the_tasks_they_come_from() -> None:
+    """The vectorised pooled batch (running sums) gives exactly the rows make_task standardises."""
+    domain = TradingDomain(n_assets=3, n_markets=1, n_days=1300)
+    sampler = domain.sampler("train")
+    x, y = sampler.pooled(16, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)  # replay the draws pooled() made
+    which = torch.multinomial(sampler._weights, 16, replacement=True, generator=g).numpy()
+    u = torch.rand(16, generator=g, dtype=torch.float64).numpy()
+    j = torch.randint(sampler.query, (16,), generator=g).numpy()
+    for k in range(16):
+        starts = sampler._starts[which[k]]
+        t = int(starts[min(int(u[k] * len(starts)), len(starts) - 1)])
+        task = make_task(sampler.series[which[k]], t, sampler.support, sampler.query, sampler.embargo)
+        torch.testing.assert_close(x[k], task.query_x[j[k]], atol=2e-4, rtol=1e-4)
+        assert int(y[k]) == int(task.query_y[j[k]])

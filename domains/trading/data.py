@@ -908,7 +908,10 @@ def load_market(
         market = _select({**load_arch("sp500"), **load_arch("nasdaq")}, tickers, "source 'indices'")
     elif key == "csv":
         if data_dir is None:
-            raise DataError("source 'csv' needs data_dir: a folder of <TICKER>_data.csv files or one CSV file")
+            raise DataError(
+                "source 'csv' needs data_dir (--data-dir on the command line): a folder of <TICKER>_data.csv files "
+                "or one CSV file"
+            )
         market = load_csv_folder(
             data_dir, tickers, column_map=column_map, splits=splits, max_gap_days=max_gap_days, missing=missing
         )

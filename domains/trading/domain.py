@@ -15,10 +15,10 @@ a task belongs to a period when its query days *and their outcomes* lie inside i
 reach back into earlier periods (the past is known when deciding). ``test_tickers`` are held out of
 training and validation altogether and are the only test assets.
 
-The synthetic market is tested on an **independent market** instead: its own regime path and assets
-(``TEST0``, ...; ``test_days`` business days, seed derived from ``market_seed``), so a test period is
-never a few years that happen to hold one regime. Training / validation use the first 75% / last 25% of
-the training market's usable dates.
+The synthetic market is tested on **independent markets** instead: as many as the training markets, each
+with its own regime path (assets ``TEST<market>-<asset>``, ``test_days`` business days, seeds derived from
+``market_seed``), so a test period is never a few years that happen to hold one regime. Training /
+validation use the first 75% / last 25% of the training markets' usable dates.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ class TradingSampler:
                 f"days after the 252-day feature warm-up) for: {spans}. Use a longer period or fewer support days"
             )
         self._weights = torch.tensor([float(len(s)) for s in self._starts], dtype=torch.float64)
+        self._stats: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     def sample(self, generator: torch.Generator) -> Task:
         """A random task: asset in proportion to its valid dates, then a uniform date."""
@@ -100,6 +101,40 @@ class TradingSampler:
         starts = self._starts[a]
         t = int(starts[int(torch.randint(len(starts), (1,), generator=generator))])
         return make_task(self.series[a], t, self.support, self.query, self.embargo, self.split)
+
+    def pooled(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """``batch_size`` random query days of random tasks, each standardised with its task's support window.
+
+        The same rows and scaling as :meth:`sample` + :func:`~domains.trading.tasks.make_task` (tested), but
+        computed with running sums instead of one task at a time: the pooled model's training batches.
+        """
+        from domains.trading.features import SIGNED
+
+        if self._stats is None:
+            self._stats = []
+            for s in self.series:
+                x = np.nan_to_num(s.x.astype(np.float64))
+                zero = np.zeros((1, x.shape[1]))
+                self._stats.append((np.concatenate([zero, x.cumsum(0)]), np.concatenate([zero, (x * x).cumsum(0)])))
+        which = torch.multinomial(self._weights, batch_size, replacement=True, generator=generator).numpy()
+        u = torch.rand(batch_size, generator=generator, dtype=torch.float64).numpy()
+        j = torch.randint(self.query, (batch_size,), generator=generator).numpy()
+        xs, ys = np.empty((batch_size, self.series[0].x.shape[1])), np.empty(batch_size, dtype=np.int64)
+        for a in np.unique(which):
+            rows = np.flatnonzero(which == a)
+            starts = self._starts[a]
+            t = starts[np.minimum((u[rows] * len(starts)).astype(np.int64), len(starts) - 1)]
+            s0, s1 = t - self.embargo - self.support, t - self.embargo
+            cs, cs2 = self._stats[a]
+            mean = (cs[s1] - cs[s0]) / self.support
+            ms = (cs2[s1] - cs2[s0]) / self.support
+            center = np.where(SIGNED, 0.0, mean)
+            sd = np.sqrt(np.maximum(ms - 2 * center * mean + center**2, 0.0))
+            sd = np.where(sd > 1e-8, sd, 1.0)
+            day = t + j[rows]
+            xs[rows] = np.clip((self.series[a].x[day] - center) / sd, -5.0, 5.0)
+            ys[rows] = self.series[a].y[day]
+        return torch.from_numpy(xs.astype(np.float32)), torch.from_numpy(ys)
 
     def all_tasks(self) -> list[Task]:
         """The walk-forward grid: every asset, consecutive query windows covering the period."""
@@ -138,6 +173,10 @@ class TradingDomain(Domain):
         market's length (it has ``n_assets`` assets ``TEST0``...).
     hidden : int
         Width of the MLP's two hidden layers.
+    cache_dir : str, optional
+        yfinance cache folder (default ``data/cache/yfinance``).
+    missing : str
+        ``"raise"`` (default) or ``"drop"``: what the CSV / yfinance loaders do with rows of NaN prices.
     """
 
     name = "trading"
@@ -171,6 +210,7 @@ class TradingDomain(Domain):
         market_seed: int = 0,
         hidden: int = 64,
         cache_dir: str | None = None,
+        missing: str = "raise",
         prices: dict[str, pd.DataFrame] | None = None,
         regimes: pd.Series | dict[str, pd.Series] | None = None,
         n_markets: int = SYNTH_MARKETS,
@@ -187,6 +227,7 @@ class TradingDomain(Domain):
             val_end=val_end,
             test_start=test_start,
             test_tickers=parse_tickers(test_tickers),
+            missing=None if missing == "raise" else missing,
             support_days=support_days,
             query_days=query_days,
             embargo=embargo,
@@ -219,11 +260,14 @@ class TradingDomain(Domain):
             raise DataError(f"need 1 <= n_markets <= n_assets, got n_markets={n_markets}, n_assets={n_assets}")
         self.hidden = int(hidden)
         self.cache_dir = cache_dir
+        self.missing = missing
         self._prices = prices
         self._given = prices is not None  # data passed in (an upload) rather than loaded from the source
         self._regimes = regimes
         self._series: list[AssetSeries] | None = None
         self._test_market: list[AssetSeries] | None = None
+        self._pooled: dict[str, TradingSampler] = {}
+        self.skipped: list[str] = []
         self._periods: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] | None = None
 
     # ------------------------------------------------------------------ data
@@ -235,21 +279,11 @@ class TradingDomain(Domain):
                 regimes = {t: regimes for t in self._prices}
             return self._prices, regimes
         if self.source == "synthetic":
-            from core.tasks import derive_seed
-            from domains.trading.synth import simulate_market
-
-            prices, regimes = {}, {}
-            sizes = [len(a) for a in np.array_split(np.arange(self.n_assets), self.n_markets)]
-            for k, size in enumerate(sizes):
-                seed = self.market_seed if k == 0 else derive_seed("trading-market", self.market_seed, k) % (2**31)
-                market = simulate_market(self.n_days, size, seed=seed)
-                for t, df in market.prices.items():
-                    name = t if self.n_markets == 1 else f"{t.replace('SYN', f'SYN{k}-')}"
-                    prices[name], regimes[name] = df, market.regimes
+            prices, regimes = self._simulate("SYN", self.n_days, "2000-01-03", "trading-market")
         else:
             from domains.trading.data import load_market
 
-            kw: dict[str, Any] = {"data_dir": self.data_dir, "tickers": self.tickers}
+            kw: dict[str, Any] = {"data_dir": self.data_dir, "tickers": self.tickers, "missing": self.missing}
             if self.cache_dir is not None:
                 kw["cache_dir"] = Path(self.cache_dir)
             prices, regimes = load_market(self.source, start=self.start, end=self.end, **kw), None
@@ -269,7 +303,22 @@ class TradingDomain(Domain):
             prices, regimes = self.load_prices()
             if not prices:
                 raise DataError(f"the {self.source} source gave no asset")
-            self._series = [AssetSeries.from_prices(t, df, (regimes or {}).get(t)) for t, df in prices.items()]
+            series, skipped = [], []
+            for t, df in prices.items():
+                try:
+                    series.append(AssetSeries.from_prices(t, df, (regimes or {}).get(t)))
+                except DataError as exc:
+                    if self.tickers is not None:  # asked for by name: say why it cannot be used
+                        raise
+                    skipped.append(f"{t} ({exc})")
+            if not series:
+                raise DataError(f"no asset of the {self.source} data is usable: {'; '.join(skipped[:5])}")
+            if skipped:
+                import warnings
+
+                warnings.warn(f"skipped {len(skipped)} asset(s) with too short a history: {skipped}", stacklevel=2)
+            self.skipped = skipped
+            self._series = series
         return self._series
 
     @property
@@ -278,17 +327,30 @@ class TradingDomain(Domain):
         return self.source == "synthetic" and not self._given and self.test_start is None
 
     def test_market(self) -> list[AssetSeries]:
-        """The independent synthetic test market (its own seed, regimes and ``TEST*`` assets)."""
+        """The independent synthetic test markets (own seeds and regime paths; ``TEST<market>-<asset>`` assets)."""
         if self._test_market is None:
-            from core.tasks import derive_seed
-            from domains.trading.synth import simulate_market
-
-            seed = derive_seed("trading-test-market", self.market_seed) % (2**31)
-            market = simulate_market(self.test_days, self.n_assets, seed=seed, start="2030-01-01")
-            self._test_market = [
-                AssetSeries.from_prices(t.replace("SYN", "TEST"), df, market.regimes) for t, df in market.prices.items()
-            ]
+            prices, regimes = self._simulate("TEST", self.test_days, "2030-01-01", "trading-test-market")
+            self._test_market = [AssetSeries.from_prices(t, df, regimes[t]) for t, df in prices.items()]
         return self._test_market
+
+    def _simulate(
+        self, prefix: str, n_days: int, start: str, salt: str
+    ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
+        """``n_assets`` synthetic assets spread over ``n_markets`` independent markets (own regime paths)."""
+        from core.tasks import derive_seed
+        from domains.trading.synth import simulate_market
+
+        prices, regimes = {}, {}
+        sizes = [len(a) for a in np.array_split(np.arange(self.n_assets), self.n_markets)]
+        for k, size in enumerate(sizes):
+            # the first training market keeps the plain seed (``simulate_market(n_days, size, market_seed)``)
+            seed = self.market_seed if (k == 0 and prefix == "SYN") else derive_seed(salt, self.market_seed, k) % 2**31
+            market = simulate_market(n_days, size, seed=seed, start=start)
+            for t, df in market.prices.items():
+                i = t.removeprefix("SYN")
+                name = f"{prefix}{i}" if self.n_markets == 1 else f"{prefix}{k}-{i}"
+                prices[name], regimes[name] = df, market.regimes
+        return prices, regimes
 
     def periods(self) -> dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]]:
         """``split -> (first, last)`` dates of the train / val / test periods (inclusive)."""
@@ -344,7 +406,7 @@ class TradingDomain(Domain):
         return chosen, [s.index_range(start, end) for s in chosen]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_series": None, "_test_market": None}
+        return {**self.__dict__, "_series": None, "_test_market": None, "_pooled": {}}
 
     # ------------------------------------------------------------------ Domain interface
     def sampler(self, split: str, *, n_way: int | None = 2, k_shot: int = 0, n_query: int = 0) -> TradingSampler:
@@ -409,18 +471,10 @@ class TradingDomain(Domain):
         return len(CLASS_NAMES)
 
     def pooled_batch(self, split: str, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Query days of random training tasks (standardised by their support, as at test time)."""
-        sampler = self.sampler(split)
-        xs, ys, n = [], [], 0
-        while n < batch_size:
-            task = sampler.sample(generator)
-            x, y = task.query_x, task.query_y
-            if task.query_mask is not None:
-                x, y = x[task.query_mask], y[task.query_mask]
-            xs.append(x)
-            ys.append(y)
-            n += len(y)
-        return torch.cat(xs)[:batch_size], torch.cat(ys)[:batch_size]
+        """Query days of random training tasks, standardised by their support as at test time (vectorised)."""
+        if split not in self._pooled:
+            self._pooled[split] = self.sampler(split)
+        return self._pooled[split].pooled(batch_size, generator)
 
     def metrics(self, pred: Tensor, query_y: Tensor, query_mask: Tensor | None) -> dict[str, float]:
         """Direction accuracy and balanced accuracy of one task's query days."""

@@ -53,8 +53,10 @@ class AssetSeries:
     prices: pd.DataFrame
     regimes: pd.Series | None = None
     first_valid: int = field(init=False)
+    day_names: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.day_names = np.asarray(self.dates.strftime("%Y-%m-%d"))
         ok = np.isfinite(self.x).all(axis=1)
         if not ok.any():
             raise DataError(
@@ -137,13 +139,13 @@ def make_task(series: AssetSeries, t: int, support: int, query: int, embargo: in
     y = series.y
     meta: dict[str, Any] = {
         "ticker": series.ticker,
-        "task_id": f"{series.ticker}@{series.dates[t].date()}",
+        "task_id": f"{series.ticker}@{series.day_names[t]}",
         "split": split,
         "classes": [0, 1],
         "class_names": list(CLASS_NAMES),
         "start_index": int(t),
-        "support_dates": [str(series.dates[s0].date()), str(series.dates[s1 - 1].date())],
-        "query_dates": [str(d.date()) for d in series.dates[t:q1]],
+        "support_dates": [str(series.day_names[s0]), str(series.day_names[s1 - 1])],
+        "query_dates": series.day_names[t:q1].tolist(),
     }
     return Task(
         torch.from_numpy(xs.astype(np.float32)),

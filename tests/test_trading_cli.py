@@ -1,0 +1,89 @@
+"""`metasuite eval trading`: the walk-forward backtest from the command line, on every offline source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from domains.trading.evaluation import default_checkpoints
+from domains.trading.synth import simulate_market
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["--option", "n_assets=2", "--option", "n_markets=1", "--option", "test_days=700", "--quiet", "--threads", "1"]
+
+
+def _strict_json(path: Path) -> dict:
+    def refuse(token: str) -> None:
+        raise AssertionError(f"{path} holds {token}: not strict JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+@pytest.mark.skipif(not default_checkpoints("synthetic"), reason="no shipped synthetic trading checkpoint")
+def test_eval_synthetic_writes_json_table_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "synthetic.json"
+    assert main(["eval", "trading", *SMALL, "--cost-bps", "5", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Sharpe [95% CI]" in printed and "Not investment advice" in printed
+    rep = _strict_json(out)
+    methods = rep["methods"]
+    for name in ("pooled (no adaptation)", "scratch", "buy & hold", "MA 50/200", "TSMOM 12-1", "HMM 2-state"):
+        assert name in methods
+    assert any(e["kind"] == "meta" for e in methods.values())
+    assert rep["setting"]["cost_bps"] == 5 and rep["data"]["tickers"] == ["TEST0", "TEST1"]
+    assert rep["data"]["regimes"] == "ground truth"
+    assert all("regime_id_balanced_accuracy" in e for e in methods.values())
+    assert (tmp_path / "synthetic-equity.png").stat().st_size > 10_000
+
+
+def _write_csvs(folder: Path) -> None:
+    market = simulate_market(1300, 2, seed=11, start="2010-01-04")
+    folder.mkdir()
+    for t, df in market.prices.items():
+        frame = df.round(4).reset_index()
+        frame["Name"] = t
+        frame.to_csv(folder / f"{t}_data.csv", index=False)
+
+
+@pytest.mark.skipif(not default_checkpoints("real"), reason="no shipped real-data trading checkpoint")
+def test_eval_csv_folder_on_a_chosen_period(tmp_path: Path) -> None:
+    _write_csvs(tmp_path / "csv")
+    out = tmp_path / "csv.json"
+    args = ["eval", "trading", "--source", "csv", "--data-dir", str(tmp_path / "csv"), "--start", "2013-06-03"]
+    assert main([*args, "--end", "2014-12-31", "--quiet", "--threads", "1", "--json", str(out)]) == 0
+    rep = _strict_json(out)
+    assert rep["data"]["tickers"] == ["SYN0", "SYN1"]
+    first, last = rep["data"]["test_period"]
+    assert first >= "2013-06-03" and last <= "2014-12-31"
+    assert rep["data"]["regimes"].startswith("HMM")  # no ground truth in a CSV: regimes from the HMM
+
+
+def test_bad_trading_inputs_fail_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "trading", "--source", "csv", "--quiet"]) == 2
+    assert "--data-dir" in capsys.readouterr().err
+    assert main(["eval", "trading", "--source", "csv", "--data-dir", str(tmp_path / "none"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "none") in err
+    assert main(["eval", "trading", "--source", "bloomberg", "--quiet"]) == 2
+    assert "unknown market source" in capsys.readouterr().err
+
+
+def test_yfinance_offline_names_the_ticker_and_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yfinance
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("network is unreachable")
+
+    monkeypatch.setattr(yfinance, "download", offline)
+    cache = tmp_path / "yf-cache"
+    args = ["eval", "trading", "--source", "yfinance", "--tickers", "ZZZT", "--start", "2020-01-01", "--quiet"]
+    code = main([*args, "--option", f"cache_dir={cache}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "ZZZT" in err and str(cache) in err
