@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["save_confusion_png"]
+__all__ = ["save_confusion_png", "save_figure"]
 
 
 def save_confusion_png(confusion: dict[str, Any], title: str, path: str | Path) -> Path:
@@ -45,9 +45,16 @@ def save_confusion_png(confusion: dict[str, Any], title: str, path: str | Path) 
                     color="white" if frac[i, j] > 0.6 else "black",
                 )
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Lay out a matplotlib figure, write it to ``path`` (parents created) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out

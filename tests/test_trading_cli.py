@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from core.cli import main
@@ -87,3 +88,17 @@ def test_yfinance_offline_names_the_ticker_and_the_cache(
     assert code == 2
     err = capsys.readouterr().err
     assert "ZZZT" in err and str(cache) in err
+
+
+@pytest.mark.skipif(not default_checkpoints("real"), reason="no shipped real-data trading checkpoint")
+def test_a_test_period_the_checkpoint_has_seen_is_flagged() -> None:
+    from core.checkpoint import load_checkpoint
+    from domains.trading.domain import TradingDomain
+    from domains.trading.evaluation import overlap_warnings
+
+    _, meta = load_checkpoint(default_checkpoints("real")[0])
+    seen = overlap_warnings(meta, TradingDomain(source="sp500", test_start="2010-01-04"))
+    assert len(seen) == 1 and "in-sample" in seen[0] and "SP500" in seen[0]
+    after = meta["split_ids"]["val_period"][1]
+    unseen = pd.Timestamp(after) + pd.Timedelta(days=3)
+    assert overlap_warnings(meta, TradingDomain(source="sp500", test_start=str(unseen.date()))) == []

@@ -420,12 +420,9 @@ def save_equity_png(report: dict[str, Any], path: str | Path) -> Path:
     ax.legend(fontsize=8, ncol=2)
     ax2.set_ylabel("drawdown")
     fig.text(0.01, 0.005, DISCLAIMER, fontsize=7, color="0.4")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    from core.plots import save_figure
+
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------- the `metasuite eval trading` command
@@ -535,7 +532,11 @@ def overlap_warnings(meta: dict[str, Any], eval_domain: TradingDomain) -> list[s
     ids = meta.get("split_ids") or {}
     opts = meta.get("domain_options") or {}
     seen_end = (ids.get("val_period") or [None, None])[1]
-    if not seen_end or opts.get("source") != eval_domain.source or eval_domain.independent_test:
+    if (
+        not seen_end
+        or (opts.get("source") == "synthetic") != (eval_domain.source == "synthetic")
+        or eval_domain.independent_test
+    ):
         return []
     series, _ = eval_domain.split_series("test")
     test_start = eval_domain.periods()["test"][0]
