@@ -102,3 +102,30 @@ def test_a_test_period_the_checkpoint_has_seen_is_flagged() -> None:
     after = meta["split_ids"]["val_period"][1]
     unseen = pd.Timestamp(after) + pd.Timedelta(days=3)
     assert overlap_warnings(meta, TradingDomain(source="sp500", test_start=str(unseen.date()))) == []
+
+
+@pytest.mark.skipif(not default_checkpoints("real"), reason="no shipped real-data trading checkpoint")
+def test_eval_yfinance_tickers_and_period_never_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any ticker and period through yfinance (a fake download: tests never touch the network)."""
+    import yfinance
+
+    market = simulate_market(5200, 2, seed=21, start="2004-01-01")
+    fake_prices = {"AAAA": market.prices["SYN0"], "BBBB": market.prices["SYN1"]}
+    asked: list[tuple[str, str, str]] = []
+
+    def fake_download(ticker, start=None, end=None, **kwargs):
+        asked.append((ticker, start, end))
+        df = fake_prices[ticker].loc[start:end].iloc[:-1]  # yfinance's end is exclusive
+        return df.rename(columns=str.capitalize)
+
+    monkeypatch.setattr(yfinance, "download", fake_download)
+    out = tmp_path / "yf.json"
+    args = ["eval", "trading", "--source", "yfinance", "--tickers", "aaaa,BBBB", "--start", "2019-01-02"]
+    args += ["--end", "2021-12-31", "--option", f"cache_dir={tmp_path / 'cache'}", "--quiet", "--threads", "1"]
+    assert main([*args, "--json", str(out)]) == 0
+    rep = _strict_json(out)
+    assert rep["data"]["tickers"] == ["AAAA", "BBBB"] and rep["data"]["test_period"][0] >= "2019-01-02"
+    assert rep["data"]["test_period"][1] <= "2021-12-31"
+    assert {t for t, _, _ in asked} == {"AAAA", "BBBB"}
+    assert all(start <= "2013-01-02" for _, start, _ in asked)  # history before the test period for the HMM
+    assert len(list((tmp_path / "cache").glob("*.parquet"))) == 2
