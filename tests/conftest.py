@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -15,6 +16,20 @@ from domains.sinusoid import SinusoidSampler
 
 # The tensors here are tiny: intra-op threads only add overhead (and stall badly on a busy machine).
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Put ``sys.modules["__main__"]`` back after each test.
+
+    Streamlit's ``AppTest`` leaves the page script installed as ``__main__``; a later test that starts
+    ``spawn`` processes (``evaluate_parallel``) would then make every child re-run that page on start-up
+    (the Trading page pre-trains a model: a 7 s test took minutes).
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
 
 # Tiny sizes shared by the tests.
 IMAGE_SHAPE = (1, 16, 16)
