@@ -49,9 +49,10 @@ def machine_info() -> dict[str, Any]:
 def available_benchmarks() -> dict[str, Callable[..., dict[str, Any]]]:
     """Benchmark name -> function, from the core and from every registered domain."""
     from core.bench_core import bench_core
+    from core.bench_distributed import bench_distributed
     from core.registry import available_domains, get_domain
 
-    found: dict[str, Callable[..., dict[str, Any]]] = {"core": bench_core}
+    found: dict[str, Callable[..., dict[str, Any]]] = {"core": bench_core, "distributed": bench_distributed}
     for name in available_domains():
         try:
             found.update(get_domain(name).benchmarks())

@@ -88,7 +88,33 @@ def _pretrained_init(domain: Any, learner: Any, steps: int, seed: int, progress:
     return {"pretrain_steps": steps, "copied": sorted(copied), "skipped": sorted(set(own) - set(copied))}
 
 
+def _strip_nproc(argv: list[str]) -> list[str]:
+    """``argv`` without ``--nproc N`` / ``--nproc=N`` (what each torchrun worker runs)."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from core.distributed import init_from_env, launch, shutdown
+
+    if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return launch(_strip_nproc(args.argv), args.nproc)
+    dist = init_from_env()
+    try:
+        return _train(args, dist)
+    finally:
+        shutdown()
+
+
+def _train(args: argparse.Namespace, dist: Any) -> int:
+    """Meta-train in this process (alone, or as one rank of a torchrun run when ``dist`` is given)."""
     from core.learners import make_learner
     from core.trainer import TrainConfig, train
 
@@ -111,11 +137,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg_dict = {**domain.default_train_config(learner.name), "seed": args.seed}
     if args.compile:
         cfg_dict["compile"] = True
-    for key in ("steps", "meta_batch_size", "outer_lr", "val_every", "val_tasks", "patience"):
+    for key in (
+        "steps",
+        "meta_batch_size",
+        "outer_lr",
+        "val_every",
+        "val_tasks",
+        "patience",
+        "shards",
+        "checkpoint_every",
+    ):
         value = getattr(args, key)
         if value is not None:
             cfg_dict[key] = value
+    if dist is not None:
+        cfg_dict["shards"] = dist.world_size  # one shard of every meta-batch per rank
     cfg = TrainConfig.from_dict(cfg_dict)
+    if cfg.meta_batch_size % cfg.shards:
+        raise MetasuiteError(
+            f"the meta-batch of {cfg.meta_batch_size} tasks does not split into {cfg.shards} equal shards (one per "
+            "process); pass --meta-batch-size as a multiple of the number of processes"
+        )
     kw = {"n_way": setting["n_way"], "k_shot": setting["k_shot"], "n_query": setting["n_query"]}
     run_meta = {
         "domain": domain.name,
@@ -136,8 +178,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_meta=run_meta,
         resume=not args.no_resume,
         progress=not args.quiet,
+        dist=dist,
     )
-    print(json.dumps({"out": str(args.out), **summary}, indent=2))
+    if dist is None or dist.is_main:
+        print(json.dumps({"out": str(args.out), **summary}, indent=2))
     return 0
 
 
@@ -372,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--val-every", type=int)
     s.add_argument("--val-tasks", type=int)
     s.add_argument("--patience", type=int, help="stop after this many validations without improvement")
+    s.add_argument("--checkpoint-every", type=int, help="write the resumable state every N steps")
     s.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run folder")
     s.add_argument("--compile", action="store_true", help="torch.compile the vmap meta-step (~2x faster small models)")
     s.add_argument(
@@ -380,6 +425,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="first pre-train the backbone on pooled training data (the pretrain baselines' recipe) for this many "
         "steps and meta-train from it",
+    )
+    s.add_argument(
+        "--nproc",
+        type=int,
+        help="meta-train in N processes on this machine through torchrun (gloo on CPU, nccl with one GPU per "
+        "process); each process takes 1/N of every meta-batch",
+    )
+    s.add_argument(
+        "--shards",
+        type=int,
+        help="draw each meta-batch as K equally sized, separately seeded shards (what a K-process run does; "
+        "one process with --shards K reproduces it)",
     )
     s.set_defaults(func=cmd_train)
 
@@ -438,7 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metasuite`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if getattr(args, "threads", None):
         import torch
 

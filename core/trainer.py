@@ -16,6 +16,7 @@ Run folder layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -28,6 +29,7 @@ from torch import Tensor
 
 from core.algorithms import MetaLearner
 from core.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from core.distributed import DistContext
 from core.errors import CheckpointError
 from core.learners import MODEL_PREFIX, learner_meta
 from core.losses import metric_is_better
@@ -56,6 +58,7 @@ class TrainConfig:
     seed: int = 0
     pad_tasks: bool = False  # stack ragged tasks with masks
     compile: bool = False  # torch.compile the vmap meta-objective (faster steps after ~30 s compiling)
+    shards: int = 1  # the meta-batch is this many equal sub-batches, each seeded on its own (one per rank)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -105,6 +108,42 @@ def _restore_optim(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], group
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
+def _meta_backward(
+    learner: MetaLearner,
+    sampler: TaskSampler,
+    cfg: TrainConfig,
+    step: int,
+    dist: DistContext | None,
+    device: torch.device,
+) -> dict[str, float]:
+    """Accumulate the meta-gradient of step ``step``'s global meta-batch into ``.grad``; its mean loss/metric.
+
+    One shard: the meta-batch drawn with ``(seed, "train", step)``. Several: shard ``k`` is drawn with
+    ``(seed, "train", step, "shard", k)``; a rank differentiates its own shard and the gradients are
+    averaged over ranks, a single process differentiates every shard and divides by their number --
+    the same mean over the same tasks.
+    """
+    if cfg.shards == 1 and dist is None:
+        batch = sample_batch(sampler, cfg.meta_batch_size, generator(cfg.seed, "train", step), cfg.pad_tasks)
+        return learner.meta_backward(batch)
+    per = cfg.meta_batch_size // cfg.shards
+    mine = range(cfg.shards) if dist is None else [dist.rank]
+    stats = []
+    for k in mine:
+        shard = sample_batch(sampler, per, generator(cfg.seed, "train", step, "shard", k), cfg.pad_tasks)
+        stats.append(learner.meta_backward(shard if device.type == "cpu" else shard.to(device)))
+    mean = {key: sum(s[key] for s in stats) / len(stats) for key in stats[0]}
+    if dist is None:
+        for p in learner.parameters():
+            if p.grad is not None:
+                p.grad /= cfg.shards
+        return mean
+    from core.distributed import all_reduce_grads, average
+
+    all_reduce_grads(list(learner.parameters()), dist.world_size)
+    return average(mean, device)
+
+
 def validate(learner: MetaLearner, batch: TaskBatch) -> float:
     """Mean headline metric of ``learner`` over a fixed validation batch (test-time steps)."""
     return float(learner.score(batch).mean())
@@ -120,6 +159,7 @@ def train(
     run_meta: dict[str, Any] | None = None,
     resume: bool = True,
     progress: bool = True,
+    dist: DistContext | None = None,
 ) -> dict[str, Any]:
     """Meta-train ``learner`` in place; write checkpoints and logs under ``out_dir``.
 
@@ -129,6 +169,10 @@ def train(
         Extra JSON recorded in every checkpoint (domain, setting, data fingerprint ...).
     resume : bool
         Continue from ``out_dir/last.safetensors`` when it exists (same config required).
+    dist : DistContext, optional
+        This process's rank in a ``torchrun`` run (:mod:`core.distributed`): it draws and differentiates
+        shard ``rank`` of each meta-batch (``cfg.shards`` must equal the world size), meta-gradients are
+        averaged with one all-reduce, rank 0 validates, logs and writes checkpoints.
 
     Returns
     -------
@@ -137,7 +181,20 @@ def train(
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    world = 1 if dist is None else dist.world_size
+    if cfg.shards < 1 or cfg.meta_batch_size % cfg.shards:
+        raise ValueError(
+            f"meta_batch_size {cfg.meta_batch_size} must split into {cfg.shards} equal shards; "
+            "choose a meta-batch size divisible by the number of processes"
+        )
+    if dist is not None and cfg.shards != world:
+        raise ValueError(f"a {world}-process run needs shards={world} (one shard per rank), got {cfg.shards}")
+    main = dist is None or dist.is_main
+    device = torch.device("cpu") if dist is None else dist.device
+    if device.type != "cpu":
+        learner.to(device)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     meta = {**learner_meta(learner), **(run_meta or {}), "train_config": asdict(cfg)}
     opt = _optimizer(learner, cfg)
     if cfg.compile:
@@ -149,6 +206,8 @@ def train(
     last = out / "last.safetensors"
     if resume and last.exists():
         tensors, saved = load_checkpoint(last)
+        if isinstance(saved.get("train_config"), dict):  # runs from before a config field existed: its default
+            saved["train_config"] = {**asdict(TrainConfig()), **saved["train_config"]}
         for key in ("algorithm", "hparams", "backbone", "train_config"):
             if json.dumps(saved.get(key), sort_keys=True) != json.dumps(meta[key], sort_keys=True):
                 raise CheckpointError(
@@ -161,15 +220,19 @@ def train(
         tr = saved["trainer"]
         _restore_optim(opt, tensors, tr["param_groups"])
         start, best_val, best_step, bad_vals = tr["step"], tr["best_val"], tr["best_step"], tr["bad_vals"]
-        if log_path.exists():  # drop log lines written after the checkpoint we resume from
+        if main and log_path.exists():  # drop log lines written after the checkpoint we resume from
             # (the line of step `start` itself was written before that checkpoint: keep it)
             kept = [ln for ln in log_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= start]
             atomic_write_text(log_path, "".join(ln + "\n" for ln in kept))
-    elif log_path.exists():
+    elif main and log_path.exists():
         log_path.unlink()
+    if dist is not None:
+        from core.distributed import broadcast_module
+
+        broadcast_module(learner)  # every rank starts from rank 0's parameters
 
     val_batch = None
-    if val_sampler is not None and cfg.val_tasks > 0:
+    if main and val_sampler is not None and cfg.val_tasks > 0:
         val_batch = TaskBatch.stack(
             fixed_tasks(val_sampler, cfg.val_tasks, derive_seed(cfg.seed, "val")), pad=cfg.pad_tasks
         )
@@ -193,15 +256,21 @@ def train(
     t0 = time.perf_counter()
     stopped_early = False
     step = start
-    bar = tqdm(total=cfg.steps, initial=start, desc=f"meta-train {learner.name}", disable=not progress, unit="step")
-    with log_path.open("a", encoding="utf-8") as log:
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        desc=f"meta-train {learner.name}" + (f" ({world} processes)" if world > 1 else ""),
+        disable=not (progress and main),
+        unit="step",
+    )
+    validating = val_sampler is not None and cfg.val_tasks > 0
+    with log_path.open("a", encoding="utf-8") if main else contextlib.nullcontext() as log:
         for step in range(start, cfg.steps):
             factor = _lr_factor(cfg, step)
             for group, lr in zip(opt.param_groups, base_lrs, strict=True):
                 group["lr"] = lr * factor
-            batch = sample_batch(train_sampler, cfg.meta_batch_size, generator(cfg.seed, "train", step), cfg.pad_tasks)
             opt.zero_grad(set_to_none=True)
-            stats = learner.meta_backward(batch)
+            stats = _meta_backward(learner, train_sampler, cfg, step, dist, device)
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(learner.parameters(), cfg.grad_clip)
             opt.step()
@@ -209,30 +278,35 @@ def train(
             record: dict[str, Any] = {}
             if done % cfg.log_every == 0 or done == cfg.steps:
                 record.update(step=done, loss=stats["loss"], metric=stats["metric"])
-            if val_batch is not None and (done % cfg.val_every == 0 or done == cfg.steps):
-                value = validate(learner, val_batch)
+            if validating and (done % cfg.val_every == 0 or done == cfg.steps):
+                value = validate(learner, val_batch) if main else None
+                if dist is not None:
+                    from core.distributed import broadcast_value
+
+                    value = broadcast_value(value, device)  # every rank takes the same early-stopping decision
                 improved = metric_is_better(learner.kind, value, best_val)
                 if improved:
                     best_val, best_step, bad_vals = value, done, 0
-                    save_best(done, value)
+                    if main:
+                        save_best(done, value)
                 else:
                     bad_vals += 1
                 record.update(step=done, val_metric=value, best_val=best_val)
                 bar.set_postfix(val=f"{value:.4g}", best=f"{best_val:.4g}")
                 if cfg.patience is not None and bad_vals >= cfg.patience:
                     stopped_early = True
-            if record:
+            if record and main:
                 record["seconds"] = round(time.perf_counter() - t0, 3)
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps or stopped_early:
+            if main and (done % cfg.checkpoint_every == 0 or done == cfg.steps or stopped_early):
                 save_last(done)
             bar.update(1)
             if stopped_early:
                 break
     bar.close()
     step_done = step + 1 if cfg.steps > start else start
-    if best_step is None:  # no validation ran: the final weights are the ones to keep
+    if best_step is None and main:  # no validation ran: the final weights are the ones to keep
         save_best(step_done, None)
     return {
         "steps_done": step_done,

@@ -1,0 +1,101 @@
+"""Distributed meta-training through torchrun (gloo, loopback): same result as one process, fails fast, resumes.
+
+A 2-process run draws shard ``rank`` of every meta-batch and averages the meta-gradients with an
+all-reduce; a 1-process run with ``--shards 2`` draws both shards itself. Both must end with the same
+parameters (<= 1e-5) for second-order MAML and for ProtoNet.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from core.cli import _strip_nproc, main
+
+pytestmark = pytest.mark.slow
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+SINUSOID = ["sinusoid", "--algo", "maml", "--meta-batch-size", "8", "--val-every", "10", "--val-tasks", "20"]
+TRADING = ["trading", "--algo", "protonet", "--meta-batch-size", "4", "--val-every", "10", "--val-tasks", "10"]
+TRADING += ["--option", "n_assets=2", "--option", "n_markets=1", "--option", "n_days=1300"]
+
+
+def _torchrun(args: list[str], **kw) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "core.cli", "train", *args, "--nproc", "2", "--quiet"]
+    return subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _params(run: Path) -> dict:
+    return {k: v for k, v in load_file(run / "last.safetensors").items() if k.startswith("model.")}
+
+
+def _max_diff(a: Path, b: Path) -> float:
+    pa, pb = _params(a), _params(b)
+    assert set(pa) == set(pb)
+    return max(float((pa[k] - pb[k]).abs().max()) for k in pa)
+
+
+@pytest.mark.parametrize("args", [SINUSOID, TRADING], ids=["maml-sinusoid", "protonet-trading"])
+def test_two_processes_end_where_one_process_over_the_same_meta_batches_ends(args: list[str], tmp_path: Path) -> None:
+    proc = _torchrun([*args, "--steps", "20", "--out", str(tmp_path / "two")])
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert main(["train", *args, "--steps", "20", "--shards", "2", "--out", str(tmp_path / "one"), "--quiet"]) == 0
+    assert _max_diff(tmp_path / "one", tmp_path / "two") <= 1e-5
+    # and the shards are not a no-op: a 1-shard run draws other tasks and ends elsewhere
+    assert main(["train", *args, "--steps", "20", "--out", str(tmp_path / "plain"), "--quiet"]) == 0
+    assert _max_diff(tmp_path / "plain", tmp_path / "two") > 1e-4
+    # rank 0 alone wrote the logs: one line per logged step, none duplicated
+    steps = [line for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines() if line]
+    assert len(steps) == len({s for s in steps})
+
+
+def _workers_of(proc: subprocess.Popen) -> list[int]:
+    """PIDs of the training processes torchrun started (grandchildren of our launcher)."""
+    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines()[1:]]
+    children = {int(p) for p, pp, _ in rows if int(pp) == proc.pid}  # the torchrun agent
+    return [int(p) for p, pp, a in rows if int(pp) in children and "core.cli" in a]
+
+
+def test_a_killed_rank_fails_the_run_clearly_and_the_run_resumes(tmp_path: Path) -> None:
+    run = tmp_path / "two"
+    args = [*SINUSOID, "--steps", "1000", "--checkpoint-every", "25", "--out", str(run)]
+    proc = _torchrun(args, start_new_session=True)
+    deadline = time.time() + 120
+    while not (run / "last.safetensors").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    workers = _workers_of(proc)
+    assert proc.poll() is None and len(workers) == 2, "the run ended before a rank could be killed"
+    os.kill(workers[-1], signal.SIGKILL)
+    t0 = time.time()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert time.time() - t0 < 90, "the surviving rank hung instead of failing"
+    assert "distributed run failed" in err and "resumes" in err
+    # the same command continues from the last checkpoint and ends where an uninterrupted run ends
+    again = _torchrun(args)
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-3000:]
+    one = tmp_path / "one"
+    ref = [*SINUSOID, "--steps", "1000", "--checkpoint-every", "25", "--shards", "2", "--out", str(one), "--quiet"]
+    assert main(["train", *ref]) == 0
+    assert _max_diff(one, run) <= 1e-5
+
+
+def test_a_meta_batch_that_does_not_split_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", *SINUSOID, "--steps", "2", "--shards", "3", "--out", str(tmp_path / "x"), "--quiet"])
+    assert code == 2
+    assert "does not split into 3 equal shards" in capsys.readouterr().err
+
+
+def test_nproc_is_removed_from_the_workers_command_line() -> None:
+    assert _strip_nproc(["train", "sinusoid", "--nproc", "4", "--steps", "5"]) == ["train", "sinusoid", "--steps", "5"]
+    assert _strip_nproc(["train", "--nproc=2", "x"]) == ["train", "x"]
