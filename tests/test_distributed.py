@@ -2,7 +2,7 @@
 
 A 2-process run draws shard ``rank`` of every meta-batch and averages the meta-gradients with an
 all-reduce; a 1-process run with ``--shards 2`` draws both shards itself. Both must end with the same
-parameters (<= 1e-5) for second-order MAML and for ProtoNet.
+parameters (<= 1e-5) for second-order MAML, ProtoNet, Meta-SGD (learned rates) and Reptile (its outer step).
 """
 
 from __future__ import annotations
@@ -42,7 +42,15 @@ def _max_diff(a: Path, b: Path) -> float:
     return max(float((pa[k] - pb[k]).abs().max()) for k in pa)
 
 
-@pytest.mark.parametrize("args", [SINUSOID, TRADING], ids=["maml-sinusoid", "protonet-trading"])
+def _algo(args: list[str], algo: str) -> list[str]:
+    return [algo if a == "maml" else a for a in args]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [SINUSOID, TRADING, _algo(SINUSOID, "metasgd"), _algo(SINUSOID, "reptile")],
+    ids=["maml-sinusoid", "protonet-trading", "metasgd-sinusoid", "reptile-sinusoid"],
+)
 def test_two_processes_end_where_one_process_over_the_same_meta_batches_ends(args: list[str], tmp_path: Path) -> None:
     proc = _torchrun([*args, "--steps", "20", "--out", str(tmp_path / "two")])
     _, err = proc.communicate(timeout=300)
@@ -57,12 +65,27 @@ def test_two_processes_end_where_one_process_over_the_same_meta_batches_ends(arg
     assert len(steps) == len({s for s in steps})
 
 
+def _processes() -> list[tuple[int, int, str]]:
+    """``(pid, ppid, command line)`` of every process, read from /proc (no ``ps`` needed)."""
+    rows = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        rows.append((int(d.name), ppid, cmdline))
+    return rows
+
+
 def _workers_of(proc: subprocess.Popen) -> list[int]:
     """PIDs of the training processes torchrun started (grandchildren of our launcher)."""
-    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True).stdout
-    rows = [line.split(None, 2) for line in out.splitlines()[1:]]
-    children = {int(p) for p, pp, _ in rows if int(pp) == proc.pid}  # the torchrun agent
-    return [int(p) for p, pp, a in rows if int(pp) in children and "core.cli" in a]
+    rows = _processes()
+    agents = {pid for pid, ppid, _ in rows if ppid == proc.pid}  # the torchrun agent
+    return [pid for pid, ppid, cmd in rows if ppid in agents and "core.cli" in cmd]
 
 
 def test_a_killed_rank_fails_the_run_clearly_and_the_run_resumes(tmp_path: Path) -> None:
