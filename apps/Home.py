@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from apps.logic import list_domains
+from apps.logic import GENERIC_PAGE, list_domains
 from core.registry import ENTRY_POINT_GROUP
 
 st.set_page_config(page_title="metasuite", page_icon=":material/psychology:", layout="wide")
@@ -48,7 +48,13 @@ for domain in domains:
         if domain["has_page"]:
             st.page_link(domain["page"], label=f"Open the {domain['title']} page", icon=":material/arrow_forward:")
         else:
-            st.caption("No app page yet: train and evaluate it from the command line.")
+            st.page_link(
+                GENERIC_PAGE,
+                label=f"Open {domain['title']} on the generic page",
+                icon=":material/arrow_forward:",
+                query_params={"domain": domain["name"]},
+            )
+            st.caption("No page of its own: the generic page shows its tasks, adaptation and baselines.")
 
 st.header("Adding a domain")
 st.markdown(

@@ -32,7 +32,7 @@ def _domain(args: argparse.Namespace) -> Any:
             options[key.replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
             options[key.replace("-", "_")] = value  # a plain string
-    for key in ("data_dir", "records", "test_records", "support_minutes", "source", "tickers", "start", "end"):
+    for key in ("data_dir", *getattr(args, "domain_option_dests", ())):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
     try:
@@ -344,6 +344,20 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_domain(args: argparse.Namespace) -> int:
+    from core.scaffold import new_domain
+
+    root = new_domain(args.name, args.kind, args.dest)
+    print(
+        f"wrote the {args.kind} domain {args.name!r} in {root}\n"
+        f"next:\n  pip install -e {root}\n  metasuite domains\n  python -m pytest {root / 'tests'}\n"
+        f"  metasuite train {args.name} --algo maml --out runs/{args.name}-maml\n"
+        f"  metasuite eval {args.name} --checkpoint runs/{args.name}-maml --baselines\n"
+        "then open the app: the domain appears on the Home page and on the 'Any domain' page"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import apps
 
@@ -365,8 +379,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``metasuite`` command."""
+def _find_domain(argv: list[str]) -> str | None:
+    """The domain named in a ``train`` / ``eval`` command line: its first positional, skipping core options and
+    their values (the domain's own flags are not known yet)."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = sub.choices[argv[0]]._option_string_actions
+    i = 1
+    while i < len(argv):
+        item = argv[i]
+        if not item.startswith("-"):
+            return item
+        action = options.get(item.split("=", 1)[0])
+        takes_value = action is None or action.nargs != 0  # an unknown flag (the domain's): assume a value
+        i += 2 if takes_value and "=" not in item else 1
+    return None
+
+
+def _domain_flags(s: argparse.ArgumentParser, domain: str | None, command: str) -> None:
+    """Let ``domain`` add its own flags to ``train`` / ``eval`` (``Domain.add_arguments``); remember which
+    of them are constructor options. An unknown or broken domain adds nothing (the command reports it)."""
+    dests: list[str] = []
+    if domain:
+        from core.registry import get_domain_class
+
+        try:
+            cls = get_domain_class(domain)
+        except Exception:
+            cls = None
+        if cls is not None:
+            group = s.add_argument_group(f"{domain} options")
+            dests = list(cls.add_arguments(group, command))
+    s.set_defaults(domain_option_dests=dests)
+
+
+def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the ``metasuite`` command (with ``domain``'s own flags on train / eval)."""
     from core import __version__
 
     p = argparse.ArgumentParser(prog="metasuite", description="Meta-learning application suite.")
@@ -383,15 +430,6 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--shots", type=int, help="K: support examples per class (or per task for regression)")
         s.add_argument("--queries", type=int, help="query examples per class (or per task)")
         s.add_argument("--data-dir", help="folder with the domain's real data (domain-specific)")
-        s.add_argument("--records", help="records / patients to use, e.g. DS1, DS2, all or 100,101 (diagnosis)")
-        s.add_argument("--test-records", help="test patients, e.g. DS2 (diagnosis: train on --records)")
-        s.add_argument("--support-minutes", type=float, help="labelled minutes at the start of each recording")
-        s.add_argument(
-            "--source", help="market data (trading): synthetic, sp500, nasdaq, indices, csv (--data-dir) or yfinance"
-        )
-        s.add_argument("--tickers", help="assets, comma-separated (trading), e.g. SPY,QQQ")
-        s.add_argument("--start", help="first date YYYY-MM-DD (trading; in eval: the first test day)")
-        s.add_argument("--end", help="last date YYYY-MM-DD (trading)")
         s.add_argument(
             "--option",
             action="append",
@@ -438,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw each meta-batch as K equally sized, separately seeded shards (what a K-process run does; "
         "one process with --shards K reproduces it)",
     )
+    _domain_flags(s, domain, "train")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate checkpoints and baselines on fixed seeded test tasks")
@@ -454,24 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="evaluate (setting, method) pairs in this many processes, one torch thread each (default 1)",
     )
-    s.add_argument("--cost-bps", type=float, default=10.0, help="trading: cost per unit of turnover (default 10)")
-    s.add_argument("--slippage-bps", type=float, default=0.0, help="trading: extra slippage per unit of turnover")
-    s.add_argument(
-        "--position", default="long_flat", help="trading: long_flat (default), long_short or scaled positions"
-    )
-    s.add_argument(
-        "--halflife",
-        type=float,
-        help="trading: half-life (days) of the causal moving average of a learned model's probability before it "
-        "becomes a position (default 30, chosen on validation; 0 = trade the raw daily probability)",
-    )
-    s.add_argument("--png", help="trading: equity-curve image (default: next to --json)")
     s.add_argument(
         "--merge",
         nargs="+",
         metavar="JSON",
         help="evaluate nothing: merge eval JSONs of disjoint test sets (e.g. leave-patients-out folds) into one",
     )
+    _domain_flags(s, domain, "eval")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("bench", help="run a benchmark (core, or one a domain offers)")
@@ -487,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--dest", required=True, type=Path, help="folder to download into")
     f.set_defaults(func=cmd_data_fetch)
 
+    s = sub.add_parser("new-domain", help="write a working domain package (with tests) to start from")
+    s.add_argument("name", help="domain name, e.g. my-sensors (lowercase, digits, - or _)")
+    s.add_argument("--kind", default="classification", choices=("classification", "regression", "fixed-label"))
+    s.add_argument("--dest", default=".", type=Path, help="parent folder of the new package (default: here)")
+    s.set_defaults(func=cmd_new_domain)
+
     s = sub.add_parser("demo", help="launch the Streamlit suite")
     s.add_argument("--port", type=int, default=8501)
     s.set_defaults(func=cmd_demo)
@@ -496,7 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metasuite`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    domain = None
+    if argv and argv[0] in ("train", "eval"):
+        domain = _find_domain(argv)
+    args = build_parser(domain).parse_args(argv)
     args.argv = argv
     if getattr(args, "threads", None):
         import torch

@@ -177,6 +177,16 @@ class Domain(ABC):
         """Text of :meth:`eval_summary`'s result, printed after the eval tables."""
         return ""
 
+    @classmethod
+    def add_arguments(cls, parser: Any, command: str) -> list[str]:
+        """Add this domain's own flags to ``metasuite train`` / ``eval`` (``command``); return the ``dest`` names
+        that are constructor options (passed to the domain when given on the command line).
+
+        ``parser`` is an argparse argument group shown under "<domain> options" in ``--help``. The default adds
+        nothing: ``--option KEY=VALUE`` and ``--data-dir`` reach every domain.
+        """
+        return []
+
     def run_eval(self, args: Any) -> int | None:
         """Take over ``metasuite eval`` when the domain's evaluation is not scores over fixed tasks.
 

@@ -144,7 +144,11 @@ def test_cli_fetch_with_the_network_down_says_so(monkeypatch: pytest.MonkeyPatch
 def test_cli_domain_options_that_a_domain_does_not_take_are_refused(capsys) -> None:
     from core.cli import main
 
-    assert main(["eval", "sinusoid", "--records", "DS2", "--baselines", "--tasks", "2"]) == 2
+    # --records is the diagnosis domain's own flag: other domains do not even parse it
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "sinusoid", "--records", "DS2", "--baselines", "--tasks", "2"])
+    assert exited.value.code == 2 and "unrecognized arguments: --records DS2" in capsys.readouterr().err
+    assert main(["eval", "sinusoid", "--option", "records=DS2", "--baselines", "--tasks", "2"]) == 2
     assert "does not accept" in capsys.readouterr().err
 
 

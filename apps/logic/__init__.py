@@ -12,12 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["APPS_DIR", "REPO_ROOT", "confusion_heatmap", "list_domains", "train_run_atomically"]
+__all__ = ["APPS_DIR", "GENERIC_PAGE", "REPO_ROOT", "confusion_heatmap", "list_domains", "train_run_atomically"]
 
 #: The ``apps`` folder (where ``Home.py`` lives); domain ``page`` paths are relative to it.
 APPS_DIR = Path(__file__).resolve().parents[1]
 #: The repository root (holds ``data/``), for a source checkout or an editable install.
 REPO_ROOT = APPS_DIR.parent
+#: The page (relative to ``apps/``) that shows any domain without a page of its own, given ``?domain=NAME``.
+GENERIC_PAGE = "pages/9_Any_domain.py"
 
 
 def list_domains() -> list[dict[str, Any]]:

@@ -398,6 +398,14 @@ class DiagnosisDomain(Domain):
         """Patient ids of the training and validation splits (so a checkpoint says whom it has seen)."""
         return {split: [r.patient_id for r in self.records_of(split)] for split in ("train", "val")}
 
+    @classmethod
+    def add_arguments(cls, parser: Any, command: str) -> list[str]:
+        """``--records``, ``--test-records`` and ``--support-minutes`` (constructor options)."""
+        parser.add_argument("--records", help="MIT-BIH records / patients to use: DS1, DS2, all or 100,101")
+        parser.add_argument("--test-records", help="test patients, e.g. DS2 (then train on --records)")
+        parser.add_argument("--support-minutes", type=float, help="labelled minutes at the start of each recording")
+        return ["records", "test_records", "support_minutes"]
+
     def benchmarks(self) -> dict[str, Any]:
         from domains.diagnosis.bench import bench_diagnosis
 

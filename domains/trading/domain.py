@@ -515,6 +515,26 @@ class TradingDomain(Domain):
             :16
         ]
 
+    @classmethod
+    def add_arguments(cls, parser: Any, command: str) -> list[str]:
+        """Market flags (constructor options) and, for ``eval``, the backtest's costs and position rule."""
+        parser.add_argument("--source", help="market data: " + ", ".join(SOURCES) + " (csv needs --data-dir)")
+        parser.add_argument("--tickers", help="assets, comma-separated, e.g. SPY,QQQ")
+        parser.add_argument("--start", help="first date YYYY-MM-DD (eval: the first test day)")
+        parser.add_argument("--end", help="last date YYYY-MM-DD")
+        if command == "eval":
+            parser.add_argument("--cost-bps", type=float, default=10.0, help="cost per unit of turnover (default 10)")
+            parser.add_argument("--slippage-bps", type=float, default=0.0, help="extra slippage per unit of turnover")
+            parser.add_argument("--position", default="long_flat", help="long_flat (default), long_short or scaled")
+            parser.add_argument(
+                "--halflife",
+                type=float,
+                help="half-life (days) of the causal moving average of a learned model's probability before it "
+                "becomes a position (default 30, chosen on validation; 0 = trade the raw daily probability)",
+            )
+            parser.add_argument("--png", help="equity-curve image (default: next to --json)")
+        return ["source", "tickers", "start", "end"]
+
     def run_eval(self, args: Any) -> int:
         """``metasuite eval trading``: the walk-forward backtest (:mod:`domains.trading.evaluation`)."""
         from domains.trading.evaluation import run_eval_command

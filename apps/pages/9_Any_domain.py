@@ -1,0 +1,239 @@
+"""Any domain: the support and query sets of a test task, test-time adaptation, and a method comparison.
+
+For every registered domain, including those without a page of their own (Home links here with
+``?domain=NAME``). Layout only; every number comes from :mod:`apps.logic.generic`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import streamlit as st
+
+from apps.logic import REPO_ROOT, list_domains
+from apps.logic.generic import (
+    COMPARISON_SEED,
+    DEFAULT_SEED,
+    N_COMPARISON_TASKS,
+    DomainModel,
+    adapt,
+    compare_methods,
+    comparison_table,
+    curve_figure,
+    default_domain,
+    examples_table,
+    image_gallery,
+    label_names,
+    load_model,
+    lower_is_better,
+    metrics_table,
+    pooled_plan,
+    resolve_run_folder,
+    sample_task,
+    shipped_checkpoints,
+    task_view,
+    vector_figure,
+)
+from core.algorithms import ALGORITHMS
+from core.checkpoint import resolve_checkpoint
+from core.errors import MetasuiteError
+
+st.set_page_config(page_title="Any domain · metasuite", page_icon=":material/category:", layout="wide")
+
+UNTRAINED = "Untrained learner"
+OTHER = "Another run folder…"
+MAX_METRIC_CARDS = 4
+
+
+@st.cache_resource(show_spinner="Loading the domain and its meta-learner…", max_entries=8)
+def _model(domain_name: str, checkpoint: str | None, algorithm: str, stamp: int) -> DomainModel:
+    return load_model(domain_name, checkpoint, algorithm)
+
+
+@st.cache_data(show_spinner=f"Comparing methods on {N_COMPARISON_TASKS} fixed test tasks…", max_entries=8)
+def _comparison(domain_name: str, checkpoint: str | None, algorithm: str, stamp: int) -> dict[str, Any]:
+    return compare_methods(_model(domain_name, checkpoint, algorithm, stamp))
+
+
+def _next_task() -> None:
+    st.session_state.seed = int(st.session_state.seed) + 1
+
+
+def _display(path: Any) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+st.title("Any domain")
+st.markdown(
+    "Every domain gives the core the same things: a sampler of tasks (a small labelled **support set** and a "
+    "**query set**), a backbone and its metrics. This page needs nothing else: it draws a test task, lets the "
+    "meta-learner **adapt** on its support set, scores the query set **before and after** adaptation, and "
+    "compares the meta-learner with the **scratch** baseline on fixed test tasks."
+)
+
+rows = list_domains()
+names = [r["name"] for r in rows if r["error"] is None]
+if not names:
+    st.info("No domain loads: register one under the entry-point group `metasuite.domains` (see Home).")
+    st.stop()
+asked = st.query_params.get("domain")
+start = asked if asked in names else default_domain(rows)
+if asked is not None and asked not in names:
+    st.warning(f"No loadable domain named `{asked}`; showing `{start}`.", icon=":material/info:")
+by_name = {r["name"]: r for r in rows}
+domain_name = st.selectbox(
+    "Domain",
+    names,
+    index=names.index(start),
+    format_func=lambda n: f"{by_name[n]['title']} ({n})" + ("" if by_name[n]["has_page"] else " · no own page"),
+    key="domain",
+)
+st.query_params["domain"] = domain_name
+row = by_name[domain_name]
+own_page = " It also has a page of its own (see Home)." if row["has_page"] else ""
+st.subheader(row["title"])
+st.caption(f"`{domain_name}` · {row['kind']} · {row['description']}{own_page}")
+
+# ---------------------------------------------------------------------------- the meta-learner
+shipped = shipped_checkpoints(domain_name)
+choices = [_display(p) for p in shipped] + [UNTRAINED, OTHER]
+ckpt_col, detail_col = st.columns([2, 3], vertical_alignment="bottom")
+with ckpt_col:
+    choice = st.selectbox(
+        "Meta-learner",
+        choices,
+        key=f"checkpoint-{domain_name}",
+        help="Shipped checkpoints are the run folders under data/checkpoints/<domain>/.",
+    )
+checkpoint: str | None = None
+algorithm = "maml"
+with detail_col:
+    if choice == UNTRAINED:
+        algorithm = st.selectbox("Algorithm", sorted(ALGORITHMS), index=sorted(ALGORITHMS).index("maml"), key="algo")
+    elif choice == OTHER:
+        typed = st.text_input("Run folder or .safetensors file (relative to the repository root)", key="run_folder")
+        if not typed.strip():
+            st.info("Type a run folder (e.g. `runs/mine`), or pick a shipped checkpoint or an untrained learner.")
+            st.stop()
+        checkpoint = str(resolve_run_folder(typed))
+    else:
+        checkpoint = str(shipped[choices.index(choice)])
+
+try:
+    stamp = resolve_checkpoint(checkpoint).stat().st_mtime_ns if checkpoint is not None else 0
+    model = _model(domain_name, checkpoint, algorithm, stamp)
+except MetasuiteError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+learner = model.learner
+if model.source == "untrained":
+    st.warning(
+        f"**Untrained**: a {learner.name.upper()} learner with a random initialisation (backbone seed 0), not "
+        f"meta-trained. Its adaptation starts from nothing learned; `metasuite train {domain_name} --algo "
+        f"{learner.name} --out data/checkpoints/{domain_name}/{learner.name}` makes a checkpoint this page lists.",
+        icon=":material/warning:",
+    )
+else:
+    options = model.meta.get("domain_options") or {}
+    st.caption(
+        f"{learner.name.upper()} checkpoint `{_display(resolve_checkpoint(checkpoint))}`"
+        + (f" · domain options {options}" if options else "")
+        + f" · task shape {model.setting}"
+    )
+
+# ---------------------------------------------------------------------------- one test task
+st.header("One test task")
+st.session_state.setdefault("seed", DEFAULT_SEED)
+seed_col, button_col, steps_col = st.columns([2, 1, 3], vertical_alignment="bottom")
+with seed_col:
+    seed = st.number_input("Task seed", min_value=0, max_value=10**9, step=1, key="seed")
+with button_col:
+    st.button("New task", on_click=_next_task, icon=":material/casino:", width="stretch")
+with steps_col:
+    steps = st.slider(
+        "Inner steps at test time",
+        min_value=0,
+        max_value=max(20, 2 * learner.test_inner_steps),
+        value=learner.test_inner_steps,
+        key=f"steps-{domain_name}-{choice}",
+        help=f"The learner's own test-time setting is {learner.test_inner_steps} step(s) at lr {learner.inner_lr:g}.",
+    )
+
+try:
+    task = sample_task(model, int(seed))
+    adaptation = adapt(model, task, int(steps))
+except MetasuiteError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+if task.metadata:
+    shown = {k: v for k, v in task.metadata.items() if not isinstance(v, list | dict) or len(v) <= 8}
+    st.caption("Task: " + ", ".join(f"{k} = {v}" for k, v in shown.items()))
+
+st.subheader("Query metrics before and after adaptation")
+st.caption(
+    f"Before: the learner with 0 inner steps (its meta-learned starting point). After: {adaptation.steps} inner "
+    "step(s) on this task's support set. Metrics are the domain's own, on the query set."
+)
+headline = list(adaptation.after_metrics.items())[:MAX_METRIC_CARDS]  # the first metric is the domain's headline
+for col, (name, after) in zip(st.columns(len(headline)), headline, strict=True):
+    before = adaptation.before_metrics.get(name, float("nan"))
+    undefined = math.isnan(after) or math.isnan(before)
+    col.metric(
+        f"{name} after adaptation",
+        "—" if math.isnan(after) else f"{after:.4g}",
+        delta=None if undefined else f"{after - before:+.4g} vs before",
+        delta_color="inverse" if lower_is_better(name) else "normal",
+    )
+st.dataframe(metrics_table(adaptation).style.format("{:.4f}", na_rep="—"))
+if (adaptation.before_pred == adaptation.after_pred).all():
+    st.caption("Adaptation does not change this learner's predictions with these steps (e.g. ProtoNet or 0 steps).")
+
+view = task_view(task, model.domain.kind)
+classes = label_names(task, model.setting["n_way"])
+support_col, query_col = st.columns(2)
+if view == "curve":
+    st.plotly_chart(curve_figure(task, adaptation), key="curve_chart")
+elif view == "image":
+    with support_col:
+        st.subheader(f"Support set ({int(task.n_support)} examples)")
+        images, captions = image_gallery(task.support_x, task.support_y, task.support_mask, classes)
+        st.image(images, caption=captions, width=96)
+    with query_col:
+        st.subheader(f"Query set ({int(task.n_query)} examples): true → predicted after adaptation")
+        images, captions = image_gallery(task.query_x, task.query_y, task.query_mask, classes, adaptation.after_pred)
+        st.image(images, caption=captions, width=96)
+else:
+    st.plotly_chart(vector_figure(task, classes), key="vector_chart")
+    st.caption("The first two input dimensions; support examples are circles, query examples crosses.")
+if view != "image":
+    with support_col:
+        st.subheader("Support set")
+        st.dataframe(examples_table(task.support_x, task.support_y, task.support_mask, classes), height=300)
+    with query_col:
+        st.subheader("Query set, with the adapted prediction")
+        st.dataframe(
+            examples_table(task.query_x, task.query_y, task.query_mask, classes, adaptation.after_pred), height=300
+        )
+
+# ---------------------------------------------------------------------------- method comparison
+st.header("Method comparison")
+include_pooled, reason = pooled_plan(model.domain)
+st.caption(
+    f"{N_COMPARISON_TASKS} fixed test tasks (seed {COMPARISON_SEED}), the same for every method; mean ± 95% CI "
+    "(1.96·sd/√n) over tasks. Scratch trains the domain's backbone from a fresh initialisation on each support "
+    "set with the domain's baseline budget."
+)
+if include_pooled:
+    st.caption(f"Pooled pre-training baselines included: {reason}.")
+else:
+    st.info(f"Pooled pre-training baselines skipped: {reason}.", icon=":material/info:")
+try:
+    report = _comparison(domain_name, checkpoint, algorithm, stamp)
+except MetasuiteError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+st.dataframe(comparison_table(report), key="comparison_table")
