@@ -17,7 +17,7 @@ from typing import Any
 
 from core.errors import UnknownNameError
 
-__all__ = ["available_benchmarks", "machine_info", "repeat_timings", "run_benchmark"]
+__all__ = ["available_benchmarks", "machine_info", "repeat_timings", "run_benchmark", "timing_summary"]
 
 
 def repeat_timings(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
@@ -30,6 +30,14 @@ def repeat_timings(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list
         fn()
         times.append(time.perf_counter() - t0)
     return times
+
+
+def timing_summary(fn: Callable[[], Any], repeats: int, warmup: int = 1, digits: int = 4) -> dict[str, Any]:
+    """``{"median_s", "min_s", "repeats"}`` of :func:`repeat_timings` (seconds rounded to ``digits``)."""
+    import statistics
+
+    times = repeat_timings(fn, repeats, warmup)
+    return {"median_s": round(statistics.median(times), digits), "min_s": round(min(times), digits), "repeats": repeats}
 
 
 def machine_info() -> dict[str, Any]:

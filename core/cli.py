@@ -17,14 +17,13 @@ from typing import Any
 
 from core.errors import DataError, MetasuiteError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "parse_options"]
 
 
-def _domain(args: argparse.Namespace) -> Any:
-    from core.registry import get_domain
-
+def parse_options(items: list[str] | None) -> dict[str, Any]:
+    """``--option KEY=VALUE`` items as domain options (values parsed as JSON, else kept as strings)."""
     options: dict[str, Any] = {}
-    for item in getattr(args, "option", None) or []:
+    for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise MetasuiteError(f"--option expects KEY=VALUE, got {item!r}")
@@ -32,6 +31,13 @@ def _domain(args: argparse.Namespace) -> Any:
             options[key.replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
             options[key.replace("-", "_")] = value  # a plain string
+    return options
+
+
+def _domain(args: argparse.Namespace) -> Any:
+    from core.registry import get_domain
+
+    options = parse_options(getattr(args, "option", None))
     for key in ("data_dir", *getattr(args, "domain_option_dests", ())):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)

@@ -24,13 +24,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import resource
-import statistics
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from core.bench import repeat_timings
+from core.bench import timing_summary
 
 __all__ = ["TARGETS", "bench_diagnosis"]
 
@@ -38,11 +37,6 @@ __all__ = ["TARGETS", "bench_diagnosis"]
 TARGETS = {"record_preprocess_seconds": 2.0, "adapt_seconds": 1.0}
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "diagnosis"
 DEFAULT_MITDB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mitdb-ds1"
-
-
-def _timed(fn: Any, repeats: int, warmup: int = 1) -> dict[str, float]:
-    times = repeat_timings(fn, repeats, warmup)
-    return {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4), "repeats": repeats}
 
 
 def _preprocess(quick: bool) -> dict[str, Any]:
@@ -56,7 +50,7 @@ def _preprocess(quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "synthetic_30min": {
             "beats": n_beats,
-            **_timed(lambda: beats_to_tensor(extract_beats(preprocess(raw))), repeats),
+            **timing_summary(lambda: beats_to_tensor(extract_beats(preprocess(raw))), repeats),
         }
     }
     out["synthetic_30min"]["beats_per_s"] = round(n_beats / out["synthetic_30min"]["median_s"])
@@ -74,7 +68,7 @@ def _preprocess(quick: bool) -> dict[str, Any]:
                 return len(beats)
 
             n = run()
-            t = _timed(run, repeats, warmup=0)
+            t = timing_summary(run, repeats, warmup=0)
             per_record.append({"record": name, "beats": n, **t, "beats_per_s": round(n / t["median_s"])})
         out["mitdb"] = {
             "folder": str(folder),
@@ -102,10 +96,10 @@ def _adapt_and_infer(domain: Any, quick: bool) -> dict[str, Any]:
         learner.eval()
         steps = 2 if quick else learner.test_inner_steps
         adapted = learner.adapt(task.support_x, task.support_y, steps=steps)
-        infer = _timed(lambda adapted=adapted: adapted.predict(task.query_x), repeats)
+        infer = timing_summary(lambda adapted=adapted: adapted.predict(task.query_x), repeats)
         out[algo] = {
             "inner_steps": steps,
-            "adapt": _timed(
+            "adapt": timing_summary(
                 lambda learner=learner, steps=steps: learner.adapt(task.support_x, task.support_y, steps=steps),
                 repeats,
             ),

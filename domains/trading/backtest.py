@@ -32,11 +32,13 @@ from domains.trading.synth import TRADING_DAYS
 __all__ = [
     "TRADING_DAYS",
     "BacktestResult",
+    "annualised_sharpe",
     "backtest",
     "check_close",
     "drawdown",
     "performance",
     "regime_breakdown",
+    "stationary_bootstrap_indices",
 ]
 
 #: A signal may exceed 1 in absolute value by this much (rounding in a sizing rule) and still be accepted.
@@ -224,7 +226,7 @@ def _as_positions(position: Any, net: pd.Series) -> np.ndarray:
     return values
 
 
-def _sharpe(x: np.ndarray, periods_per_year: int) -> np.ndarray:
+def annualised_sharpe(x: np.ndarray, periods_per_year: int) -> np.ndarray:
     """Annualised Sharpe ratio along the last axis (rf = 0); NaN where the returns are constant."""
     mean = x.mean(axis=-1)
     std = x.std(axis=-1, ddof=1)
@@ -243,18 +245,29 @@ def _stationary_bootstrap_sharpe(
     n = x.size
     out = np.empty(n_boot)
     chunk = max(1, _BOOT_CHUNK_CELLS // n)
-    day = np.arange(n)
     for lo in range(0, n_boot, chunk):
         m = min(chunk, n_boot - lo)
         new_block = rng.random((m, n)) < 1.0 / block
-        new_block[:, 0] = True
         starts = rng.integers(0, n, size=(m, n))
-        # day on which the current block began, then where that block started in the data
-        began = np.maximum.accumulate(np.where(new_block, day, 0), axis=1)
-        origin = np.take_along_axis(starts, began, axis=1)
-        idx = (origin + day - began) % n
-        out[lo : lo + m] = _sharpe(x[idx], periods_per_year)
+        out[lo : lo + m] = annualised_sharpe(x[stationary_bootstrap_indices(new_block, starts)], periods_per_year)
     return out
+
+
+def stationary_bootstrap_indices(new_block: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Day indices of stationary-bootstrap resamples, shape ``(m, n)``, from their random draws.
+
+    ``new_block[i, j]`` says whether resample ``i`` starts a new block on day ``j`` (day 0 always does),
+    ``starts[i, j]`` where in the data that block would start (uniform in ``[0, n)``); a block then runs
+    on consecutive days, wrapping around the end.
+    """
+    n = new_block.shape[1]
+    day = np.arange(n)
+    opens = new_block.copy()
+    opens[:, 0] = True
+    # day on which the current block began, then where that block started in the data
+    began = np.maximum.accumulate(np.where(opens, day, 0), axis=1)
+    origin = np.take_along_axis(starts, began, axis=1)
+    return (origin + day - began) % n
 
 
 def _window_stats(x: np.ndarray, pos: np.ndarray | None, periods_per_year: int) -> dict[str, float]:
@@ -270,7 +283,7 @@ def _window_stats(x: np.ndarray, pos: np.ndarray | None, periods_per_year: int) 
     return {
         "ann_return": float(x.mean() * periods_per_year),
         "ann_vol": std * math.sqrt(periods_per_year),
-        "sharpe": float(_sharpe(x, periods_per_year)) if n > 1 else math.nan,
+        "sharpe": float(annualised_sharpe(x, periods_per_year)) if n > 1 else math.nan,
         "hit_rate": hit_rate,
         "exposure": exposure,
         "total_return": float(np.prod(1.0 + x) - 1.0),

@@ -17,7 +17,6 @@ Measured in one process on the machine at hand (nothing else should run beside i
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Any
 
@@ -25,17 +24,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.bench import repeat_timings
+from core.bench import timing_summary
 
 __all__ = ["TARGETS", "bench_trading"]
 
 #: Issue 5's target: the full walk-forward evaluation of 10 tickers x 5 years.
 TARGETS = {"walk_forward_seconds": 120.0}
-
-
-def _timed(fn: Any, repeats: int, warmup: int = 1) -> dict[str, float]:
-    times = repeat_timings(fn, repeats, warmup)
-    return {"median_s": round(statistics.median(times), 5), "min_s": round(min(times), 5), "repeats": repeats}
 
 
 def _walk_forward(quick: bool) -> dict[str, Any]:
@@ -82,11 +76,11 @@ def _adaptation(quick: bool) -> dict[str, Any]:
         def adapt(learner=learner) -> None:
             learner.adapt(task.support_x, task.support_y, task.support_mask).predict(task.query_x)
 
-        out[path.name] = {"inner_steps": learner.test_inner_steps, **_timed(adapt, repeats)}
+        out[path.name] = {"inner_steps": learner.test_inner_steps, **timing_summary(adapt, repeats, digits=5)}
     scratch = ScratchBaseline(domain, 2, BaselineConfig(**domain.default_baselines()))
     out["scratch"] = {
         "steps": scratch.config.scratch_steps,
-        **_timed(lambda: scratch.adapt(task)(task.query_x), max(3, repeats // 5)),
+        **timing_summary(lambda: scratch.adapt(task)(task.query_x), max(3, repeats // 5), digits=5),
     }
     return out
 
@@ -108,8 +102,8 @@ def _backtest_throughput(quick: bool) -> dict[str, Any]:
             performance(res.net, res.position, n_boot=boot)
 
     repeats = 2 if quick else 5
-    with_boot = _timed(lambda: run(n_boot), repeats)
-    no_boot = _timed(lambda: run(0), repeats)
+    with_boot = timing_summary(lambda: run(n_boot), repeats, digits=5)
+    no_boot = timing_summary(lambda: run(0), repeats, digits=5)
     return {
         "assets": n_assets,
         "years_per_asset": n_days / 252.0,

@@ -35,9 +35,16 @@ import pandas as pd
 import torch
 
 from core.errors import DataError
-from domains.trading.backtest import backtest, drawdown, performance, regime_breakdown
+from domains.trading.backtest import (
+    annualised_sharpe,
+    backtest,
+    drawdown,
+    performance,
+    regime_breakdown,
+    stationary_bootstrap_indices,
+)
 from domains.trading.domain import TradingDomain
-from domains.trading.strategies import baseline_signals
+from domains.trading.strategies import HMMRegimeStrategy, baseline_signals
 from domains.trading.tasks import AssetSeries, make_task, walk_forward_starts
 
 __all__ = [
@@ -118,27 +125,17 @@ def paired_sharpe_diff(
     a: pd.Series, b: pd.Series, *, n_boot: int = 1000, block: int = 20, seed: int = 0
 ) -> dict[str, float]:
     """Sharpe(a) - Sharpe(b) with a paired stationary-bootstrap 95% CI (same resampled days for both)."""
-    x = np.column_stack([a.to_numpy(np.float64), b.to_numpy(np.float64)])
-    n = len(x)
-
-    def sharpe(m: np.ndarray) -> np.ndarray:
-        sd = m.std(axis=-2, ddof=1)
-        return np.where(sd > 1e-12, m.mean(axis=-2) / np.where(sd > 1e-12, sd, 1.0), np.nan) * math.sqrt(252)
-
-    point = sharpe(x)
+    x = np.vstack([a.to_numpy(np.float64), b.to_numpy(np.float64)])  # (2, days)
+    n = x.shape[1]
+    point = annualised_sharpe(x, 252)
     rng = np.random.default_rng(seed)
-    # stationary bootstrap indices: a new block starts with probability 1 / block
     starts = rng.integers(0, n, size=(n_boot, n))
     new_block = rng.random((n_boot, n)) < 1.0 / block
-    new_block[:, 0] = True
-    idx = np.empty((n_boot, n), dtype=np.int64)
-    idx[:, 0] = starts[:, 0]
-    for j in range(1, n):
-        idx[:, j] = np.where(new_block[:, j], starts[:, j], (idx[:, j - 1] + 1) % n)
+    idx = stationary_bootstrap_indices(new_block, starts)
     diffs = []
     for lo in range(0, n_boot, 100):
-        s = sharpe(x[idx[lo : lo + 100]])
-        diffs.append(s[:, 0] - s[:, 1])
+        s = annualised_sharpe(x[:, idx[lo : lo + 100]], 252)  # (2, resamples)
+        diffs.append(s[0] - s[1])
     d = np.concatenate(diffs)
     d = d[np.isfinite(d)]
     out = {"diff": float(point[0] - point[1])}
@@ -221,23 +218,21 @@ def walk_forward(
             kinds[m.name] = m.kind
             directions.setdefault(m.name, []).extend(accs)
             bar.update()
+        hmm = None
         if rules:
-            train_close = close_all.iloc[:first]
-            try:
-                sigs = baseline_signals(close_all.iloc[:hi], train_close, seed=seed)
+            sigs = baseline_signals(close_all.iloc[:hi], None, seed=seed)
+            try:  # fitted once: its signal, and on real data its regime labels
+                hmm = HMMRegimeStrategy(seed=seed).fit(close_all.iloc[:first])
+                sigs["HMM 2-state"] = hmm.signal(close_all.iloc[:hi]).rename("HMM 2-state")
             except DataError as exc:  # too little history before the test period for the HMM
-                hmm_notes[s.ticker] = str(exc)
-                sigs = baseline_signals(close_all.iloc[:hi], None, seed=seed)
+                hmm, hmm_notes[s.ticker] = None, str(exc)
             for name, sig in sigs.items():
                 daily.setdefault(name, {})[s.ticker] = _run(sig.iloc[first:hi], close, cost_bps, slippage_bps)
                 kinds[name] = "rule"
             bar.update()
         if s.regimes is not None and s.regimes.notna().any():
             regimes[s.ticker] = s.regimes.iloc[first:hi]
-        elif "HMM 2-state" in daily and s.ticker in daily["HMM 2-state"]:
-            from domains.trading.strategies import HMMRegimeStrategy
-
-            hmm = HMMRegimeStrategy(seed=seed).fit(close_all.iloc[:first])
+        elif hmm is not None:
             regimes[s.ticker] = hmm.regime_labels(close_all.iloc[:hi]).iloc[first:hi]
     bar.close()
 
@@ -458,8 +453,9 @@ def eval_options(trained: dict[str, Any], args: Any) -> dict[str, Any]:
     for key in ("data_dir", "tickers"):
         if getattr(args, key, None):
             opts[key] = getattr(args, key)
-    for key, value in _parse_options(getattr(args, "option", None) or []):
-        opts[key] = value
+    from core.cli import parse_options
+
+    opts.update(parse_options(getattr(args, "option", None)))
     if args.start:
         opts["test_start"] = args.start
         for key in ("train_end", "val_end", "start"):
@@ -472,19 +468,6 @@ def eval_options(trained: dict[str, Any], args: Any) -> dict[str, Any]:
         opts["test_start"] = str(test_start.date())
         opts["start"] = str((test_start - pd.DateOffset(years=_HISTORY_YEARS)).date())
     return opts
-
-
-def _parse_options(items: list[str]) -> list[tuple[str, Any]]:
-    import json
-
-    out = []
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out.append((key.replace("-", "_"), json.loads(value)))
-        except json.JSONDecodeError:
-            out.append((key.replace("-", "_"), value))
-    return out
 
 
 def build_methods(
