@@ -1,15 +1,15 @@
 """Home page of the metasuite app: what the suite is, its domains, and how to add one.
 
 Run from the repository root with ``streamlit run apps/Home.py`` (or ``metasuite demo``).
-Layout only; the domain list comes from :func:`apps.logic.list_domains`.
+Layout only; the domain list comes from :func:`metasuite.apps.logic.list_domains`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from apps.logic import GENERIC_PAGE, list_domains
-from core.registry import ENTRY_POINT_GROUP
+from metasuite.apps.logic import GENERIC_PAGE, list_domains
+from metasuite.core.registry import ENTRY_POINT_GROUP
 
 st.set_page_config(page_title="metasuite", page_icon=":material/psychology:", layout="wide")
 
@@ -58,7 +58,7 @@ for domain in domains:
 
 st.header("Adding a domain")
 st.markdown(
-    "A domain is a subclass of `core.domain.Domain` in any installed package, registered under the "
+    "A domain is a subclass of `metasuite.core.domain.Domain` in any installed package, registered under the "
     f"entry-point group `{ENTRY_POINT_GROUP}`. The command line (`metasuite domains`, `train`, `eval`) and "
     "this page find it through that registry; nothing in metasuite has to be edited."
 )
@@ -69,7 +69,7 @@ mydomain = "my_package.domain:MyDomain"''',
     language="toml",
 )
 st.code(
-    """from core.domain import Domain
+    """from metasuite.core.domain import Domain
 
 class MyDomain(Domain):
     name = "mydomain"

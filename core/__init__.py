@@ -2,9 +2,9 @@
 
 ``import core`` is deliberately cheap: it imports no torch. Import the submodules you need::
 
-    from core.tasks import Task, TaskBatch
-    from core.algorithms import build_learner
-    from core.trainer import TrainConfig, train
+    from metasuite.core.tasks import Task, TaskBatch
+    from metasuite.core.algorithms import build_learner
+    from metasuite.core.trainer import TrainConfig, train
 """
 
 __version__ = "0.1.0"

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import vmap
 
-from core.errors import UnknownNameError
+from metasuite.core.errors import UnknownNameError
 
 __all__ = [
     "BACKBONES",

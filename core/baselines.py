@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from core.backbones import build_backbone, init_parameters
-from core.losses import task_loss
-from core.tasks import Task, derive_seed, generator
+from metasuite.core.backbones import build_backbone, init_parameters
+from metasuite.core.losses import task_loss
+from metasuite.core.tasks import Task, derive_seed, generator
 
 if TYPE_CHECKING:
-    from core.domain import Domain
+    from metasuite.core.domain import Domain
 
 __all__ = [
     "BaselineConfig",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.errors import UnknownNameError
+from metasuite.core.errors import UnknownNameError
 
 __all__ = ["available_benchmarks", "machine_info", "repeat_timings", "run_benchmark", "timing_summary"]
 
@@ -56,9 +56,9 @@ def machine_info() -> dict[str, Any]:
 
 def available_benchmarks() -> dict[str, Callable[..., dict[str, Any]]]:
     """Benchmark name -> function, from the core and from every registered domain."""
-    from core.bench_core import bench_core
-    from core.bench_distributed import bench_distributed
-    from core.registry import available_domains, get_domain
+    from metasuite.core.bench_core import bench_core
+    from metasuite.core.bench_distributed import bench_distributed
+    from metasuite.core.registry import available_domains, get_domain
 
     found: dict[str, Callable[..., dict[str, Any]]] = {"core": bench_core, "distributed": bench_distributed}
     for name in available_domains():

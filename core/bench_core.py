@@ -3,7 +3,7 @@
 For each configuration in :data:`CONFIGS` (MAML on sine regression with an MLP 1-40-40-1, and on
 5-way 1-shot 28x28 classification with Conv-4) it measures, for
 
-* ``vmap``   -- :meth:`~core.algorithms.base.MetaLearner.meta_backward` with ``execution="vmap"``,
+* ``vmap``   -- :meth:`~metasuite.core.algorithms.base.MetaLearner.meta_backward` with ``execution="vmap"``,
 * ``loop``   -- the same with ``execution="loop"``,
 * ``higher`` -- the ``higher`` library (Grefenstette et al. 2019), one ``innerloop_ctx`` per task,
 
@@ -43,10 +43,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.algorithms.maml import MAML
-from core.backbones import build_backbone
-from core.losses import task_loss
-from core.tasks import TaskBatch, generator
+from metasuite.core.algorithms.maml import MAML
+from metasuite.core.backbones import build_backbone
+from metasuite.core.losses import task_loss
+from metasuite.core.tasks import TaskBatch, generator
 
 __all__ = [
     "CONFIGS",

@@ -51,7 +51,7 @@ def _throughput(run: Path, meta_batch: int) -> dict[str, float]:
 
 
 def _run(args: list[str], steps: int, nproc: int, threads: int, out: Path) -> None:
-    cmd = [sys.executable, "-m", "core.cli", "train", *args, "--steps", str(steps), "--val-tasks", "0"]
+    cmd = [sys.executable, "-m", "metasuite.core.cli", "train", *args, "--steps", str(steps), "--val-tasks", "0"]
     cmd += ["--out", str(out), "--quiet", "--no-resume", "--threads", str(threads)]
     if nproc > 1:
         cmd += ["--nproc", str(nproc)]

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from core.errors import CheckpointError
+from metasuite.core.errors import CheckpointError
 
 __all__ = ["FORMAT", "atomic_write_text", "load_checkpoint", "load_into", "resolve_checkpoint", "save_checkpoint"]
 
@@ -63,7 +63,7 @@ def save_checkpoint(path: str | Path, tensors: Mapping[str, Tensor], meta: Mappi
     """
     from safetensors.torch import save_file
 
-    from core import __version__
+    from metasuite.core import __version__
 
     stem = _stem(path)
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """The ``metasuite`` command line: domains, train, eval, bench, demo.
 
-Every sub-command talks to domains only through :mod:`core.registry`, so installed third-party
+Every sub-command talks to domains only through :mod:`metasuite.core.registry`, so installed third-party
 domains work exactly like the built-in ones.
 """
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.errors import DataError, MetasuiteError
+from metasuite.core.errors import DataError, MetasuiteError
 
 __all__ = ["build_parser", "main", "parse_options"]
 
@@ -35,7 +35,7 @@ def parse_options(items: list[str] | None) -> dict[str, Any]:
 
 
 def _domain(args: argparse.Namespace) -> Any:
-    from core.registry import get_domain
+    from metasuite.core.registry import get_domain
 
     options = parse_options(getattr(args, "option", None))
     for key in ("data_dir", *getattr(args, "domain_option_dests", ())):
@@ -57,7 +57,7 @@ def _setting(domain: Any, args: argparse.Namespace, saved: dict[str, Any] | None
 
 
 def cmd_domains(args: argparse.Namespace) -> int:
-    from core.registry import available_domains, get_domain_class
+    from metasuite.core.registry import available_domains, get_domain_class
 
     rows = []
     for name, ep in available_domains().items():
@@ -82,7 +82,7 @@ def _pretrained_init(domain: Any, learner: Any, steps: int, seed: int, progress:
     name and shape match into the learner's backbone (all of it for a fixed label space; the body
     only when the heads differ). Returns what was done, for the checkpoint's description.
     """
-    from core.baselines import BaselineConfig, pretrain
+    from metasuite.core.baselines import BaselineConfig, pretrain
 
     cfg = BaselineConfig(**{**domain.default_baselines(), "pretrain_steps": steps, "seed": seed})
     pretrained = pretrain(domain, cfg, progress=progress).state_dict()
@@ -108,7 +108,7 @@ def _strip_nproc(argv: list[str]) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.distributed import init_from_env, launch, shutdown
+    from metasuite.core.distributed import init_from_env, launch, shutdown
 
     if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return launch(_strip_nproc(args.argv), args.nproc)
@@ -121,8 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, dist: Any) -> int:
     """Meta-train in this process (alone, or as one rank of a torchrun run when ``dist`` is given)."""
-    from core.learners import make_learner
-    from core.trainer import TrainConfig, train
+    from metasuite.core.learners import make_learner
+    from metasuite.core.trainer import TrainConfig, train
 
     domain = _domain(args)
     setting = _setting(domain, args)
@@ -195,10 +195,10 @@ def _run_eval(domain: Any, args: argparse.Namespace) -> list[dict[str, Any]] | N
     """Evaluate the checkpoints and/or baselines of ``args`` on the domain's eval plan."""
     import torch
 
-    from core.baselines import BaselineConfig, build_baselines
-    from core.evaluate import MetaMethod, evaluate
-    from core.learners import load_learner
-    from core.tasks import fixed_tasks
+    from metasuite.core.baselines import BaselineConfig, build_baselines
+    from metasuite.core.evaluate import MetaMethod, evaluate
+    from metasuite.core.learners import load_learner
+    from metasuite.core.tasks import fixed_tasks
 
     methods: list[Any] = []
     saved_setting = None
@@ -236,7 +236,7 @@ def _run_eval(domain: Any, args: argparse.Namespace) -> list[dict[str, Any]] | N
     confusion = domain.kind == "classification"
     reports = []
     if args.workers > 1:
-        from core.evaluate import evaluate_parallel
+        from metasuite.core.evaluate import evaluate_parallel
 
         reports = evaluate_parallel(
             domain, methods, plan, args.tasks, args.seed, args.workers, progress=not args.quiet, confusion=confusion
@@ -260,7 +260,7 @@ def _run_eval(domain: Any, args: argparse.Namespace) -> list[dict[str, Any]] | N
 
 def _merged_report(paths: list[str]) -> dict[str, Any]:
     """One report from eval JSONs of disjoint test sets (e.g. leave-patients-out folds)."""
-    from core.evaluate import merge_reports
+    from metasuite.core.evaluate import merge_reports
 
     reports = []
     for path in paths:
@@ -281,7 +281,7 @@ def _merged_report(paths: list[str]) -> dict[str, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from core.evaluate import format_table
+    from metasuite.core.evaluate import format_table
 
     domain = _domain(args)
     if not args.merge and (code := domain.run_eval(args)) is not None:
@@ -319,7 +319,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         out.write_text(json.dumps(combined, indent=2) + "\n")
         print(f"wrote {out}")
         if domain.kind == "classification":
-            from core.plots import save_confusion_png
+            from metasuite.core.plots import save_confusion_png
 
             for rep in reports:
                 st = rep["setting"]
@@ -335,7 +335,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from core.bench import run_benchmark
+    from metasuite.core.bench import run_benchmark
 
     report = run_benchmark(args.name, quick=args.quick, json_path=args.json)
     print(json.dumps({k: v for k, v in report.items() if k in ("name", "ratios", "seconds")}, indent=2))
@@ -343,7 +343,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from domains.diagnosis.mitdb import fetch_mitdb
+    from metasuite.domains.diagnosis.mitdb import fetch_mitdb
 
     path = fetch_mitdb(args.dest)
     print(f"MIT-BIH records in {path}; use them with --data-dir {path}")
@@ -351,7 +351,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_new_domain(args: argparse.Namespace) -> int:
-    from core.scaffold import new_domain
+    from metasuite.core.scaffold import new_domain
 
     root = new_domain(args.name, args.kind, args.dest)
     print(
@@ -365,7 +365,7 @@ def cmd_new_domain(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import apps
+    import metasuite.apps as apps
 
     home = Path(apps.__file__).parent / "Home.py"
     cmd = [
@@ -406,7 +406,7 @@ def _domain_flags(s: argparse.ArgumentParser, domain: str | None, command: str) 
     of them are constructor options. An unknown or broken domain adds nothing (the command reports it)."""
     dests: list[str] = []
     if domain:
-        from core.registry import get_domain_class
+        from metasuite.core.registry import get_domain_class
 
         try:
             cls = get_domain_class(domain)
@@ -420,7 +420,7 @@ def _domain_flags(s: argparse.ArgumentParser, domain: str | None, command: str) 
 
 def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of the ``metasuite`` command (with ``domain``'s own flags on train / eval)."""
-    from core import __version__
+    from metasuite.core import __version__
 
     p = argparse.ArgumentParser(prog="metasuite", description="Meta-learning application suite.")
     p.add_argument("--version", action="version", version=f"metasuite {__version__}")

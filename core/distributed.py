@@ -1,6 +1,6 @@
 """Distributed meta-training with PyTorch's own engine (``torch.distributed``, launched by ``torchrun``).
 
-How a run is spread (see :func:`core.trainer.train`):
+How a run is spread (see :func:`metasuite.core.trainer.train`):
 
 * the global meta-batch of step ``s`` is made of ``shards`` equal sub-batches, shard ``k`` drawn with
   the generator ``(seed, "train", s, "shard", k)``; rank ``r`` of ``W`` processes draws and
@@ -32,7 +32,7 @@ from datetime import timedelta
 import torch
 from torch import nn
 
-from core.errors import MetasuiteError
+from metasuite.core.errors import MetasuiteError
 
 __all__ = [
     "DistContext",
@@ -156,7 +156,7 @@ def launch(argv: list[str], nproc: int) -> int:
         f"--nproc-per-node={nproc}",
         "--max-restarts=0",
         "-m",
-        "core.cli",
+        "metasuite.core.cli",
         *argv,
     ]
     env = {

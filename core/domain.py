@@ -3,7 +3,7 @@
 A domain bundles its task samplers (one per split, disjoint by the unit that matters in the
 domain), its default backbone and hyperparameters, its metrics, and a fingerprint of its data.
 The core's trainer, evaluator, CLI and the app only ever talk to this interface; domains are
-found through the ``metasuite.domains`` entry-point group (:mod:`core.registry`).
+found through the ``metasuite.domains`` entry-point group (:mod:`metasuite.core.registry`).
 
 Minimal example (a complete domain)::
 
@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from core.losses import METRIC_NAME, task_loss, task_metric
-from core.tasks import TaskSampler
+from metasuite.core.losses import METRIC_NAME, task_loss, task_metric
+from metasuite.core.tasks import TaskSampler
 
 __all__ = ["SPLITS", "Domain"]
 
@@ -78,7 +78,7 @@ class Domain(ABC):
 
     @abstractmethod
     def backbone_spec(self, algorithm: str, n_way: int | None) -> tuple[str, dict[str, Any]]:
-        """``(backbone name, kwargs)`` for :func:`core.backbones.build_backbone`."""
+        """``(backbone name, kwargs)`` for :func:`metasuite.core.backbones.build_backbone`."""
 
     # ---------------------------------------------------------------- defaults to override
     def default_setting(self) -> dict[str, Any]:
@@ -90,11 +90,11 @@ class Domain(ABC):
         return {}
 
     def default_train_config(self, algorithm: str) -> dict[str, Any]:
-        """Overrides of :class:`core.trainer.TrainConfig` fields for ``algorithm``."""
+        """Overrides of :class:`metasuite.core.trainer.TrainConfig` fields for ``algorithm``."""
         return {}
 
     def default_baselines(self) -> dict[str, Any]:
-        """Overrides of :class:`core.baselines.BaselineConfig` fields (budgets of the baselines)."""
+        """Overrides of :class:`metasuite.core.baselines.BaselineConfig` fields (budgets of the baselines)."""
         return {}
 
     def n_classes_total(self) -> int | None:
@@ -167,7 +167,7 @@ class Domain(ABC):
     def eval_summary(self, report: dict[str, Any]) -> dict[str, Any] | None:
         """Field-specific summary of an eval report (``metasuite eval`` stores it under ``"summary"``).
 
-        ``report`` is :func:`core.evaluate.evaluate`'s JSON object (or a merge of several). The
+        ``report`` is :func:`metasuite.core.evaluate.evaluate`'s JSON object (or a merge of several). The
         default is none; e.g. the diagnosis domain pools every patient's beats (gross statistics)
         and tabulates patients.
         """

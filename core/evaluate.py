@@ -2,7 +2,7 @@
 
 A *method* is anything with ``name``, ``kind`` (``"meta"`` or ``"baseline"``) and
 ``adapt(task) -> predict`` where ``predict(query_x) -> logits/outputs``. Meta-learners are wrapped
-by :class:`MetaMethod`; baselines live in :mod:`core.baselines`.
+by :class:`MetaMethod`; baselines live in :mod:`metasuite.core.baselines`.
 
 The confidence interval is the normal-approximation 95% interval of the mean over tasks,
 ``1.96 * sd / sqrt(n)`` with the sample standard deviation (``ddof=1``).
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch import Tensor
 
-from core.algorithms import MetaLearner
-from core.tasks import Task
+from metasuite.core.algorithms import MetaLearner
+from metasuite.core.tasks import Task
 
 if TYPE_CHECKING:
-    from core.domain import Domain
+    from metasuite.core.domain import Domain
 
 __all__ = [
     "EVAL_SCHEMA_KEYS",
@@ -164,7 +164,7 @@ def _worker_init(blob_path: str, threads: int) -> None:
 
 
 def _worker_job(entry_index: int, method_index: int, n_tasks: int, seed: int, confusion: bool) -> dict[str, Any]:
-    from core.tasks import fixed_tasks
+    from metasuite.core.tasks import fixed_tasks
 
     domain, entry = _WORKER_STATE["domain"], _WORKER_STATE["plan"][entry_index]
     tasks = _WORKER_STATE["tasks"]

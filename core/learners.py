@@ -1,6 +1,6 @@
 """Build a meta-learner for a domain, describe it for a checkpoint, and load it back.
 
-This is the glue between a :class:`~core.domain.Domain` (which backbone, which defaults) and the
+This is the glue between a :class:`~metasuite.core.domain.Domain` (which backbone, which defaults) and the
 algorithms; the trainer, evaluator, CLI and app all construct learners through it.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.algorithms import MetaLearner, build_learner, get_algorithm
-from core.backbones import build_backbone
-from core.checkpoint import load_checkpoint, load_into
-from core.errors import CheckpointError
+from metasuite.core.algorithms import MetaLearner, build_learner, get_algorithm
+from metasuite.core.backbones import build_backbone
+from metasuite.core.checkpoint import load_checkpoint, load_into
+from metasuite.core.errors import CheckpointError
 
 if TYPE_CHECKING:
-    from core.domain import Domain
+    from metasuite.core.domain import Domain
 
 __all__ = ["MODEL_PREFIX", "learner_meta", "load_learner", "make_learner"]
 
@@ -42,7 +42,7 @@ def learner_meta(learner: MetaLearner) -> dict[str, Any]:
     """The JSON description of a learner (algorithm, hyperparameters, backbone spec)."""
     spec = getattr(learner, "backbone_spec", None)
     if spec is None:
-        raise ValueError("learner has no backbone_spec; build it with core.learners.make_learner")
+        raise ValueError("learner has no backbone_spec; build it with metasuite.core.learners.make_learner")
     return {"algorithm": learner.name, "hparams": learner.hparams(), "backbone": spec}
 
 

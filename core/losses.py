@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from core.errors import UnknownNameError
+from metasuite.core.errors import UnknownNameError
 
 __all__ = [
     "KINDS",

@@ -14,10 +14,10 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
-from core.errors import UnknownNameError
+from metasuite.core.errors import UnknownNameError
 
 if TYPE_CHECKING:
-    from core.domain import Domain
+    from metasuite.core.domain import Domain
 
 __all__ = ["ENTRY_POINT_GROUP", "available_domains", "get_domain", "get_domain_class"]
 
@@ -25,9 +25,9 @@ ENTRY_POINT_GROUP = "metasuite.domains"
 
 # Used only when metasuite runs from a source tree that was never pip-installed (no metadata).
 _BUILTIN = {
-    "sinusoid": "domains.sinusoid:SinusoidDomain",
-    "driving": "domains.driving:DrivingDomain",
-    "diagnosis": "domains.diagnosis:DiagnosisDomain",
+    "sinusoid": "metasuite.domains.sinusoid:SinusoidDomain",
+    "driving": "metasuite.domains.driving:DrivingDomain",
+    "diagnosis": "metasuite.domains.diagnosis:DiagnosisDomain",
 }
 
 
@@ -41,7 +41,7 @@ def available_domains() -> dict[str, EntryPoint]:
 
 def get_domain_class(name: str) -> type[Domain]:
     """Import and return the domain class registered as ``name``."""
-    from core.domain import Domain
+    from metasuite.core.domain import Domain
 
     domains = available_domains()
     if name not in domains:

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from string import Template
 
-from core.errors import MetasuiteError
+from metasuite.core.errors import MetasuiteError
 
 __all__ = ["KINDS", "new_domain"]
 
@@ -80,9 +80,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.domain import Domain
-from core.errors import DataError, TaskError
-from core.tasks import Task, derive_seed
+from metasuite.core.domain import Domain
+from metasuite.core.errors import DataError, TaskError
+from metasuite.core.tasks import Task, derive_seed
 
 SPLITS = ("train", "val", "test")
 FEATURES = 16  # input size of the built-in generator
@@ -397,12 +397,12 @@ from __future__ import annotations
 
 import torch
 
-from core.baselines import BaselineConfig, ScratchBaseline
-from core.evaluate import MetaMethod, evaluate
-from core.learners import make_learner
-from core.registry import get_domain
-from core.tasks import fixed_tasks
-from core.trainer import TrainConfig, train
+from metasuite.core.baselines import BaselineConfig, ScratchBaseline
+from metasuite.core.evaluate import MetaMethod, evaluate
+from metasuite.core.learners import make_learner
+from metasuite.core.registry import get_domain
+from metasuite.core.tasks import fixed_tasks
+from metasuite.core.trainer import TrainConfig, train
 from $pkg import $cls
 
 
@@ -479,7 +479,7 @@ def new_domain(name: str, kind: str = "classification", dest: str | Path = ".") 
     if kind not in KINDS:
         raise MetasuiteError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     pkg, cls, title = _names(name)
-    from core.registry import available_domains
+    from metasuite.core.registry import available_domains
 
     if name in available_domains():
         raise MetasuiteError(f"a domain named {name!r} is already installed; choose another name")

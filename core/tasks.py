@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from core.errors import TaskError
+from metasuite.core.errors import TaskError
 
 __all__ = [
     "Task",

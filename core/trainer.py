@@ -27,13 +27,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from core.algorithms import MetaLearner
-from core.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from core.distributed import DistContext
-from core.errors import CheckpointError
-from core.learners import MODEL_PREFIX, learner_meta
-from core.losses import metric_is_better
-from core.tasks import TaskBatch, TaskSampler, derive_seed, fixed_tasks, generator, sample_batch
+from metasuite.core.algorithms import MetaLearner
+from metasuite.core.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from metasuite.core.distributed import DistContext
+from metasuite.core.errors import CheckpointError
+from metasuite.core.learners import MODEL_PREFIX, learner_meta
+from metasuite.core.losses import metric_is_better
+from metasuite.core.tasks import TaskBatch, TaskSampler, derive_seed, fixed_tasks, generator, sample_batch
 
 __all__ = ["TrainConfig", "train", "validate"]
 
@@ -138,7 +138,7 @@ def _meta_backward(
             if p.grad is not None:
                 p.grad /= cfg.shards
         return mean
-    from core.distributed import all_reduce_grads, average
+    from metasuite.core.distributed import all_reduce_grads, average
 
     all_reduce_grads(list(learner.parameters()), dist.world_size)
     return average(mean, device)
@@ -170,7 +170,7 @@ def train(
     resume : bool
         Continue from ``out_dir/last.safetensors`` when it exists (same config required).
     dist : DistContext, optional
-        This process's rank in a ``torchrun`` run (:mod:`core.distributed`): it draws and differentiates
+        This process's rank in a ``torchrun`` run (:mod:`metasuite.core.distributed`): it draws and differentiates
         shard ``rank`` of each meta-batch (``cfg.shards`` must equal the world size), meta-gradients are
         averaged with one all-reduce, rank 0 validates, logs and writes checkpoints.
 
@@ -214,7 +214,7 @@ def train(
                     f"{last} belongs to a run with a different {key} ({saved.get(key)} vs {meta[key]}); "
                     "use a new --out folder or delete the old run"
                 )
-        from core.checkpoint import load_into
+        from metasuite.core.checkpoint import load_into
 
         load_into(learner, tensors, last, prefix=MODEL_PREFIX)
         tr = saved["trainer"]
@@ -227,7 +227,7 @@ def train(
     elif main and log_path.exists():
         log_path.unlink()
     if dist is not None:
-        from core.distributed import broadcast_module
+        from metasuite.core.distributed import broadcast_module
 
         broadcast_module(learner)  # every rank starts from rank 0's parameters
 
@@ -281,7 +281,7 @@ def train(
             if validating and (done % cfg.val_every == 0 or done == cfg.steps):
                 value = validate(learner, val_batch) if main else None
                 if dist is not None:
-                    from core.distributed import broadcast_value
+                    from metasuite.core.distributed import broadcast_value
 
                     value = broadcast_value(value, device)  # every rank takes the same early-stopping decision
                 improved = metric_is_better(learner.kind, value, best_val)

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from core.backbones import build_backbone
-from core.domain import Domain
-from core.tasks import Task, TaskBatch, fixed_tasks, sample_batch
-from domains.sinusoid import SinusoidSampler
+from metasuite.core.backbones import build_backbone
+from metasuite.core.domain import Domain
+from metasuite.core.tasks import Task, TaskBatch, fixed_tasks, sample_batch
+from metasuite.domains.sinusoid import SinusoidSampler
 
 # The tensors here are tiny: intra-op threads only add overhead (and stall badly on a busy machine).
 torch.set_num_threads(1)

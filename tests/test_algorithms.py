@@ -26,7 +26,7 @@ from conftest import (
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from core.algorithms import (
+from metasuite.core.algorithms import (
     ALGORITHMS,
     ANIL,
     MAML,
@@ -37,9 +37,9 @@ from core.algorithms import (
     build_learner,
     get_algorithm,
 )
-from core.errors import TaskError, UnknownNameError
-from core.losses import task_loss
-from core.tasks import Task, TaskBatch
+from metasuite.core.errors import TaskError, UnknownNameError
+from metasuite.core.losses import task_loss
+from metasuite.core.tasks import Task, TaskBatch
 
 ALGOS = sorted(ALGORITHMS)
 REGRESSION_ALGOS = [n for n in ALGOS if ALGORITHMS[n].supports_regression]
@@ -507,9 +507,9 @@ def test_bad_hyperparameters_are_rejected() -> None:
 @pytest.mark.slow
 def test_compiled_meta_step_matches_eager() -> None:
     """torch.compile of the vmap meta-objective is an optimisation only: same meta-gradient."""
-    from core.backbones import build_backbone
-    from core.tasks import generator, sample_batch
-    from domains.sinusoid import SinusoidSampler
+    from metasuite.core.backbones import build_backbone
+    from metasuite.core.tasks import generator, sample_batch
+    from metasuite.domains.sinusoid import SinusoidSampler
 
     batch = sample_batch(SinusoidSampler("train", 5, 5), 4, generator(3))
     grads = []
@@ -524,7 +524,7 @@ def test_compiled_meta_step_matches_eager() -> None:
 
 def test_batchstatnorm_plain_path_under_vmap_equals_fused_path() -> None:
     # BatchStatNorm runs torch's fused kernel outside vmap and plain ops under vmap_safe: same function
-    from core.backbones import BatchStatNorm, vmap_safe
+    from metasuite.core.backbones import BatchStatNorm, vmap_safe
 
     g = torch.Generator().manual_seed(0)
     norm = BatchStatNorm(4).double()
@@ -541,7 +541,7 @@ def test_batchstatnorm_plain_path_under_vmap_equals_fused_path() -> None:
 
 
 def test_cnn1d_stem_stride_decimates_the_signal_and_rejects_too_short_windows() -> None:
-    from core.backbones import build_backbone
+    from metasuite.core.backbones import build_backbone
 
     kw = {"in_channels": 1, "length": 252, "n_extra": 5, "n_blocks": 4, "out_features": 4}
     model = build_backbone("cnn1d", stem_stride=3, **kw)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from apps.logic import APPS_DIR, REPO_ROOT
-from apps.logic.diagnosis import (
+from metasuite.apps.logic import APPS_DIR, REPO_ROOT
+from metasuite.apps.logic.diagnosis import (
     APP_COHORT,
     APP_MINUTES,
     CLASS_COLOURS,
@@ -40,12 +40,12 @@ from apps.logic.diagnosis import (
     synthetic_patients,
     threshold_fields,
 )
-from core.errors import DataError
-from core.learners import make_learner
-from domains.diagnosis import DiagnosisDomain
-from domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics
-from domains.diagnosis.records import AAMI_CLASSES
-from domains.diagnosis.report import DISCLAIMER, ReportThresholds
+from metasuite.core.errors import DataError
+from metasuite.core.learners import make_learner
+from metasuite.domains.diagnosis import DiagnosisDomain
+from metasuite.domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics
+from metasuite.domains.diagnosis.records import AAMI_CLASSES
+from metasuite.domains.diagnosis.report import DISCLAIMER, ReportThresholds
 
 DIAGNOSIS = str(APPS_DIR / "pages" / "3_Diagnosis.py")
 REAL_MITDB = REPO_ROOT / ".." / "shared" / "data" / "mitdb-ds1"
@@ -386,7 +386,7 @@ def test_a_bad_mitdb_folder_shows_an_error_and_keeps_the_page() -> None:
 @pytest.mark.skipif(not REAL_MITDB.is_dir(), reason=f"real MIT-BIH records not available ({REAL_MITDB})")
 @pytest.mark.usefixtures("_models_ready")
 def test_a_real_record_adapts_and_compares_with_the_unadapted_network() -> None:
-    from apps.logic.diagnosis import MITDB_CHECKPOINT
+    from metasuite.apps.logic.diagnosis import MITDB_CHECKPOINT
 
     at = AppTest.from_file(DIAGNOSIS, default_timeout=300).run()
     at.radio(key="source").set_value("Local MIT-BIH folder").run()

@@ -13,8 +13,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from apps.logic import APPS_DIR
-from apps.logic.driving import (
+from metasuite.apps.logic import APPS_DIR
+from metasuite.apps.logic.driving import (
     DEFAULT_CHECKPOINT,
     N_WAY,
     adapt_and_score,
@@ -30,10 +30,10 @@ from apps.logic.driving import (
     sample_task,
     unseen_environments,
 )
-from core.errors import DataError
-from core.learners import make_learner
-from domains.driving import DrivingDomain
-from domains.driving.render import SCENE_CLASSES
+from metasuite.core.errors import DataError
+from metasuite.core.learners import make_learner
+from metasuite.domains.driving import DrivingDomain
+from metasuite.domains.driving.render import SCENE_CLASSES
 
 DRIVING = str(APPS_DIR / "pages" / "2_Driving.py")
 SIZE = 16  # tiny frames keep the logic tests fast; the page uses the domain's 48 px
@@ -111,7 +111,7 @@ def test_sample_task_lowers_queries_to_fit_and_refuses_too_few_images() -> None:
 
 
 def test_frames_inverts_the_domain_normalisation() -> None:
-    from domains.driving.domain import pool_to_tensor
+    from metasuite.domains.driving.domain import pool_to_tensor
 
     images = _pool()["env"]["highway"]
     assert np.array_equal(frames(pool_to_tensor(images)), images)

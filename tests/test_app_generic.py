@@ -20,8 +20,8 @@ import torch
 from conftest import IMAGE_SHAPE, VECTOR_DIM, GaussianClassSampler, TinyClassificationDomain, gen
 from streamlit.testing.v1 import AppTest
 
-from apps.logic import APPS_DIR, GENERIC_PAGE
-from apps.logic.generic import (
+from metasuite.apps.logic import APPS_DIR, GENERIC_PAGE
+from metasuite.apps.logic.generic import (
     POOLED_MAX_PRETRAIN_STEPS,
     DomainModel,
     adapt,
@@ -42,9 +42,9 @@ from apps.logic.generic import (
     untrained_model,
     vector_figure,
 )
-from core import registry
-from core.errors import CheckpointError
-from core.tasks import Task, fixed_tasks
+from metasuite.core import registry
+from metasuite.core.errors import CheckpointError
+from metasuite.core.tasks import Task, fixed_tasks
 
 PAGE = str(APPS_DIR / GENERIC_PAGE)
 HOME = str(APPS_DIR / "Home.py")

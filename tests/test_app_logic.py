@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from apps.logic import APPS_DIR, list_domains
-from apps.logic.sinusoid import (
+from metasuite.apps.logic import APPS_DIR, list_domains
+from metasuite.apps.logic.sinusoid import (
     GRID_POINTS,
     MAX_STEPS,
     adaptation_curves,
@@ -23,11 +23,11 @@ from apps.logic.sinusoid import (
     sine,
     train_quick_maml,
 )
-from core.algorithms import MetaLearner
-from core.backbones import build_backbone
-from core.errors import CheckpointError
-from core.tasks import derive_seed
-from domains.sinusoid.domain import AMPLITUDE, PHASE, X_RANGE
+from metasuite.core.algorithms import MetaLearner
+from metasuite.core.backbones import build_backbone
+from metasuite.core.errors import CheckpointError
+from metasuite.core.tasks import derive_seed
+from metasuite.domains.sinusoid.domain import AMPLITUDE, PHASE, X_RANGE
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +46,11 @@ def test_list_domains_has_sinusoid_with_its_page() -> None:
 
 
 def test_list_domains_shows_a_broken_domain_without_hiding_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.registry
+    from metasuite.core import registry
 
-    real = core.registry.available_domains()
-    broken = EntryPoint(name="broken", value="no_such_module_xyz:Domain", group=core.registry.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(core.registry, "available_domains", lambda: {**real, "broken": broken})
+    real = registry.available_domains()
+    broken = EntryPoint(name="broken", value="no_such_module_xyz:Domain", group=registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "available_domains", lambda: {**real, "broken": broken})
     rows = {row["name"]: row for row in list_domains()}
     assert "ModuleNotFoundError" in rows["broken"]["error"]
     assert not rows["broken"]["has_page"]

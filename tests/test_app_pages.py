@@ -7,8 +7,8 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apps.logic import APPS_DIR
-from apps.logic.sinusoid import DEFAULT_SEED, MAX_STEPS, load_sinusoid_model
+from metasuite.apps.logic import APPS_DIR
+from metasuite.apps.logic.sinusoid import DEFAULT_SEED, MAX_STEPS, load_sinusoid_model
 
 HOME = str(APPS_DIR / "Home.py")
 SINUSOID = str(APPS_DIR / "pages" / "1_Sinusoid.py")

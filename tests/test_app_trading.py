@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apps.logic import APPS_DIR
-from apps.logic.trading import (
+from metasuite.apps.logic import APPS_DIR
+from metasuite.apps.logic.trading import (
     METRIC_COLUMNS,
     PERCENT_COLUMNS,
     REGIME_COLOURS,
@@ -34,13 +34,13 @@ from apps.logic.trading import (
     synthetic_market,
     yfinance_market,
 )
-from core.cli import main
-from core.errors import DataError
-from core.evaluate import MetaMethod
-from core.learners import load_learner
-from domains.trading.evaluation import DISCLAIMER, default_checkpoint
-from domains.trading.strategies import BASELINE_NAMES
-from domains.trading.synth import simulate_market
+from metasuite.core.cli import main
+from metasuite.core.errors import DataError
+from metasuite.core.evaluate import MetaMethod
+from metasuite.core.learners import load_learner
+from metasuite.domains.trading.evaluation import DISCLAIMER, default_checkpoint
+from metasuite.domains.trading.strategies import BASELINE_NAMES
+from metasuite.domains.trading.synth import simulate_market
 
 TRADING = str(APPS_DIR / "pages" / "4_Trading.py")
 LEARNED = ("pooled (no adaptation)", "scratch")

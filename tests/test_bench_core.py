@@ -11,9 +11,9 @@ import sys
 import pytest
 import torch
 
-import core.bench_core as bc
-from core.algorithms.maml import MAML
-from core.backbones import build_backbone
+import metasuite.core.bench_core as bc
+from metasuite.core.algorithms.maml import MAML
+from metasuite.core.backbones import build_backbone
 
 TINY_MLP = dataclasses.replace(
     bc.CONFIGS[0],

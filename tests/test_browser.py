@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from apps.logic import REPO_ROOT
-from apps.logic.driving import load_pooled_model, load_protonet
-from apps.logic.sinusoid import load_sinusoid_model
+from metasuite.apps.logic import REPO_ROOT
+from metasuite.apps.logic.driving import load_pooled_model, load_protonet
+from metasuite.apps.logic.sinusoid import load_sinusoid_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -159,8 +159,8 @@ def test_home_lists_the_sinusoid_domain(app_url: str, browser, tmp_path: Path) -
 def test_diagnosis_page_renders_the_strip_and_adapts(app_url: str, browser, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    from apps.logic.diagnosis import load_global_model, load_meta_learner
-    from domains.diagnosis.report import DISCLAIMER
+    from metasuite.apps.logic.diagnosis import load_global_model, load_meta_learner
+    from metasuite.domains.diagnosis.report import DISCLAIMER
 
     load_meta_learner()  # train-and-cache the stand-in (if needed) before the browser waits on it
     load_global_model()
@@ -187,7 +187,7 @@ def test_diagnosis_page_renders_the_strip_and_adapts(app_url: str, browser, tmp_
 def test_trading_page_backtests_the_synthetic_market(app_url: str, browser, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    from domains.trading.evaluation import DISCLAIMER
+    from metasuite.domains.trading.evaluation import DISCLAIMER
 
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     try:

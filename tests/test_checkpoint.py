@@ -11,10 +11,17 @@ import pytest
 import torch
 from conftest import TinyClassificationDomain
 
-from core.checkpoint import FORMAT, atomic_write_text, load_checkpoint, load_into, resolve_checkpoint, save_checkpoint
-from core.errors import CheckpointError
-from core.learners import MODEL_PREFIX, learner_meta, load_learner, make_learner
-from domains.sinusoid import SinusoidDomain
+from metasuite.core.checkpoint import (
+    FORMAT,
+    atomic_write_text,
+    load_checkpoint,
+    load_into,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from metasuite.core.errors import CheckpointError
+from metasuite.core.learners import MODEL_PREFIX, learner_meta, load_learner, make_learner
+from metasuite.domains.sinusoid import SinusoidDomain
 
 
 def _tensors() -> dict[str, torch.Tensor]:
@@ -216,7 +223,7 @@ def test_saved_checkpoints_are_readable_by_everyone(tmp_path) -> None:
 
     import torch
 
-    from core.checkpoint import save_checkpoint
+    from metasuite.core.checkpoint import save_checkpoint
 
     path = save_checkpoint(tmp_path / "best", {"w": torch.zeros(2)}, {"algorithm": "x"})
     for f in (path, path.with_suffix(".json")):

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from core.cli import main
-from core.evaluate import mean_ci
-from core.learners import load_learner
-from core.losses import task_metric
-from core.tasks import fixed_tasks
-from domains.sinusoid import SinusoidDomain
+from metasuite.core.cli import main
+from metasuite.core.evaluate import mean_ci
+from metasuite.core.learners import load_learner
+from metasuite.core.losses import task_metric
+from metasuite.core.tasks import fixed_tasks
+from metasuite.domains.sinusoid import SinusoidDomain
 
 TRAIN = ["--steps", "20", "--meta-batch-size", "4", "--val-every", "10", "--val-tasks", "10", "--shots", "5"]
 TRAIN += ["--queries", "5", "--quiet"]
@@ -166,7 +166,7 @@ def test_corrupted_checkpoint_in_a_real_process_prints_no_traceback(run_dir: Pat
     bad.write_bytes(b"\x00" * 8 + b"not a safetensors header")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "eval", "sinusoid", "--checkpoint", str(tmp_path), "--quiet"],
+        [sys.executable, "-m", "metasuite.core.cli", "eval", "sinusoid", "--checkpoint", str(tmp_path), "--quiet"],
         capture_output=True,
         text=True,
         env=env,
@@ -198,7 +198,7 @@ def test_resuming_with_other_options_is_refused(run_dir: Path, capsys: pytest.Ca
 def test_domain_options_reach_the_domain_and_bad_ones_fail_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from core.cli import _domain
+    from metasuite.core.cli import _domain
 
     args = argparse.Namespace(domain="driving", option=["image_size=48", "images_per_class=4"], data_dir=None)
     domain = _domain(args)
@@ -215,7 +215,7 @@ def test_eval_runs_the_domain_plan_and_writes_confusion_images(
     """A domain whose eval plan has two settings gets one combined JSON and a confusion PNG per method/setting."""
     from conftest import TinyClassificationDomain
 
-    import core.registry
+    from metasuite.core import registry
 
     class Planned(TinyClassificationDomain):
         def eval_plan(self, setting, split, explicit):  # type: ignore[no-untyped-def]
@@ -224,7 +224,7 @@ def test_eval_runs_the_domain_plan_and_writes_confusion_images(
         def default_baselines(self):  # type: ignore[no-untyped-def]
             return {"pretrain_steps": 5, "pretrain_batch_size": 16, "scratch_steps": 2, "finetune_steps": 2}
 
-    monkeypatch.setattr(core.registry, "get_domain", lambda name, **kw: Planned())
+    monkeypatch.setattr(registry, "get_domain", lambda name, **kw: Planned())
     out = tmp_path / "eval.json"
     assert main(["eval", "tiny-gauss", "--baselines", "--tasks", "4", "--quiet", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
@@ -247,10 +247,10 @@ def test_meta_training_can_start_from_the_pretrained_model(tmp_path: Path, monke
     import torch
     from conftest import TinyClassificationDomain
 
-    import core.registry
-    from core.baselines import BaselineConfig, pretrain
-    from core.cli import _pretrained_init
-    from core.learners import make_learner
+    from metasuite.core import registry
+    from metasuite.core.baselines import BaselineConfig, pretrain
+    from metasuite.core.cli import _pretrained_init
+    from metasuite.core.learners import make_learner
 
     domain = TinyClassificationDomain()
     learner = make_learner(domain, "maml", n_way=3, seed=0)
@@ -264,7 +264,7 @@ def test_meta_training_can_start_from_the_pretrained_model(tmp_path: Path, monke
     assert set(init["skipped"]) == {"head.weight", "head.bias"} and init["copied"]
     assert torch.equal(own["head.weight"], head_before)
 
-    monkeypatch.setattr(core.registry, "get_domain", lambda name, **kw: TinyClassificationDomain())
+    monkeypatch.setattr(registry, "get_domain", lambda name, **kw: TinyClassificationDomain())
     out = tmp_path / "run"
     args = ["train", "tiny-gauss", "--algo", "maml", "--pretrain-steps", "5", "--steps", "2", "--val-every", "1"]
     assert main([*args, "--val-tasks", "2", "--quiet", "--out", str(out)]) == 0

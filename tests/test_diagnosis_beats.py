@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.errors import DataError
-from domains.diagnosis.beats import RR_FEATURES, WINDOW, BeatSet, extract_beats, split_by_time
-from domains.diagnosis.records import PatientRecord
+from metasuite.core.errors import DataError
+from metasuite.domains.diagnosis.beats import RR_FEATURES, WINDOW, BeatSet, extract_beats, split_by_time
+from metasuite.domains.diagnosis.records import PatientRecord
 
 REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mitdb-ds1"
 FS = 360
@@ -173,7 +173,7 @@ def test_half_hour_record_is_fast():
 
 @pytest.mark.skipif(not REAL_DATA.is_dir(), reason=f"real MIT-BIH records not available ({REAL_DATA} is absent)")
 def test_real_record_208():
-    from domains.diagnosis.mitdb import load_record
+    from metasuite.domains.diagnosis.mitdb import load_record
 
     rec = load_record(REAL_DATA, "208")
     beats = extract_beats(rec)

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.baselines import BaselineConfig, build_baselines
-from core.errors import DataError, TaskError
-from core.evaluate import MetaMethod, evaluate
-from core.learners import make_learner
-from core.losses import balanced_weights, task_loss
-from core.registry import get_domain
-from core.tasks import TaskBatch, fixed_tasks, generator
-from domains.diagnosis.domain import N_FEATURES, DiagnosisDomain
+from metasuite.core.baselines import BaselineConfig, build_baselines
+from metasuite.core.errors import DataError, TaskError
+from metasuite.core.evaluate import MetaMethod, evaluate
+from metasuite.core.learners import make_learner
+from metasuite.core.losses import balanced_weights, task_loss
+from metasuite.core.registry import get_domain
+from metasuite.core.tasks import TaskBatch, fixed_tasks, generator
+from metasuite.domains.diagnosis.domain import N_FEATURES, DiagnosisDomain
 
 MITDB = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mitdb-ds1"
 SMALL = {"cohort": {"train": 4, "val": 2, "test": 3}, "minutes": 8.0, "support_minutes": 2.0}
@@ -131,7 +131,7 @@ def test_real_records_make_leave_patients_out_folds() -> None:
 def test_cli_fetch_with_the_network_down_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
     import wfdb
 
-    from core.cli import main
+    from metasuite.core.cli import main
 
     def offline(*args, **kwargs):
         raise ConnectionError("Name or service not known")
@@ -142,7 +142,7 @@ def test_cli_fetch_with_the_network_down_says_so(monkeypatch: pytest.MonkeyPatch
 
 
 def test_cli_domain_options_that_a_domain_does_not_take_are_refused(capsys) -> None:
-    from core.cli import main
+    from metasuite.core.cli import main
 
     # --records is the diagnosis domain's own flag: other domains do not even parse it
     with pytest.raises(SystemExit) as exited:
@@ -153,7 +153,7 @@ def test_cli_domain_options_that_a_domain_does_not_take_are_refused(capsys) -> N
 
 
 def test_balanced_accuracy_is_the_mean_recall_of_the_present_classes() -> None:
-    from core.losses import task_metric
+    from metasuite.core.losses import task_metric
 
     y = torch.tensor([0, 0, 0, 0, 1, 1])
     logits = torch.zeros(6, 4)

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import Tensor
 
-from core.cli import main
-from core.evaluate import evaluate
-from core.tasks import Task
-from domains.diagnosis.domain import DiagnosisDomain
-from domains.diagnosis.evaluation import gross_from_confusion, summarize
-from domains.diagnosis.metrics import gross_metrics
+from metasuite.core.cli import main
+from metasuite.core.evaluate import evaluate
+from metasuite.core.tasks import Task
+from metasuite.domains.diagnosis.domain import DiagnosisDomain
+from metasuite.domains.diagnosis.evaluation import gross_from_confusion, summarize
+from metasuite.domains.diagnosis.metrics import gross_metrics
 
 SMALL = {"cohort": {"train": 2, "val": 2, "test": 3}, "minutes": 8.0, "support_minutes": 2.0}
 
@@ -92,9 +92,9 @@ def test_cli_merges_folds_and_prints_gross_statistics_with_references(
     report_and_tasks, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     report, tasks, domain = report_and_tasks
-    import core.registry
+    from metasuite.core import registry
 
-    monkeypatch.setattr(core.registry, "get_domain", lambda name, **kw: domain)
+    monkeypatch.setattr(registry, "get_domain", lambda name, **kw: domain)
     # two "folds": the first patient, then the others
     folds = []
     for k, part in enumerate((tasks[:1], tasks[1:])):
@@ -134,7 +134,7 @@ def test_cli_merge_rejects_files_that_are_not_eval_reports(tmp_path: Path, capsy
 
 
 def test_bench_diagnosis_quick_reports_every_measurement() -> None:
-    from domains.diagnosis.bench import TARGETS, bench_diagnosis
+    from metasuite.domains.diagnosis.bench import TARGETS, bench_diagnosis
 
     report = bench_diagnosis(quick=True)
     syn = report["preprocessing"]["synthetic_30min"]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from core.errors import DataError
-from domains.diagnosis.metrics import (
+from metasuite.core.errors import DataError
+from metasuite.domains.diagnosis.metrics import (
     HEADLINE_KEYS,
     REFERENCES,
     average_metrics,
@@ -20,7 +20,7 @@ from domains.diagnosis.metrics import (
     patient_table,
     reference_table,
 )
-from domains.diagnosis.records import AAMI_CLASSES
+from metasuite.domains.diagnosis.records import AAMI_CLASSES
 
 N, S, V, F = range(4)
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import wfdb
 
-from core.errors import DataError
-from domains.diagnosis import mitdb
-from domains.diagnosis.mitdb import (
+from metasuite.core.errors import DataError
+from metasuite.domains.diagnosis import mitdb
+from metasuite.domains.diagnosis.mitdb import (
     AAMI_MAP,
     DS1,
     DS2,

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from core.errors import DataError
-from domains.diagnosis.report import (
+from metasuite.core.errors import DataError
+from metasuite.domains.diagnosis.report import (
     DISCLAIMER,
     BigeminyEpisode,
     ReportThresholds,

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-import domains.diagnosis.synth as synth
-from core.errors import DataError
-from domains.diagnosis.records import FS, PatientRecord
-from domains.diagnosis.synth import (
+import metasuite.domains.diagnosis.synth as synth
+from metasuite.core.errors import DataError
+from metasuite.domains.diagnosis.records import FS, PatientRecord
+from metasuite.domains.diagnosis.synth import (
     SYNTH_VERSION,
     PatientProfile,
     beat_templates,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from core.cli import _strip_nproc, main
+from metasuite.core.cli import _strip_nproc, main
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ TRADING += ["--option", "n_assets=2", "--option", "n_markets=1", "--option", "n_
 
 
 def _torchrun(args: list[str], **kw) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "core.cli", "train", *args, "--nproc", "2", "--quiet"]
+    cmd = [sys.executable, "-m", "metasuite.core.cli", "train", *args, "--nproc", "2", "--quiet"]
     return subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
@@ -85,7 +85,7 @@ def _workers_of(proc: subprocess.Popen) -> list[int]:
     """PIDs of the training processes torchrun started (grandchildren of our launcher)."""
     rows = _processes()
     agents = {pid for pid, ppid, _ in rows if ppid == proc.pid}  # the torchrun agent
-    return [pid for pid, ppid, cmd in rows if ppid in agents and "core.cli" in cmd]
+    return [pid for pid, ppid, cmd in rows if ppid in agents and "metasuite.core.cli" in cmd]
 
 
 def test_a_killed_rank_fails_the_run_clearly_and_the_run_resumes(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import DataError
-from domains.driving.data import (
+from metasuite.core.errors import DataError
+from metasuite.domains.driving.data import (
     IMAGE_EXTENSIONS,
     KEY_SEPARATOR,
     load_bdd100k,

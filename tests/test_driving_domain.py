@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import TaskError
-from core.tasks import fixed_tasks, generator
-from domains.driving.domain import TEST_COMBOS, VAL_COMBOS, DrivingDomain, DrivingSampler, synthetic_splits
-from domains.driving.render import ALL_ENVIRONMENTS, REGIONS, SCENE_CLASSES, Environment
+from metasuite.core.errors import TaskError
+from metasuite.core.tasks import fixed_tasks, generator
+from metasuite.domains.driving.domain import TEST_COMBOS, VAL_COMBOS, DrivingDomain, DrivingSampler, synthetic_splits
+from metasuite.domains.driving.render import ALL_ENVIRONMENTS, REGIONS, SCENE_CLASSES, Environment
 
 
 def test_environment_splits_are_disjoint_and_cover_every_environment() -> None:
@@ -83,7 +83,7 @@ def test_rendered_domain_gives_tasks_and_seen_frames_differ_from_training_frames
 
 
 def test_bench_driving_quick_reports_every_measurement(tmp_path) -> None:
-    from domains.driving.bench import TARGETS, bench_driving
+    from metasuite.domains.driving.bench import TARGETS, bench_driving
 
     report = bench_driving(quick=True, out_root=str(tmp_path))
     assert report["sampling"]["median_ms"] > 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from domains.driving.render import (
+from metasuite.domains.driving.render import (
     ALL_ENVIRONMENTS,
     REGIONS,
     RENDERER_VERSION,

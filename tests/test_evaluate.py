@@ -12,7 +12,7 @@ import torch
 from conftest import VECTOR_DIM, GaussianClassSampler, TinyClassificationDomain, gen
 from torch import Tensor
 
-from core.baselines import (
+from metasuite.core.baselines import (
     BaselineConfig,
     FinetuneBaseline,
     LogRegBaseline,
@@ -21,10 +21,10 @@ from core.baselines import (
     build_baselines,
     pretrain,
 )
-from core.evaluate import EVAL_SCHEMA_KEYS, MetaMethod, evaluate, format_markdown, format_table, mean_ci
-from core.learners import make_learner
-from core.tasks import Task, fixed_tasks
-from domains.sinusoid import SinusoidDomain
+from metasuite.core.evaluate import EVAL_SCHEMA_KEYS, MetaMethod, evaluate, format_markdown, format_table, mean_ci
+from metasuite.core.learners import make_learner
+from metasuite.core.tasks import Task, fixed_tasks
+from metasuite.domains.sinusoid import SinusoidDomain
 
 TINY = BaselineConfig(scratch_steps=20, pretrain_steps=30, pretrain_batch_size=32, finetune_steps=10, seed=0)
 
@@ -225,7 +225,7 @@ def test_pretraining_needs_the_number_of_global_classes(tiny_domain: TinyClassif
 
 
 def test_parallel_evaluation_equals_sequential_evaluation() -> None:
-    from core.evaluate import evaluate_parallel
+    from metasuite.core.evaluate import evaluate_parallel
 
     domain = SinusoidDomain()
     cfg = BaselineConfig(scratch_steps=3, pretrain_steps=3, pretrain_batch_size=10, finetune_steps=2)
@@ -265,7 +265,7 @@ def test_confusion_labels_follow_global_class_ids(tiny_domain: TinyClassificatio
 
 def test_merging_fold_reports_equals_evaluating_all_tasks_at_once(tiny_domain: TinyClassificationDomain) -> None:
     """Cross-validation folds: merged per-task values, CIs and confusion counts equal one evaluation of every task."""
-    from core.evaluate import merge_reports
+    from metasuite.core.evaluate import merge_reports
 
     tasks = fixed_tasks(tiny_domain.sampler("test"), 7, seed=2)
     for i, t in enumerate(tasks):
@@ -297,7 +297,7 @@ def test_merging_fold_reports_equals_evaluating_all_tasks_at_once(tiny_domain: T
 
 
 def test_merging_keeps_a_method_missing_from_one_fold(tiny_domain: TinyClassificationDomain) -> None:
-    from core.evaluate import merge_reports
+    from metasuite.core.evaluate import merge_reports
 
     tasks = fixed_tasks(tiny_domain.sampler("test"), 4, seed=3)
     a = evaluate(tiny_domain, [_Recorder("x", 0), _Recorder("y", 1)], tasks[:2], {}, progress=False)

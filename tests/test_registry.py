@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from core import registry
-from core.cli import main
-from core.domain import Domain
-from core.errors import UnknownNameError
-from core.registry import ENTRY_POINT_GROUP, available_domains, get_domain, get_domain_class
-from domains.sinusoid import SinusoidDomain
+from metasuite.core import registry
+from metasuite.core.cli import main
+from metasuite.core.domain import Domain
+from metasuite.core.errors import UnknownNameError
+from metasuite.core.registry import ENTRY_POINT_GROUP, available_domains, get_domain, get_domain_class
+from metasuite.domains.sinusoid import SinusoidDomain
 
 
 def test_sinusoid_is_registered() -> None:
@@ -74,8 +74,8 @@ _MODULE = '''
 
 import torch
 
-from core.domain import Domain
-from core.tasks import Task
+from metasuite.core.domain import Domain
+from metasuite.core.tasks import Task
 
 
 class LineSampler:
@@ -109,7 +109,7 @@ class ToyLineDomain(Domain):
 
 _CLI_SCRIPT = """
 import sys
-from core.cli import main
+from metasuite.core.cli import main
 rc = main(["domains"])
 print("---")
 rc = rc or main(["train", "toy-line", "--algo", "maml", "--steps", "5", "--meta-batch-size", "2",

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
-from core.errors import MetasuiteError
-from core.registry import available_domains
-from core.scaffold import KINDS, new_domain
+from metasuite.core.cli import main
+from metasuite.core.errors import MetasuiteError
+from metasuite.core.registry import available_domains
+from metasuite.core.scaffold import KINDS, new_domain
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def test_a_scaffolded_domain_installs_trains_evaluates_and_renders(tmp_path: Pat
         done = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")], site, root)
         assert done.returncode == 0, f"{kind}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
 
-    cli = [sys.executable, "-m", "core.cli"]
+    cli = [sys.executable, "-m", "metasuite.core.cli"]
     done = _run([*cli, "domains", "--json"], site, tmp_path)
     assert done.returncode == 0, done.stderr
     listed = {d["name"]: d for d in json.loads(done.stdout)}

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from core.learners import load_learner
-from core.registry import get_domain
-from core.tasks import TaskBatch, derive_seed, fixed_tasks
-from core.trainer import validate
+from metasuite.core.learners import load_learner
+from metasuite.core.registry import get_domain
+from metasuite.core.tasks import TaskBatch, derive_seed, fixed_tasks
+from metasuite.core.trainer import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "data" / "checkpoints").glob("*/*/best.safetensors"))

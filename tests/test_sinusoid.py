@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import gen
 
-from core.tasks import TaskBatch, fixed_tasks, sample_batch
-from domains.sinusoid import SinusoidDomain, SinusoidSampler
-from domains.sinusoid.domain import AMPLITUDE, PHASE, X_RANGE
+from metasuite.core.tasks import TaskBatch, fixed_tasks, sample_batch
+from metasuite.domains.sinusoid import SinusoidDomain, SinusoidSampler
+from metasuite.domains.sinusoid.domain import AMPLITUDE, PHASE, X_RANGE
 
 
 def test_constants_are_those_of_the_maml_paper() -> None:
@@ -118,7 +118,7 @@ def test_pooled_batch_gives_supervised_examples() -> None:
 
 @pytest.mark.slow
 def test_bench_sinusoid_quick_reports_one_eval_json_per_k_with_every_method(tmp_path: Path) -> None:
-    from domains.sinusoid.bench import ALGORITHMS, PUBLISHED, SHOTS, bench_sinusoid
+    from metasuite.domains.sinusoid.bench import ALGORITHMS, PUBLISHED, SHOTS, bench_sinusoid
 
     report = bench_sinusoid(quick=True, out_root=str(tmp_path))
     assert [r["setting"]["k_shot"] for r in report["results"]] == list(SHOTS)

@@ -6,8 +6,16 @@ import pytest
 import torch
 from conftest import GaussianClassSampler, gen
 
-from core.errors import TaskError
-from core.tasks import Task, TaskBatch, check_classification_task, derive_seed, fixed_tasks, generator, sample_batch
+from metasuite.core.errors import TaskError
+from metasuite.core.tasks import (
+    Task,
+    TaskBatch,
+    check_classification_task,
+    derive_seed,
+    fixed_tasks,
+    generator,
+    sample_batch,
+)
 
 
 def _task(n_s: int = 4, n_q: int = 3, shape: tuple[int, ...] = (2,), **kw) -> Task:

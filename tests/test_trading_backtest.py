@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import DataError
-from domains.trading.backtest import backtest, drawdown, performance, regime_breakdown
-from domains.trading.strategies import ma_crossover
-from domains.trading.synth import simulate_market
+from metasuite.core.errors import DataError
+from metasuite.domains.trading.backtest import backtest, drawdown, performance, regime_breakdown
+from metasuite.domains.trading.strategies import ma_crossover
+from metasuite.domains.trading.synth import simulate_market
 
 
 @pytest.fixture(scope="module")

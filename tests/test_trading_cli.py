@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.cli import main
-from domains.trading.evaluation import default_checkpoints
-from domains.trading.synth import simulate_market
+from metasuite.core.cli import main
+from metasuite.domains.trading.evaluation import default_checkpoints
+from metasuite.domains.trading.synth import simulate_market
 
 pytestmark = pytest.mark.slow
 
@@ -92,9 +92,9 @@ def test_yfinance_offline_names_the_ticker_and_the_cache(
 
 @pytest.mark.skipif(not default_checkpoints("real"), reason="no shipped real-data trading checkpoint")
 def test_a_test_period_the_checkpoint_has_seen_is_flagged() -> None:
-    from core.checkpoint import load_checkpoint
-    from domains.trading.domain import TradingDomain
-    from domains.trading.evaluation import overlap_warnings
+    from metasuite.core.checkpoint import load_checkpoint
+    from metasuite.domains.trading.domain import TradingDomain
+    from metasuite.domains.trading.evaluation import overlap_warnings
 
     _, meta = load_checkpoint(default_checkpoints("real")[0])
     seen = overlap_warnings(meta, TradingDomain(source="sp500", test_start="2010-01-04"))

@@ -13,9 +13,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-import domains.trading.data as trading_data
-from core.errors import DataError
-from domains.trading.data import (
+import metasuite.domains.trading.data as trading_data
+from metasuite.core.errors import DataError
+from metasuite.domains.trading.data import (
     OHLCV_COLUMNS,
     load_arch,
     load_csv_folder,
@@ -23,7 +23,7 @@ from domains.trading.data import (
     load_yfinance,
     validate_ohlcv,
 )
-from domains.trading.synth import simulate_market
+from metasuite.domains.trading.synth import simulate_market
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "market-sample"
 PRICES = ["open", "high", "low", "close"]

@@ -14,16 +14,16 @@ import pandas as pd
 import pytest
 import torch
 
-from core.baselines import BaselineConfig, ScratchBaseline
-from core.errors import DataError, TaskError
-from core.evaluate import MetaMethod
-from core.learners import make_learner
-from core.registry import get_domain
-from domains.trading.domain import TradingDomain
-from domains.trading.evaluation import format_report, paired_sharpe_diff, to_position, walk_forward
-from domains.trading.features import FEATURES, SIGNED, WARMUP, compute_features, standardise
-from domains.trading.synth import simulate_market
-from domains.trading.tasks import AssetSeries, make_task
+from metasuite.core.baselines import BaselineConfig, ScratchBaseline
+from metasuite.core.errors import DataError, TaskError
+from metasuite.core.evaluate import MetaMethod
+from metasuite.core.learners import make_learner
+from metasuite.core.registry import get_domain
+from metasuite.domains.trading.domain import TradingDomain
+from metasuite.domains.trading.evaluation import format_report, paired_sharpe_diff, to_position, walk_forward
+from metasuite.domains.trading.features import FEATURES, SIGNED, WARMUP, compute_features, standardise
+from metasuite.domains.trading.synth import simulate_market
+from metasuite.domains.trading.tasks import AssetSeries, make_task
 
 SUPPORT, QUERY, EMBARGO = 60, 10, 1
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import DataError
-from domains.trading.strategies import (
+from metasuite.core.errors import DataError
+from metasuite.domains.trading.strategies import (
     BASELINE_NAMES,
     RISK_OFF,
     RISK_ON,
@@ -18,7 +18,7 @@ from domains.trading.strategies import (
     ma_crossover,
     tsmom,
 )
-from domains.trading.synth import simulate_market
+from metasuite.domains.trading.synth import simulate_market
 
 N_DAYS, TRAIN_DAYS = 3000, 1500
 

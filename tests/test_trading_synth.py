@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import DataError
-from domains.trading.synth import REGIMES, RegimeParams, default_regimes, simulate_market, synth_fingerprint
+from metasuite.core.errors import DataError
+from metasuite.domains.trading.synth import REGIMES, RegimeParams, default_regimes, simulate_market, synth_fingerprint
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import torch
 
-from core.checkpoint import load_checkpoint
-from core.errors import CheckpointError
-from core.learners import load_learner, make_learner
-from core.tasks import TaskBatch, derive_seed, fixed_tasks
-from core.trainer import TrainConfig, train, validate
-from domains.sinusoid import SinusoidDomain
+from metasuite.core.checkpoint import load_checkpoint
+from metasuite.core.errors import CheckpointError
+from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.tasks import TaskBatch, derive_seed, fixed_tasks
+from metasuite.core.trainer import TrainConfig, train, validate
+from metasuite.domains.sinusoid import SinusoidDomain
 
 SETTING = {"k_shot": 5, "n_query": 5}
 CONFIG = {"meta_batch_size": 4, "val_tasks": 8, "checkpoint_every": 5, "log_every": 5, "seed": 0}
@@ -113,7 +113,7 @@ class _Crash(RuntimeError):
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run(tmp_path / "ref")
 
-    from core.algorithms.maml import MAML
+    from metasuite.core.algorithms.maml import MAML
 
     real = MAML.meta_backward
     calls = {"n": 0}

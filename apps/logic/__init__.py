@@ -1,10 +1,10 @@
 """Everything the app pages compute, as plain functions that tests call directly.
 
-Nothing under ``apps.logic`` imports Streamlit: page scripts call these functions (wrapping the
+Nothing under ``metasuite.apps.logic`` imports Streamlit: page scripts call these functions (wrapping the
 slow ones in ``st.cache_resource``) and only decide the layout.
 
 This module holds what the Home page needs; each domain page has its own module
-(:mod:`apps.logic.sinusoid`, ...), imported explicitly so Home stays light.
+(:mod:`metasuite.apps.logic.sinusoid`, ...), imported explicitly so Home stays light.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def list_domains() -> list[dict[str, Any]]:
         exists) and ``error`` (None, or why the domain failed to import; a broken third-party
         domain is listed with its error instead of hiding the others).
     """
-    from core.registry import available_domains, get_domain_class
+    from metasuite.core.registry import available_domains, get_domain_class
 
     rows: list[dict[str, Any]] = []
     for name, entry_point in available_domains().items():
@@ -73,12 +73,12 @@ def train_run_atomically(out: Path, learner: Any, domain: Any, setting: dict[str
     Training happens in a temporary sibling folder that is renamed into place when done, so
     concurrent callers (two app sessions, parallel tests) never see a partial run; if another
     process finished first, its (identical, seeded) run is kept. ``setting`` is the task shape
-    ``{"n_way", "k_shot", "n_query"}``; ``cfg`` a :class:`core.trainer.TrainConfig`.
+    ``{"n_way", "k_shot", "n_query"}``; ``cfg`` a :class:`metasuite.core.trainer.TrainConfig`.
     """
     import shutil
     import tempfile
 
-    from core.trainer import train
+    from metasuite.core.trainer import train
 
     run_meta = {"domain": domain.name, "setting": setting, "data_fingerprint": domain.fingerprint()}
     out.parent.mkdir(parents=True, exist_ok=True)

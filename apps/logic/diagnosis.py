@@ -1,16 +1,16 @@
 """Computation behind the Diagnosis page: adapt a beat classifier to one new patient and summarise them.
 
-One task is one patient's recording (:class:`~domains.diagnosis.DiagnosisSampler`): the beats of the
+One task is one patient's recording (:class:`~metasuite.domains.diagnosis.DiagnosisSampler`): the beats of the
 first ``support_minutes`` minutes are labelled (support), every later beat is to be classified
 (query), in the fixed AAMI label space N, S, V, F. The page compares two models on it:
 
 * **adapted** -- the shipped meta-learned checkpoint (or a first-order MAML stand-in meta-trained
   in-process), adapted on the support beats with its own inner loop;
 * **global (no adaptation)** -- a supervised model pre-trained on every beat of the pooled training
-  patients (:func:`core.baselines.pretrain`); it never sees this patient's support beats.
+  patients (:func:`metasuite.core.baselines.pretrain`); it never sees this patient's support beats.
 
-Both are scored with :func:`domains.diagnosis.metrics.beat_metrics`, and the adapted predictions are
-summarised by :func:`domains.diagnosis.report.build_report` -- a decision aid, not a diagnosis.
+Both are scored with :func:`metasuite.domains.diagnosis.metrics.beat_metrics`, and the adapted predictions are
+summarised by :func:`metasuite.domains.diagnosis.report.build_report` -- a decision aid, not a diagnosis.
 
 The in-app models and the patient list come from one small synthetic domain (:data:`APP_COHORT`,
 :data:`APP_MINUTES`): small enough to meta-train a stand-in in a couple of minutes on a laptop CPU,
@@ -31,20 +31,20 @@ import pandas as pd
 import torch
 from torch import nn
 
-from apps.logic import REPO_ROOT, confusion_heatmap, train_run_atomically
-from core.algorithms import MetaLearner
-from core.backbones import build_backbone
-from core.baselines import BaselineConfig, pretrain
-from core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-from core.errors import CheckpointError, DataError
-from core.learners import load_learner, make_learner
-from core.tasks import Task
-from domains.diagnosis import DiagnosisDomain, DiagnosisSampler
-from domains.diagnosis.beats import BeatSet, extract_beats
-from domains.diagnosis.domain import preprocess
-from domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics, confusion
-from domains.diagnosis.records import AAMI_CLASSES, PatientRecord
-from domains.diagnosis.report import PatientReport, ReportThresholds, build_report
+from metasuite.apps.logic import REPO_ROOT, confusion_heatmap, train_run_atomically
+from metasuite.core.algorithms import MetaLearner
+from metasuite.core.backbones import build_backbone
+from metasuite.core.baselines import BaselineConfig, pretrain
+from metasuite.core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from metasuite.core.errors import CheckpointError, DataError
+from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.tasks import Task
+from metasuite.domains.diagnosis import DiagnosisDomain, DiagnosisSampler
+from metasuite.domains.diagnosis.beats import BeatSet, extract_beats
+from metasuite.domains.diagnosis.domain import preprocess
+from metasuite.domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics, confusion
+from metasuite.domains.diagnosis.records import AAMI_CLASSES, PatientRecord
+from metasuite.domains.diagnosis.report import PatientReport, ReportThresholds, build_report
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -117,7 +117,7 @@ MAX_PLOT_POINTS = 100_000
 DEFAULT_WINDOW_S = 10.0
 #: Marker colour of each AAMI class on the strip.
 CLASS_COLOURS = {"N": "#9e9e9e", "S": "#fb8c00", "V": "#e53935", "F": "#8e24aa"}
-#: Row labels of :func:`metrics_table`, one per :data:`~domains.diagnosis.metrics.HEADLINE_KEYS` entry.
+#: Row labels of :func:`metrics_table`, one per :data:`~metasuite.domains.diagnosis.metrics.HEADLINE_KEYS` entry.
 METRIC_LABELS = {
     "accuracy": "accuracy",
     "macro_f1": "macro-F1",
@@ -151,10 +151,10 @@ def train_quick_learner(
     """Meta-train the stand-in first-order MAML on ``domain``'s training patients into run folder ``out_dir``.
 
     ``domain`` defaults to :func:`app_domain`. Training happens in a temporary sibling folder renamed
-    into place when done (:func:`apps.logic.train_run_atomically`); an existing finished run at
+    into place when done (:func:`metasuite.apps.logic.train_run_atomically`); an existing finished run at
     ``out_dir`` is reused as is.
     """
-    from core.trainer import TrainConfig
+    from metasuite.core.trainer import TrainConfig
 
     out = Path(out_dir)
     if (out / "best.safetensors").exists():
@@ -187,7 +187,7 @@ def load_meta_learner(
     Default: ``default`` (:data:`DEFAULT_CHECKPOINT`); when it does not exist, the stand-in of
     :func:`train_quick_learner` (``steps`` steps on ``domain``, default :func:`app_domain`), cached
     under ``cache_dir`` keyed by its budget and the domain's data fingerprint. An explicit ``path``
-    that does not exist raises :class:`~core.errors.CheckpointError`. ``meta["source"]`` is
+    that does not exist raises :class:`~metasuite.core.errors.CheckpointError`. ``meta["source"]`` is
     ``"checkpoint"`` or ``"quick-train"``.
     """
     if path is None:
@@ -213,7 +213,7 @@ def load_global_model(
 ) -> nn.Module:
     """The global model: pre-trained on beats pooled over ``domain``'s training patients, logits over N, S, V, F.
 
-    Trained once with :func:`core.baselines.pretrain` (the domain's class-balanced baseline settings,
+    Trained once with :func:`metasuite.core.baselines.pretrain` (the domain's class-balanced baseline settings,
     ``steps`` Adam steps of ``batch_size`` beats) and cached as ``.safetensors`` + ``.json`` under
     ``cache_dir``, keyed by the budget and the domain's data fingerprint. Returned in eval mode.
     """
@@ -303,10 +303,10 @@ def resolve_folder(text: str) -> Path:
 def mitdb_records(folder: str | Path) -> list[str]:
     """Names of the MIT-BIH records (``.hea`` files) in ``folder``.
 
-    Raises :class:`~core.errors.DataError` (a :class:`~domains.diagnosis.mitdb.MitdbError`) when the
+    Raises :class:`~metasuite.core.errors.DataError` (a :class:`~metasuite.domains.diagnosis.mitdb.MitdbError`) when the
     folder does not exist or holds no record.
     """
-    from domains.diagnosis.mitdb import MitdbError, list_records
+    from metasuite.domains.diagnosis.mitdb import MitdbError, list_records
 
     records = list_records(folder)
     if not records:
@@ -318,11 +318,11 @@ def mitdb_records(folder: str | Path) -> list[str]:
 
 
 def load_mitdb_patient(folder: str | Path, record: str) -> PatientRecord:
-    """One MIT-BIH record, MLII lead band-passed 0.5-40 Hz (:func:`~domains.diagnosis.mitdb.load_patients`).
+    """One MIT-BIH record, MLII lead band-passed 0.5-40 Hz (:func:`~metasuite.domains.diagnosis.mitdb.load_patients`).
 
-    Raises :class:`~core.errors.DataError` naming the file when the record is missing or unreadable.
+    Raises :class:`~metasuite.core.errors.DataError` naming the file when the record is missing or unreadable.
     """
-    from domains.diagnosis.mitdb import load_patients
+    from metasuite.domains.diagnosis.mitdb import load_patients
 
     (patient,) = load_patients(folder, [record])
     return patient
@@ -338,7 +338,7 @@ def patient_task(beats: BeatSet, support_minutes: float) -> Task:
 
     Built by :meth:`DiagnosisSampler.all_tasks`, so it is exactly the task the evaluator scores.
     ``metadata["query_times_s"]`` holds the query beats' R-peak times (s from the recording start).
-    Raises :class:`~core.errors.DataError` when no beat follows the support window.
+    Raises :class:`~metasuite.core.errors.DataError` when no beat follows the support window.
     """
     return DiagnosisSampler([beats], support_minutes, n_query=0, split="app").all_tasks()[0]
 
@@ -351,7 +351,7 @@ class AdaptResult:
     Attributes
     ----------
     adapted_proba, global_proba : np.ndarray, float64, shape (n_query, 4)
-        Softmax class probabilities over :data:`~domains.diagnosis.records.AAMI_CLASSES`.
+        Softmax class probabilities over :data:`~metasuite.domains.diagnosis.records.AAMI_CLASSES`.
     global_label : str
         What the comparison model is: :data:`GLOBAL` (a pre-trained global model) or
         :data:`UNADAPTED` (the meta-learned network before adaptation).

@@ -6,10 +6,10 @@ meta-training (or from an uploaded image folder):
 * **after adaptation** -- the shipped ProtoNet checkpoint (or a small stand-in meta-trained in-process),
   adapted on the support frames (class prototypes) and scored on the query frames;
 * **before adaptation** -- a supervised model pre-trained on the pooled meta-train frames over all
-  global scene classes (:func:`core.baselines.pretrain`); it never sees the support set, and its
+  global scene classes (:func:`metasuite.core.baselines.pretrain`); it never sees the support set, and its
   prediction is the argmax of its global logits restricted to the task's classes.
 
-Accuracy is :func:`core.losses.task_metric`, the metric the evaluator reports.
+Accuracy is :func:`metasuite.core.losses.task_metric`, the metric the evaluator reports.
 """
 
 from __future__ import annotations
@@ -27,18 +27,18 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from apps.logic import REPO_ROOT, confusion_heatmap, train_run_atomically
-from core.algorithms import MetaLearner
-from core.backbones import build_backbone
-from core.baselines import BaselineConfig, pretrain
-from core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-from core.errors import CheckpointError, DataError
-from core.learners import load_learner, make_learner
-from core.losses import task_metric
-from core.tasks import Task, generator
-from domains.driving import DrivingDomain
-from domains.driving.data import ImagePool, load_image_folder
-from domains.driving.domain import _MEAN, _STD, DrivingSampler
+from metasuite.apps.logic import REPO_ROOT, confusion_heatmap, train_run_atomically
+from metasuite.core.algorithms import MetaLearner
+from metasuite.core.backbones import build_backbone
+from metasuite.core.baselines import BaselineConfig, pretrain
+from metasuite.core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from metasuite.core.errors import CheckpointError, DataError
+from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.losses import task_metric
+from metasuite.core.tasks import Task, generator
+from metasuite.domains.driving import DrivingDomain
+from metasuite.domains.driving.data import ImagePool, load_image_folder
+from metasuite.domains.driving.domain import _MEAN, _STD, DrivingSampler
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -128,7 +128,7 @@ def train_quick_protonet(
     renamed into place when done, so concurrent callers never see a half-written run; an existing
     finished run at ``out_dir`` is reused as is.
     """
-    from core.trainer import TrainConfig
+    from metasuite.core.trainer import TrainConfig
 
     out = Path(out_dir)
     if (out / "best.safetensors").exists():
@@ -156,7 +156,7 @@ def load_protonet(
 
     Default: :data:`DEFAULT_CHECKPOINT`; when it does not exist, a ProtoNet meta-trained for ``steps``
     steps (cached under ``cache_dir``) so the page still works. An explicit ``path`` that does not
-    exist raises :class:`~core.errors.CheckpointError`. ``meta["source"]`` is ``"checkpoint"`` or
+    exist raises :class:`~metasuite.core.errors.CheckpointError`. ``meta["source"]`` is ``"checkpoint"`` or
     ``"quick-train"``.
     """
     domain = DrivingDomain()
@@ -181,7 +181,7 @@ def load_pooled_model(
 ) -> nn.Module:
     """The supervised model pre-trained on pooled meta-train frames (global logits over all classes).
 
-    Trained once with :func:`core.baselines.pretrain` and cached as ``.safetensors`` + ``.json``
+    Trained once with :func:`metasuite.core.baselines.pretrain` and cached as ``.safetensors`` + ``.json``
     under ``cache_dir``, keyed by its budget. Returned in eval mode (its norm layers use batch
     statistics either way).
     """
@@ -218,7 +218,7 @@ def environment_pool(
     environment: str, n_per_class: int = POOL_PER_CLASS, size: int = 48, seed: int = POOL_SEED
 ) -> ImagePool:
     """Render (once, cached on disk) ``n_per_class`` frames of every scene class in one environment."""
-    from domains.driving.render import SCENE_CLASSES, Environment, cached_pool
+    from metasuite.domains.driving.render import SCENE_CLASSES, Environment, cached_pool
 
     arr = cached_pool(Environment.from_name(environment), n_per_class=n_per_class, size=size, seed=seed)
     return {environment: {c: arr[i] for i, c in enumerate(SCENE_CLASSES)}}
@@ -228,8 +228,8 @@ def load_uploaded_zip(data: bytes, name: str = "upload", size: int = 48, max_per
     """Read a ``.zip`` of ``<class>/<images>`` (optionally inside one top folder) into an image pool.
 
     The environment is named after the zip (``name`` without ``.zip``), or after the top folder when
-    the class folders sit inside one (:func:`~domains.driving.data.load_image_folder` detects that).
-    At most ``max_per_class`` frames per class are kept. Raises :class:`~core.errors.DataError` with
+    the class folders sit inside one (:func:`~metasuite.domains.driving.data.load_image_folder` detects that).
+    At most ``max_per_class`` frames per class are kept. Raises :class:`~metasuite.core.errors.DataError` with
     a message for the user when the bytes are not a zip or the layout is wrong.
     """
     try:
@@ -283,7 +283,7 @@ def sample_task(pool: ImagePool, k_shot: int, seed: int, n_way: int = N_WAY, n_q
 
 
 def frames(x: Tensor) -> np.ndarray:
-    """Undo :func:`domains.driving.domain.pool_to_tensor`: ``(n, 3, H, W)`` -> uint8 ``(n, H, W, 3)``."""
+    """Undo :func:`metasuite.domains.driving.domain.pool_to_tensor`: ``(n, 3, H, W)`` -> uint8 ``(n, H, W, 3)``."""
     rgb = (x * _STD + _MEAN).mul(255.0).round().clamp(0, 255).to(torch.uint8)
     return rgb.permute(0, 2, 3, 1).numpy()
 

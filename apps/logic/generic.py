@@ -1,6 +1,6 @@
 """Computation behind the generic "Any domain" page: any registered domain, without a page of its own.
 
-The page shows what every domain offers through :class:`core.domain.Domain` alone:
+The page shows what every domain offers through :class:`metasuite.core.domain.Domain` alone:
 
 * one **test task** (support and query sets) in a view chosen from the shape of its inputs: images
   ``(C, H, W)`` as a labelled grid, 1-D regression as an x-y scatter with the adapted curve, anything
@@ -9,7 +9,7 @@ The page shows what every domain offers through :class:`core.domain.Domain` alon
   (0 inner steps: the meta-learned initialisation) and after adaptation;
 * a **method comparison** on :data:`N_COMPARISON_TASKS` fixed test tasks: the meta-learner against the
   scratch baseline, plus the baselines built on pooled pre-training when the domain's pre-training budget
-  is small (:data:`POOLED_MAX_PRETRAIN_STEPS`), as mean ± 95% CI (:func:`core.evaluate.evaluate`).
+  is small (:data:`POOLED_MAX_PRETRAIN_STEPS`), as mean ± 95% CI (:func:`metasuite.core.evaluate.evaluate`).
 
 The meta-learner is a shipped checkpoint (``data/checkpoints/<domain>/<run>/best.safetensors``), any run
 folder, or an untrained learner of a chosen algorithm (the comparison then says "untrained").
@@ -27,20 +27,20 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from apps.logic import REPO_ROOT
-from core.algorithms import AdaptedModel, MetaLearner
-from core.baselines import BaselineConfig, ScratchBaseline, build_baselines, pretrain
-from core.checkpoint import load_checkpoint
-from core.errors import CheckpointError
-from core.evaluate import MetaMethod, evaluate
-from core.learners import load_learner, make_learner
-from core.registry import get_domain
-from core.tasks import Task, TaskSampler, fixed_tasks, generator
+from metasuite.apps.logic import REPO_ROOT
+from metasuite.core.algorithms import AdaptedModel, MetaLearner
+from metasuite.core.baselines import BaselineConfig, ScratchBaseline, build_baselines, pretrain
+from metasuite.core.checkpoint import load_checkpoint
+from metasuite.core.errors import CheckpointError
+from metasuite.core.evaluate import MetaMethod, evaluate
+from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.registry import get_domain
+from metasuite.core.tasks import Task, TaskSampler, fixed_tasks, generator
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from core.domain import Domain
+    from metasuite.core.domain import Domain
 
 __all__ = [
     "CHECKPOINT_ROOT",
@@ -103,7 +103,7 @@ def default_domain(rows: list[dict[str, Any]]) -> str | None:
     """The domain the page opens on: the first loadable one without a page of its own, else
     :data:`FALLBACK_DOMAIN` when installed, else the first loadable.
 
-    ``rows`` is :func:`apps.logic.list_domains`'s output; None when no domain loads.
+    ``rows`` is :func:`metasuite.apps.logic.list_domains`'s output; None when no domain loads.
     """
     usable = [r for r in rows if r["error"] is None]
     for row in usable:
@@ -184,7 +184,7 @@ def load_model(
     """The registered domain ``domain_name`` with a checkpoint's learner, or an untrained ``algorithm`` learner.
 
     A checkpoint (run folder or ``.safetensors`` file) rebuilds the domain from its recorded
-    ``domain_options`` (the data it was trained for). Raises :class:`~core.errors.CheckpointError` when
+    ``domain_options`` (the data it was trained for). Raises :class:`~metasuite.core.errors.CheckpointError` when
     the checkpoint is missing, unreadable or trained on another domain.
     """
     if checkpoint is None:
@@ -499,8 +499,8 @@ def pooled_plan(domain: Domain) -> tuple[bool, str]:
 
 
 def comparison_methods(model: DomainModel, include_pooled: bool | None = None) -> list[Any]:
-    """The methods compared: the meta-learner (:class:`~core.evaluate.MetaMethod`) and the scratch
-    baseline, plus the pooled pre-training baselines (:func:`core.baselines.build_baselines`) when
+    """The methods compared: the meta-learner (:class:`~metasuite.core.evaluate.MetaMethod`) and the scratch
+    baseline, plus the pooled pre-training baselines (:func:`metasuite.core.baselines.build_baselines`) when
     ``include_pooled`` (default: :func:`pooled_plan`). Baseline budgets: ``domain.default_baselines()``."""
     domain, n_way = model.domain, model.setting["n_way"]
     config = _baseline_config(domain)
@@ -522,7 +522,7 @@ def compare_methods(
 ) -> dict[str, Any]:
     """Every :func:`comparison_methods` method on the same ``n_tasks`` fixed test tasks.
 
-    Returns :func:`core.evaluate.evaluate`'s report (``setting`` gains ``n_tasks``, ``seed``, ``split``).
+    Returns :func:`metasuite.core.evaluate.evaluate`'s report (``setting`` gains ``n_tasks``, ``seed``, ``split``).
     """
     if n_tasks < 1:
         raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")

@@ -26,16 +26,16 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from apps.logic import REPO_ROOT, train_run_atomically
-from core.algorithms import MAML, MetaLearner
-from core.backbones import build_backbone
-from core.checkpoint import resolve_checkpoint
-from core.errors import CheckpointError
-from core.learners import load_learner, make_learner
-from core.losses import task_metric
-from core.tasks import derive_seed, generator
-from domains.sinusoid import SinusoidDomain
-from domains.sinusoid.domain import X_RANGE
+from metasuite.apps.logic import REPO_ROOT, train_run_atomically
+from metasuite.core.algorithms import MAML, MetaLearner
+from metasuite.core.backbones import build_backbone
+from metasuite.core.checkpoint import resolve_checkpoint
+from metasuite.core.errors import CheckpointError
+from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.losses import task_metric
+from metasuite.core.tasks import derive_seed, generator
+from metasuite.domains.sinusoid import SinusoidDomain
+from metasuite.domains.sinusoid.domain import X_RANGE
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -103,7 +103,7 @@ def train_quick_maml(out_dir: str | Path, steps: int = FALLBACK_STEPS, seed: int
     renamed into place when done, so concurrent callers (two app sessions, parallel tests) never
     see a half-written run. An existing finished run at ``out_dir`` is reused as is.
     """
-    from core.trainer import TrainConfig
+    from metasuite.core.trainer import TrainConfig
 
     out = Path(out_dir)
     if (out / "best.safetensors").exists():
@@ -134,7 +134,7 @@ def load_sinusoid_model(path: str | Path | None = None) -> tuple[MetaLearner, di
         A run folder or ``.safetensors`` file. Default: :data:`DEFAULT_CHECKPOINT`; when that
         does not exist, a MAML is meta-trained for :data:`FALLBACK_STEPS` steps (cached under
         ``data/cache/``) so the page still works. An explicit ``path`` that does not exist
-        raises :class:`~core.errors.CheckpointError`.
+        raises :class:`~metasuite.core.errors.CheckpointError`.
 
     ``meta["source"]`` says which of the two happened: ``"checkpoint"`` or ``"quick-train"``.
     """
@@ -190,7 +190,7 @@ def scratch_learner(learner: MetaLearner, seed: int = 0) -> MetaLearner:
     """An untrained copy of ``learner``'s backbone whose ``adapt`` is plain SGD at its ``inner_lr``.
 
     The backbone is freshly initialised from ``derive_seed(seed, "scratch")`` (the seed the
-    evaluator's scratch baseline uses). Wrapping it in :class:`~core.algorithms.MAML` makes
+    evaluator's scratch baseline uses). Wrapping it in :class:`~metasuite.core.algorithms.MAML` makes
     ``adapt(support_x, support_y, steps=s)`` exactly ``s`` full-batch SGD steps on the support
     MSE, the same update rule as the meta-learned model's inner loop.
     """
@@ -282,7 +282,7 @@ def adaptation_curves(
     """Adapt the meta-learned and the scratch model on ``task``'s support set, step by step.
 
     Row ``s`` is a fresh ``adapt(..., steps=s)`` call (exact, and cheap for a 1-40-40-1 MLP).
-    MSE is :func:`core.losses.task_metric` on the grid, the metric the evaluator reports.
+    MSE is :func:`metasuite.core.losses.task_metric` on the grid, the metric the evaluator reports.
     """
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")

@@ -1,7 +1,7 @@
 """Computation behind the Trading page: backtest one asset's regime-adapted model against the baselines.
 
 The page runs the walk-forward evaluation of ``metasuite eval trading``
-(:func:`domains.trading.evaluation.walk_forward`) on **one** asset and a chosen test period:
+(:func:`metasuite.domains.trading.evaluation.walk_forward`) on **one** asset and a chosen test period:
 
 * every ``query_days`` (21) trading days the meta-learner of a trading checkpoint adapts on the
   ``support_days`` (126) days before, whose next-day outcomes are all known, and gives the
@@ -9,7 +9,7 @@ The page runs the walk-forward evaluation of ``metasuite eval trading``
   day's return (a one-day execution lag), charged the chosen costs per unit of turnover;
 * the same days are traded by the pooled model (trained on pooled tasks, never adapted), a model
   trained from scratch on each support window, and the rules buy & hold, MA 50/200, TSMOM 12-1 and
-  a 2-state HMM (:func:`domains.trading.evaluation.build_methods`, :mod:`domains.trading.strategies`).
+  a 2-state HMM (:func:`.evaluation.build_methods`, :mod:`.strategies`).
 
 Data (:class:`MarketData`): the independent test market of a synthetic checkpoint (ground-truth
 regimes), the S&P 500 / NASDAQ histories shipped in ``arch`` (offline), an uploaded CSV in the
@@ -29,13 +29,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from apps.logic import REPO_ROOT
-from core.checkpoint import load_checkpoint, resolve_checkpoint
-from core.errors import DataError
-from domains.trading import TradingDomain
-from domains.trading.backtest import drawdown
-from domains.trading.data import ARCH_TICKERS, DEFAULT_YFINANCE_CACHE, load_csv_folder, load_market, load_yfinance
-from domains.trading.evaluation import (
+from metasuite.apps.logic import REPO_ROOT
+from metasuite.core.checkpoint import load_checkpoint, resolve_checkpoint
+from metasuite.core.errors import DataError
+from metasuite.domains.trading import TradingDomain
+from metasuite.domains.trading.backtest import drawdown
+from metasuite.domains.trading.data import (
+    ARCH_TICKERS,
+    DEFAULT_YFINANCE_CACHE,
+    load_csv_folder,
+    load_market,
+    load_yfinance,
+)
+from metasuite.domains.trading.evaluation import (
     TradingEvaluation,
     build_methods,
     default_checkpoint,
@@ -43,7 +49,7 @@ from domains.trading.evaluation import (
     overlap_warnings,
     walk_forward,
 )
-from domains.trading.tasks import AssetSeries
+from metasuite.domains.trading.tasks import AssetSeries
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -134,10 +140,10 @@ class MarketData:
     Attributes
     ----------
     prices : dict of str -> DataFrame
-        Daily OHLCV bars per ticker (the :data:`domains.trading.data.Market` contract: date index,
+        Daily OHLCV bars per ticker (the :data:`metasuite.domains.trading.data.Market` contract: date index,
         columns open, high, low, close, volume; prices adjusted where the source adjusts them).
     source : str
-        The :class:`~domains.trading.TradingDomain` source these data count as: ``synthetic``,
+        The :class:`~metasuite.domains.trading.TradingDomain` source these data count as: ``synthetic``,
         ``indices`` (both arch histories), ``csv`` or ``yfinance``.
     regimes : dict of str -> Series, optional
         Ground-truth regime label of every day per ticker (synthetic market only).
@@ -187,8 +193,8 @@ def csv_market(data: bytes, name: str = "upload.csv") -> MarketData:
     """Daily bars from an uploaded CSV (``date,open,high,low,close,volume,Name`` as in market-sample).
 
     Without a ``Name`` column the ticker is the file name (``AAPL.csv``, ``AAPL_data.csv``). Splits in
-    unadjusted prices are adjusted (:func:`~domains.trading.data.load_csv_folder`). Raises
-    :class:`~core.errors.DataError` with the reason when the file cannot be used.
+    unadjusted prices are adjusted (:func:`~metasuite.domains.trading.data.load_csv_folder`). Raises
+    :class:`~metasuite.core.errors.DataError` with the reason when the file cannot be used.
     """
     if not data:
         raise DataError(f"{name!r} is empty; upload a CSV with columns date,open,high,low,close,volume[,Name]")
@@ -212,7 +218,7 @@ def yfinance_market(
     """``ticker`` from Yahoo Finance (adjusted, cached under ``cache_dir``): history for the last five years
     up to ``end`` (default today) and the years before them that the features, support and HMM need.
 
-    Online. Raises :class:`~core.errors.DataError` naming the ticker and the cache when nothing can be
+    Online. Raises :class:`~metasuite.core.errors.DataError` naming the ticker and the cache when nothing can be
     downloaded (offline, unknown ticker) and nothing is cached. ``download`` replaces
     ``yfinance.download`` (tests).
     """
@@ -310,10 +316,10 @@ def load_methods(checkpoint: str | Path) -> tuple[list[Any], dict[str, Any]]:
     """The learned methods of a trading checkpoint -> ``(methods, meta)``.
 
     ``methods``: its meta-learner, the pooled model (pre-trained on the checkpoint's training data,
-    tens of seconds on a CPU) and scratch (:func:`~domains.trading.evaluation.build_methods`); none of
+    tens of seconds on a CPU) and scratch (:func:`~metasuite.domains.trading.evaluation.build_methods`); none of
     them depends on the asset evaluated, so they are built once per checkpoint file and process.
     ``meta`` is the checkpoint's JSON with ``"warnings"`` added. Raises
-    :class:`~core.errors.CheckpointError` when the checkpoint is missing or not a trading one.
+    :class:`~metasuite.core.errors.CheckpointError` when the checkpoint is missing or not a trading one.
     """
     target = resolve_checkpoint(checkpoint)
     return _load_methods(str(target), target.stat().st_mtime_ns)
@@ -347,7 +353,7 @@ def run_backtest(
 ) -> tuple[TradingEvaluation, list[str]]:
     """Walk-forward backtest of ``methods`` and the rule baselines on ``ticker`` over ``[start, end]``.
 
-    Returns the :class:`~domains.trading.evaluation.TradingEvaluation` and the warnings to show (the
+    Returns the :class:`~metasuite.domains.trading.evaluation.TradingEvaluation` and the warnings to show (the
     test period overlaps the checkpoint's training or validation data; the HMM could not be fitted).
     """
     domain = evaluation_domain(market, ticker, start, end, _shape(meta))

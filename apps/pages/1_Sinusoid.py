@@ -1,6 +1,6 @@
 """Sinusoid page: watch a meta-learned model adapt to a new sine from K points, next to scratch.
 
-Layout only; every number comes from :mod:`apps.logic.sinusoid`.
+Layout only; every number comes from :mod:`metasuite.apps.logic.sinusoid`.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 
 import streamlit as st
 
-from apps.logic import REPO_ROOT
-from apps.logic.sinusoid import (
+from metasuite.apps.logic import REPO_ROOT
+from metasuite.apps.logic.sinusoid import (
     DEFAULT_CHECKPOINT,
     DEFAULT_SEED,
     FALLBACK_STEPS,
@@ -24,7 +24,7 @@ from apps.logic.sinusoid import (
     mse_table,
     sample_task,
 )
-from core.algorithms import MetaLearner
+from metasuite.core.algorithms import MetaLearner
 
 st.set_page_config(page_title="Sinusoid · metasuite", page_icon=":material/ssid_chart:", layout="wide")
 

@@ -1,6 +1,6 @@
 """Driving page: recognise the driving scene in a road environment never seen in training, from K frames.
 
-Layout only; every number comes from :mod:`apps.logic.driving`.
+Layout only; every number comes from :mod:`metasuite.apps.logic.driving`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 import streamlit as st
 from torch import nn
 
-from apps.logic import REPO_ROOT
-from apps.logic.driving import (
+from metasuite.apps.logic import REPO_ROOT
+from metasuite.apps.logic.driving import (
     DEFAULT_CHECKPOINT,
     DEFAULT_SEED,
     EVAL_COMMAND,
@@ -34,9 +34,9 @@ from apps.logic.driving import (
     unseen_environments,
     upscale,
 )
-from core.algorithms import MetaLearner
-from core.errors import DataError, TaskError
-from domains.driving.data import ImagePool
+from metasuite.core.algorithms import MetaLearner
+from metasuite.core.errors import DataError, TaskError
+from metasuite.domains.driving.data import ImagePool
 
 st.set_page_config(page_title="Driving · metasuite", page_icon=":material/directions_car:", layout="wide")
 

@@ -1,6 +1,6 @@
 """Diagnosis page: adapt a heartbeat classifier to a new patient from their first labelled minutes.
 
-Layout only; every number comes from :mod:`apps.logic.diagnosis`. A decision aid, not a diagnosis.
+Layout only; every number comes from :mod:`metasuite.apps.logic.diagnosis`. A decision aid, not a diagnosis.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pandas as pd
 import streamlit as st
 from torch import nn
 
-from apps.logic import REPO_ROOT
-from apps.logic.diagnosis import (
+from metasuite.apps.logic import REPO_ROOT
+from metasuite.apps.logic.diagnosis import (
     DEFAULT_CHECKPOINT,
     DEFAULT_SUPPORT_MINUTES,
     FALLBACK_STEPS,
@@ -37,12 +37,12 @@ from apps.logic.diagnosis import (
     synthetic_patients,
     threshold_fields,
 )
-from core.algorithms import MetaLearner
-from core.errors import DataError, TaskError
-from core.tasks import Task
-from domains.diagnosis.beats import BeatSet
-from domains.diagnosis.records import PatientRecord
-from domains.diagnosis.report import DISCLAIMER, ReportThresholds
+from metasuite.core.algorithms import MetaLearner
+from metasuite.core.errors import DataError, TaskError
+from metasuite.core.tasks import Task
+from metasuite.domains.diagnosis.beats import BeatSet
+from metasuite.domains.diagnosis.records import PatientRecord
+from metasuite.domains.diagnosis.report import DISCLAIMER, ReportThresholds
 
 st.set_page_config(page_title="Diagnosis · metasuite", page_icon=":material/ecg_heart:", layout="wide")
 

@@ -1,6 +1,6 @@
 """Trading page: a next-day direction model adapted to the current market regime, backtested honestly.
 
-Layout only; every number comes from :mod:`apps.logic.trading`. Not investment advice.
+Layout only; every number comes from :mod:`metasuite.apps.logic.trading`. Not investment advice.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import streamlit as st
 
-from apps.logic import REPO_ROOT
-from apps.logic.trading import (
+from metasuite.apps.logic import REPO_ROOT
+from metasuite.apps.logic.trading import (
     DEFAULT_COST_BPS,
     PAGE_N_BOOT,
     PERCENT_COLUMNS,
@@ -33,9 +33,9 @@ from apps.logic.trading import (
     synthetic_market,
     yfinance_market,
 )
-from core.checkpoint import load_checkpoint
-from core.errors import CheckpointError, DataError
-from domains.trading.evaluation import DISCLAIMER, TradingEvaluation
+from metasuite.core.checkpoint import load_checkpoint
+from metasuite.core.errors import CheckpointError, DataError
+from metasuite.domains.trading.evaluation import DISCLAIMER, TradingEvaluation
 
 st.set_page_config(page_title="Trading · metasuite", page_icon=":material/candlestick_chart:", layout="wide")
 

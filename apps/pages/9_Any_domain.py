@@ -1,7 +1,7 @@
 """Any domain: the support and query sets of a test task, test-time adaptation, and a method comparison.
 
 For every registered domain, including those without a page of their own (Home links here with
-``?domain=NAME``). Layout only; every number comes from :mod:`apps.logic.generic`.
+``?domain=NAME``). Layout only; every number comes from :mod:`metasuite.apps.logic.generic`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import streamlit as st
 
-from apps.logic import REPO_ROOT, list_domains
-from apps.logic.generic import (
+from metasuite.apps.logic import REPO_ROOT, list_domains
+from metasuite.apps.logic.generic import (
     COMPARISON_SEED,
     DEFAULT_SEED,
     N_COMPARISON_TASKS,
@@ -35,9 +35,9 @@ from apps.logic.generic import (
     task_view,
     vector_figure,
 )
-from core.algorithms import ALGORITHMS
-from core.checkpoint import resolve_checkpoint
-from core.errors import MetasuiteError
+from metasuite.core.algorithms import ALGORITHMS
+from metasuite.core.checkpoint import resolve_checkpoint
+from metasuite.core.errors import MetasuiteError
 
 st.set_page_config(page_title="Any domain · metasuite", page_icon=":material/category:", layout="wide")
 

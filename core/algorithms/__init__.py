@@ -1,6 +1,6 @@
-"""Meta-learning algorithms behind one interface (:class:`~core.algorithms.base.MetaLearner`).
+"""Meta-learning algorithms behind one interface (:class:`~metasuite.core.algorithms.base.MetaLearner`).
 
->>> from core.algorithms import ALGORITHMS, build_learner
+>>> from metasuite.core.algorithms import ALGORITHMS, build_learner
 >>> sorted(ALGORITHMS)
 ['anil', 'fomaml', 'maml', 'metasgd', 'protonet', 'reptile']
 """
@@ -11,13 +11,13 @@ from typing import Any
 
 from torch import nn
 
-from core.algorithms.anil import ANIL
-from core.algorithms.base import AdaptedModel, MetaLearner
-from core.algorithms.maml import FOMAML, MAML
-from core.algorithms.metasgd import MetaSGD
-from core.algorithms.protonet import ProtoNet
-from core.algorithms.reptile import Reptile
-from core.errors import UnknownNameError
+from metasuite.core.algorithms.anil import ANIL
+from metasuite.core.algorithms.base import AdaptedModel, MetaLearner
+from metasuite.core.algorithms.maml import FOMAML, MAML
+from metasuite.core.algorithms.metasgd import MetaSGD
+from metasuite.core.algorithms.protonet import ProtoNet
+from metasuite.core.algorithms.reptile import Reptile
+from metasuite.core.errors import UnknownNameError
 
 __all__ = [
     "ALGORITHMS",

@@ -7,7 +7,7 @@ much cheaper than MAML's full inner loop, with comparable accuracy.
 
 Example
 -------
->>> from core.backbones import build_backbone
+>>> from metasuite.core.backbones import build_backbone
 >>> learner = ANIL(build_backbone("conv4", in_channels=3, out_features=5, image_size=84),
 ...                inner_lr=0.1, inner_steps=5)
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from torch import Tensor
 
-from core.algorithms.base import MetaLearner, Params
+from metasuite.core.algorithms.base import MetaLearner, Params
 
 __all__ = ["ANIL"]
 

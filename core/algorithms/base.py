@@ -3,7 +3,7 @@
 A meta-learner is an ``nn.Module`` holding its meta-parameters (the backbone's initial weights,
 plus e.g. Meta-SGD's learned inner learning rates). It has three verbs:
 
-* :meth:`MetaLearner.meta_backward` -- given a :class:`~core.tasks.TaskBatch`, accumulate the
+* :meth:`MetaLearner.meta_backward` -- given a :class:`~metasuite.core.tasks.TaskBatch`, accumulate the
   meta-gradient into ``.grad`` of every meta-parameter and return the mean query metrics. The
   trainer's outer optimiser then steps. (Distributed training all-reduces these ``.grad``.)
 * :meth:`MetaLearner.adapt` -- turn one support set into an :class:`AdaptedModel`.
@@ -32,10 +32,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad
 
-from core.backbones import under_vmap, vmap_safe
-from core.errors import TaskError, UnknownNameError
-from core.losses import KINDS, task_loss, task_metric
-from core.tasks import Task, TaskBatch, check_classification_task
+from metasuite.core.backbones import under_vmap, vmap_safe
+from metasuite.core.errors import TaskError, UnknownNameError
+from metasuite.core.losses import KINDS, task_loss, task_metric
+from metasuite.core.tasks import Task, TaskBatch, check_classification_task
 
 __all__ = ["EXECUTIONS", "AdaptedModel", "MetaLearner", "Params"]
 
@@ -74,7 +74,7 @@ class MetaLearner(nn.Module):
     Parameters
     ----------
     backbone : nn.Module
-        A backbone from :mod:`core.backbones` (``body`` + ``head``); its parameters become the
+        A backbone from :mod:`metasuite.core.backbones` (``body`` + ``head``); its parameters become the
         meta-learned initialisation.
     kind : {"classification", "regression"}
         Selects cross-entropy/accuracy or MSE.
@@ -96,7 +96,7 @@ class MetaLearner(nn.Module):
         Set False for fixed-label-space tasks where a support set may miss classes.
     balanced_loss : bool
         Classification losses (inner loop and meta-objective) weight every class present in the
-        labels equally (:func:`core.losses.balanced_weights`), for class-imbalanced tasks; the
+        labels equally (:func:`metasuite.core.losses.balanced_weights`), for class-imbalanced tasks; the
         training / validation metric is then the balanced accuracy.
     """
 

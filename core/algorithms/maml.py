@@ -11,7 +11,7 @@ constants, so ``d phi / d theta = I``.
 
 Example
 -------
->>> from core.backbones import build_backbone
+>>> from metasuite.core.backbones import build_backbone
 >>> learner = MAML(build_backbone("mlp", in_features=1, out_features=1), kind="regression",
 ...                inner_lr=0.01, inner_steps=1)
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from torch import Tensor
 
-from core.algorithms.base import MetaLearner, Params
+from metasuite.core.algorithms.base import MetaLearner, Params
 
 __all__ = ["FOMAML", "MAML"]
 

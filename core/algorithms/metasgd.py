@@ -7,7 +7,7 @@ and both ``theta`` and ``alpha`` are meta-learned through the query loss (second
 
 Example
 -------
->>> from core.backbones import build_backbone
+>>> from metasuite.core.backbones import build_backbone
 >>> learner = MetaSGD(build_backbone("mlp", in_features=1, out_features=1), kind="regression",
 ...                   inner_lr=0.01)
 
@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from core.algorithms.base import Params
-from core.algorithms.maml import MAML
+from metasuite.core.algorithms.base import Params
+from metasuite.core.algorithms.maml import MAML
 
 __all__ = ["MetaSGD"]
 

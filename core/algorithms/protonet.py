@@ -13,7 +13,7 @@ predicted and produce no NaNs.
 
 Example
 -------
->>> from core.backbones import build_backbone
+>>> from metasuite.core.backbones import build_backbone
 >>> learner = ProtoNet(build_backbone("conv4", in_channels=3, out_features=None, image_size=84),
 ...                    n_way=5)
 
@@ -28,7 +28,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 
-from core.algorithms.base import MetaLearner, Params
+from metasuite.core.algorithms.base import MetaLearner, Params
 
 __all__ = ["ProtoNet"]
 

@@ -8,7 +8,7 @@ update; the query loss after adaptation is still reported as the training metric
 
 Example
 -------
->>> from core.backbones import build_backbone
+>>> from metasuite.core.backbones import build_backbone
 >>> learner = Reptile(build_backbone("mlp", in_features=1, out_features=1), kind="regression",
 ...                   inner_lr=0.02, inner_steps=5)
 
@@ -23,10 +23,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from core.algorithms.base import Params
-from core.algorithms.maml import MAML
-from core.backbones import vmap_safe
-from core.tasks import TaskBatch
+from metasuite.core.algorithms.base import Params
+from metasuite.core.algorithms.maml import MAML
+from metasuite.core.backbones import vmap_safe
+from metasuite.core.tasks import TaskBatch
 
 __all__ = ["Reptile"]
 

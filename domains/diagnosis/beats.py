@@ -1,4 +1,4 @@
-"""From a :class:`~domains.diagnosis.records.PatientRecord` to per-beat model inputs.
+"""From a :class:`~metasuite.domains.diagnosis.records.PatientRecord` to per-beat model inputs.
 
 Each annotated beat gives
 
@@ -8,7 +8,7 @@ Each annotated beat gives
   beat, because amplitude carries class information (a ventricular beat is typically larger than
   the patient's normal beats). Records at another sampling rate are resampled onto the same time
   grid by linear interpolation (signals above 360 Hz should be low-passed first, as
-  :func:`domains.diagnosis.mitdb.load_record` does with its 0.5-40 Hz band-pass);
+  :func:`metasuite.domains.diagnosis.mitdb.load_record` does with its 0.5-40 Hz band-pass);
 * five **RR features** in seconds (:data:`RR_FEATURES`): the interval to the previous beat, to the
   next beat, the local average (mean of the last 10 RR intervals up to and including the pre-RR,
   fewer at the start of a recording, so it never looks ahead), pre-RR / local average and
@@ -29,12 +29,12 @@ from itertools import pairwise
 
 import numpy as np
 
-from core.errors import DataError
-from domains.diagnosis.records import AAMI_CLASSES, FS, PatientRecord
+from metasuite.core.errors import DataError
+from metasuite.domains.diagnosis.records import AAMI_CLASSES, FS, PatientRecord
 
 __all__ = ["RR_FEATURES", "WINDOW", "WINDOW_LENGTH", "BeatSet", "extract_beats", "split_by_time"]
 
-#: Window around the R peak in samples at :data:`~domains.diagnosis.records.FS` = 360 Hz, end exclusive.
+#: Window around the R peak in samples at :data:`~metasuite.domains.diagnosis.records.FS` = 360 Hz, end exclusive.
 WINDOW = (-90, 162)
 WINDOW_LENGTH = WINDOW[1] - WINDOW[0]  # 252 samples, 0.7 s
 RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "pre_over_local", "post_over_pre")

@@ -3,8 +3,8 @@
 Measured in one process on the machine at hand (nothing else should run beside it):
 
 * **preprocessing** -- a full 30-minute record at 360 Hz to model inputs: 0.5-40 Hz band-pass,
-  beat windows and RR features (:func:`~domains.diagnosis.domain.preprocess`,
-  :func:`~domains.diagnosis.beats.extract_beats`, :func:`~domains.diagnosis.domain.beats_to_tensor`).
+  beat windows and RR features (:func:`~metasuite.domains.diagnosis.domain.preprocess`,
+  :func:`~.beats.extract_beats`, :func:`~.domain.beats_to_tensor`).
   On a synthetic record always; on real MIT-BIH records too when a folder is found
   (``$METASUITE_MITDB`` or ``../shared/data/mitdb-ds1``), reading the WFDB files included.
   Target: a record in under 2 s.
@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from core.bench import timing_summary
+from metasuite.core.bench import timing_summary
 
 __all__ = ["TARGETS", "bench_diagnosis"]
 
@@ -40,9 +40,9 @@ DEFAULT_MITDB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" /
 
 
 def _preprocess(quick: bool) -> dict[str, Any]:
-    from domains.diagnosis.beats import extract_beats
-    from domains.diagnosis.domain import beats_to_tensor, preprocess
-    from domains.diagnosis.synth import synth_patient
+    from metasuite.domains.diagnosis.beats import extract_beats
+    from metasuite.domains.diagnosis.domain import beats_to_tensor, preprocess
+    from metasuite.domains.diagnosis.synth import synth_patient
 
     raw = synth_patient(7, minutes=30.0)
     n_beats = len(raw.r_peaks)
@@ -56,7 +56,7 @@ def _preprocess(quick: bool) -> dict[str, Any]:
     out["synthetic_30min"]["beats_per_s"] = round(n_beats / out["synthetic_30min"]["median_s"])
     folder = Path(os.environ.get("METASUITE_MITDB", DEFAULT_MITDB))
     if folder.is_dir():
-        from domains.diagnosis.mitdb import list_records, load_record
+        from metasuite.domains.diagnosis.mitdb import list_records, load_record
 
         names = list_records(folder)[: 2 if quick else 6]
         per_record = []
@@ -79,7 +79,7 @@ def _preprocess(quick: bool) -> dict[str, Any]:
 
 
 def _learner(domain: Any, algo: str) -> Any:
-    from core.learners import load_learner, make_learner
+    from metasuite.core.learners import load_learner, make_learner
 
     ckpt = SHIPPED / algo
     if (ckpt / "best.safetensors").is_file():
@@ -117,9 +117,9 @@ def _rss_mb() -> float:
 
 
 def _train_child(quick: bool, queue: Any) -> None:
-    from core.learners import make_learner
-    from core.trainer import TrainConfig, train
-    from domains.diagnosis.domain import DiagnosisDomain
+    from metasuite.core.learners import make_learner
+    from metasuite.core.trainer import TrainConfig, train
+    from metasuite.domains.diagnosis.domain import DiagnosisDomain
 
     torch.set_num_threads(2)
     cohort = {"train": 3, "val": 1, "test": 1} if quick else None
@@ -157,7 +157,7 @@ def _memory(quick: bool) -> dict[str, Any]:
 
 def bench_diagnosis(quick: bool = False) -> dict[str, Any]:
     """Run the diagnosis benchmarks; see the module docstring."""
-    from domains.diagnosis.domain import DiagnosisDomain
+    from metasuite.domains.diagnosis.domain import DiagnosisDomain
 
     cohort = {"train": 1, "val": 1, "test": 2}
     domain = DiagnosisDomain(cohort=cohort)

@@ -8,12 +8,12 @@ predicted afterwards (``fixed_label_space``). Support and query sizes differ per
 batches are padded with masks, and losses are class-balanced (a patient's beats are mostly N).
 
 Inputs: each beat is the 252-sample window around its R peak followed by the 5 RR features of
-:mod:`domains.diagnosis.beats` (257 numbers), read by a 1-D CNN that concatenates the RR features
+:mod:`metasuite.domains.diagnosis.beats` (257 numbers), read by a 1-D CNN that concatenates the RR features
 to its pooled convolutional features.
 
 Data and splits (disjoint by patient):
 
-* **synthetic cohort** (default, no files): patients drawn by :mod:`domains.diagnosis.synth`,
+* **synthetic cohort** (default, no files): patients drawn by :mod:`metasuite.domains.diagnosis.synth`,
   with split-salted seeds (train / val / test patients never overlap);
 * **MIT-BIH** (``data_dir``): the records named by ``records`` (``DS1``, ``DS2``, ``all`` or a
   list), paced records excluded, 201+202 joined. With ``test_records`` (e.g. ``records=DS1``,
@@ -37,11 +37,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from core.domain import Domain
-from core.errors import DataError, TaskError
-from core.tasks import Task
-from domains.diagnosis.beats import RR_FEATURES, WINDOW_LENGTH, BeatSet, extract_beats
-from domains.diagnosis.records import AAMI_CLASSES, PatientRecord
+from metasuite.core.domain import Domain
+from metasuite.core.errors import DataError, TaskError
+from metasuite.core.tasks import Task
+from metasuite.domains.diagnosis.beats import RR_FEATURES, WINDOW_LENGTH, BeatSet, extract_beats
+from metasuite.domains.diagnosis.records import AAMI_CLASSES, PatientRecord
 
 __all__ = ["DiagnosisDomain", "DiagnosisSampler", "beats_to_tensor", "preprocess"]
 
@@ -55,7 +55,7 @@ def preprocess(record: PatientRecord) -> PatientRecord:
     """The same 0.5-40 Hz zero-phase band-pass for every source (MIT-BIH records come filtered)."""
     if record.meta.get("filtered"):
         return record
-    from domains.diagnosis.mitdb import bandpass
+    from metasuite.domains.diagnosis.mitdb import bandpass
 
     signal = bandpass(record.signal.astype(np.float64), record.fs, f"record {record.patient_id!r}")
     meta = {**record.meta, "filtered": True}
@@ -239,8 +239,8 @@ class DiagnosisDomain(Domain):
 
     # ------------------------------------------------------------------ data
     def _synthetic(self, split: str) -> list[PatientRecord]:
-        from core.tasks import derive_seed
-        from domains.diagnosis.synth import synth_patient
+        from metasuite.core.tasks import derive_seed
+        from metasuite.domains.diagnosis.synth import synth_patient
 
         seeds = [derive_seed("diagnosis-cohort", split, i) % (2**31) for i in range(self.cohort[split])]
         return [preprocess(synth_patient(s, minutes=self.minutes)) for s in seeds]
@@ -252,7 +252,7 @@ class DiagnosisDomain(Domain):
         so a model can be trained on DS1 where DS2 is not present; training patients are the
         ``records`` minus every patient that has a record among the test records.
         """
-        from domains.diagnosis.mitdb import SAME_PATIENT, load_patients, record_names
+        from metasuite.domains.diagnosis.mitdb import SAME_PATIENT, load_patients, record_names
 
         if self._real is None:
             pool = load_patients(self.data_dir, self.records)
@@ -386,7 +386,7 @@ class DiagnosisDomain(Domain):
 
     def metrics(self, pred: Tensor, query_y: Tensor, query_mask: Tensor | None) -> dict[str, float]:
         """Accuracy, macro-F1 and the S / V sensitivity, positive predictivity and F1 of one patient."""
-        from domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics
+        from metasuite.domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics
 
         y, p = query_y, pred.argmax(dim=-1)
         if query_mask is not None:
@@ -407,24 +407,24 @@ class DiagnosisDomain(Domain):
         return ["records", "test_records", "support_minutes"]
 
     def benchmarks(self) -> dict[str, Any]:
-        from domains.diagnosis.bench import bench_diagnosis
+        from metasuite.domains.diagnosis.bench import bench_diagnosis
 
         return {"diagnosis": bench_diagnosis}
 
     def eval_summary(self, report: dict[str, Any]) -> dict[str, Any]:
-        """Gross statistics, per-patient table and published references (:mod:`domains.diagnosis.evaluation`)."""
-        from domains.diagnosis.evaluation import summarize
+        """Gross statistics, per-patient table and published references (:mod:`.evaluation`)."""
+        from metasuite.domains.diagnosis.evaluation import summarize
 
         return summarize(report)
 
     def format_eval_summary(self, summary: dict[str, Any]) -> str:
-        from domains.diagnosis.evaluation import format_summary
+        from metasuite.domains.diagnosis.evaluation import format_summary
 
         return format_summary(summary)
 
     def fingerprint(self) -> str:
         if self.data_dir is None:
-            from domains.diagnosis.synth import synth_fingerprint
+            from metasuite.domains.diagnosis.synth import synth_fingerprint
 
             blob = json.dumps(
                 {"synth": synth_fingerprint(), "cohort": self.cohort, "minutes": self.minutes}, sort_keys=True

@@ -1,6 +1,6 @@
 """ECG-literature summaries of a diagnosis eval report: gross statistics, per-patient table, references.
 
-:func:`core.evaluate.evaluate` gives, per method, the mean ± CI over patients of each per-patient
+:func:`metasuite.core.evaluate.evaluate` gives, per method, the mean ± CI over patients of each per-patient
 metric (the *average* statistics) and a confusion matrix of every query beat of every patient.
 The ECG literature (de Chazal 2004/2006, Kiranyaz 2016) reports *gross* statistics: Se, +P and F1
 of the beats pooled over all test patients. :func:`summarize` computes them from the confusion
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from domains.diagnosis.metrics import REFERENCE_KEYS, REFERENCES, metrics_from_confusion
-from domains.diagnosis.records import AAMI_CLASSES
+from metasuite.domains.diagnosis.metrics import REFERENCE_KEYS, REFERENCES, metrics_from_confusion
+from metasuite.domains.diagnosis.records import AAMI_CLASSES
 
 __all__ = ["GROSS_KEYS", "PATIENT_KEYS", "format_summary", "gross_from_confusion", "summarize"]
 

@@ -39,8 +39,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.metrics import confusion_matrix
 
-from core.errors import DataError
-from domains.diagnosis.records import AAMI_CLASSES
+from metasuite.core.errors import DataError
+from metasuite.domains.diagnosis.records import AAMI_CLASSES
 
 __all__ = [
     "HEADLINE_KEYS",

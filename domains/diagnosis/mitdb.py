@@ -1,4 +1,4 @@
-"""The MIT-BIH Arrhythmia Database (WFDB format) read into :class:`~domains.diagnosis.records.PatientRecord`.
+"""The MIT-BIH Arrhythmia Database (WFDB format) read into :class:`~metasuite.domains.diagnosis.records.PatientRecord`.
 
 48 half-hour two-lead recordings at 360 Hz from 47 patients (Moody & Mark, "The impact of the MIT-BIH
 Arrhythmia Database", IEEE Eng in Med and Biol 20(3):45-50, 2001), with every beat annotated by two
@@ -17,7 +17,7 @@ What a loaded record holds:
 
 Records are grouped by *patient*: 201 and 202 come from the same person, so :func:`load_patients` joins
 them into one :class:`PatientRecord` (``"mitdb:201+202"``) whose ``meta["segment_starts"]`` marks where
-202 begins -- the two recordings are not contiguous in time, so :mod:`domains.diagnosis.beats` never
+202 begins -- the two recordings are not contiguous in time, so :mod:`metasuite.domains.diagnosis.beats` never
 computes an RR interval or a window across that boundary.
 
 Record sets: :data:`DS1` / :data:`DS2` are the inter-patient training / test halves of de Chazal et al.
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import DataError
-from domains.diagnosis.records import PatientRecord
+from metasuite.core.errors import DataError
+from metasuite.domains.diagnosis.records import PatientRecord
 
 __all__ = [
     "AAMI_MAP",

@@ -1,7 +1,7 @@
 """The one in-memory form of an ECG recording that every part of the diagnosis domain shares.
 
-A :class:`PatientRecord` is what the synthetic cohort (:mod:`domains.diagnosis.synth`) generates
-and what the MIT-BIH reader (:mod:`domains.diagnosis.mitdb`) loads: one lead, its sampling rate,
+A :class:`PatientRecord` is what the synthetic cohort (:mod:`metasuite.domains.diagnosis.synth`) generates
+and what the MIT-BIH reader (:mod:`metasuite.domains.diagnosis.mitdb`) loads: one lead, its sampling rate,
 the R-peak sample index of every annotated beat and the beat's AAMI EC57 class.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import DataError
+from metasuite.core.errors import DataError
 
 __all__ = ["AAMI_CLASSES", "ALL_AAMI", "FS", "PatientRecord"]
 

@@ -39,8 +39,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from core.errors import DataError
-from domains.diagnosis.records import AAMI_CLASSES
+from metasuite.core.errors import DataError
+from metasuite.domains.diagnosis.records import AAMI_CLASSES
 
 __all__ = ["DISCLAIMER", "BigeminyEpisode", "PatientReport", "ReportThresholds", "Run", "build_report"]
 

@@ -4,7 +4,7 @@ Every patient is a :class:`PatientProfile` drawn from its integer seed by :func:
 a sinus rate and heart-rate variability, the shape of the P, Q, R, S and T waves, the ectopic
 P wave of its supraventricular beats, one to three ventricular foci (each with its own wide QRS
 and discordant T wave), its ectopy burdens and its noise. :func:`synth_patient` turns a profile
-into a :class:`~domains.diagnosis.records.PatientRecord` in three steps:
+into a :class:`~metasuite.domains.diagnosis.records.PatientRecord` in three steps:
 
 1. **Rhythm.** The sinus node fires with a cycle length modulated by respiration (respiratory
    sinus arrhythmia), a low-frequency (0.04-0.15 Hz) and a very-low-frequency process, plus
@@ -50,8 +50,8 @@ from typing import Any
 import numpy as np
 from scipy import fft as sp_fft
 
-from core.errors import DataError
-from domains.diagnosis.records import FS, PatientRecord
+from metasuite.core.errors import DataError
+from metasuite.domains.diagnosis.records import FS, PatientRecord
 
 __all__ = [
     "SYNTH_VERSION",

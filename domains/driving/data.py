@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
-from core.errors import DataError
+from metasuite.core.errors import DataError
 
 if TYPE_CHECKING:
     import pandas

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.domain import Domain
-from core.errors import DataError, TaskError
-from core.tasks import Task
-from domains.driving.data import ImagePool
+from metasuite.core.domain import Domain
+from metasuite.core.errors import DataError, TaskError
+from metasuite.core.tasks import Task
+from metasuite.domains.driving.data import ImagePool
 
 __all__ = [
     "HELD_OUT_REGION",
@@ -52,7 +52,7 @@ _MEAN, _STD = 0.45, 0.25  # fixed input normalisation of uint8 RGB frames
 
 def synthetic_splits() -> dict[str, list[str]]:
     """Environment names of each split of the procedural renderer (disjoint; ``seen`` = ``train``)."""
-    from domains.driving.render import ALL_ENVIRONMENTS, REGIONS
+    from metasuite.domains.driving.render import ALL_ENVIRONMENTS, REGIONS
 
     held_region = REGIONS[HELD_OUT_REGION]
     splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
@@ -183,7 +183,7 @@ class DrivingDomain(Domain):
         """Global scene class list."""
         if self._classes is None:
             if self.data_dir is None:
-                from domains.driving.render import SCENE_CLASSES
+                from metasuite.domains.driving.render import SCENE_CLASSES
 
                 self._classes = list(SCENE_CLASSES)
             else:
@@ -199,7 +199,7 @@ class DrivingDomain(Domain):
 
     def _real_pool(self) -> ImagePool:
         if "real" not in self._pools:
-            from domains.driving.data import load_bdd100k, load_image_folder
+            from metasuite.domains.driving.data import load_bdd100k, load_image_folder
 
             root = self.data_dir
             assert root is not None
@@ -219,7 +219,7 @@ class DrivingDomain(Domain):
         if split not in self._pools:
             envs = self.splits()[split]
             if self.data_dir is None:
-                from domains.driving.render import SCENE_CLASSES, Environment, cached_pool
+                from metasuite.domains.driving.render import SCENE_CLASSES, Environment, cached_pool
 
                 seed = SEEN_IMAGE_SEED if split == "seen" else TRAIN_IMAGE_SEED
                 pool: ImagePool = {}
@@ -306,13 +306,13 @@ class DrivingDomain(Domain):
         return {**self.__dict__, "_pools": {}}
 
     def benchmarks(self) -> dict[str, Any]:
-        from domains.driving.bench import bench_driving
+        from metasuite.domains.driving.bench import bench_driving
 
         return {"driving": bench_driving}
 
     def fingerprint(self) -> str:
         if self.data_dir is None:
-            from domains.driving.render import renderer_fingerprint
+            from metasuite.domains.driving.render import renderer_fingerprint
 
             blob = f"{renderer_fingerprint()}|{self.image_size}|{self.images_per_class}"
         else:

@@ -2,8 +2,8 @@
 
 Setting (Li et al. 2017, Table 1): sine regression, one inner step, K = 5, 10, 20 support
 points, meta-batch 25, 70 000 meta-iterations, 600 test tasks. Every algorithm is trained with
-the domain defaults through the same :func:`core.trainer.train` that ``metasuite train`` uses,
-then evaluated by :func:`core.evaluate.evaluate` on the same fixed seeded test tasks (100 query
+the domain defaults through the same :func:`metasuite.core.trainer.train` that ``metasuite train`` uses,
+then evaluated by :func:`metasuite.core.evaluate.evaluate` on the same fixed seeded test tasks (100 query
 points per task) next to the scratch and pretrain+finetune baselines. Training jobs run in a
 pool of worker processes, one per core, each with one torch thread.
 
@@ -36,9 +36,9 @@ def _train_job(algo: str, k_shot: int, steps: int, out_dir: str, seed: int, comp
     import torch
 
     torch.set_num_threads(1)
-    from core.learners import make_learner
-    from core.registry import get_domain
-    from core.trainer import TrainConfig, train
+    from metasuite.core.learners import make_learner
+    from metasuite.core.registry import get_domain
+    from metasuite.core.trainer import TrainConfig, train
 
     domain = get_domain("sinusoid")
     learner = make_learner(domain, algo, n_way=None, seed=seed)
@@ -66,11 +66,11 @@ def _eval_job(k_shot: int, runs: dict[str, str], n_tasks: int, seed: int, baseli
     import torch
 
     torch.set_num_threads(1)
-    from core.baselines import BaselineConfig, build_baselines
-    from core.evaluate import MetaMethod, evaluate
-    from core.learners import load_learner
-    from core.registry import get_domain
-    from core.tasks import fixed_tasks
+    from metasuite.core.baselines import BaselineConfig, build_baselines
+    from metasuite.core.evaluate import MetaMethod, evaluate
+    from metasuite.core.learners import load_learner
+    from metasuite.core.registry import get_domain
+    from metasuite.core.tasks import fixed_tasks
 
     domain = get_domain("sinusoid")
     setting = {"n_way": None, "k_shot": k_shot, "n_query": 100}
@@ -102,7 +102,7 @@ def bench_sinusoid(quick: bool = False, workers: int | None = None, out_root: st
     seed = 0
     workers = workers or max(1, min(os.cpu_count() or 1, 2 if quick else os.cpu_count() or 1))
     root = Path(out_root or tempfile.mkdtemp(prefix="metasuite-bench-sinusoid-"))
-    from domains.sinusoid.domain import SinusoidDomain
+    from metasuite.domains.sinusoid.domain import SinusoidDomain
 
     baseline_cfg = {**SinusoidDomain().default_baselines(), "seed": seed}
     if quick:

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from core.domain import SPLITS, Domain
-from core.tasks import Task, TaskBatch, derive_seed
+from metasuite.core.domain import SPLITS, Domain
+from metasuite.core.tasks import Task, TaskBatch, derive_seed
 
 __all__ = ["AMPLITUDE", "PHASE", "X_RANGE", "SinusoidDomain", "SinusoidSampler"]
 
@@ -28,7 +28,7 @@ class SinusoidSampler:
     The split name is mixed into every draw, so the train, val and test streams never share a
     task even when the caller passes identically seeded generators.
 
-    ``sample`` returns a :class:`~core.tasks.Task` with ``support_x`` ``(k_shot, 1)``,
+    ``sample`` returns a :class:`~metasuite.core.tasks.Task` with ``support_x`` ``(k_shot, 1)``,
     ``support_y`` ``(k_shot, 1)``, ``query_x``/``query_y`` ``(n_query, 1)`` and metadata
     ``{"amplitude", "phase", "split"}``. ``sample_batch`` draws many tasks in one vectorised call.
     """
@@ -120,6 +120,6 @@ class SinusoidDomain(Domain):
         return f"{derive_seed(GENERATOR_VERSION, repr(AMPLITUDE), repr(PHASE), repr(X_RANGE)):016x}"
 
     def benchmarks(self) -> dict[str, Any]:
-        from domains.sinusoid.bench import bench_sinusoid
+        from metasuite.domains.sinusoid.bench import bench_sinusoid
 
         return {"sinusoid": bench_sinusoid}

@@ -1,6 +1,6 @@
 """Vectorised daily backtest of a trading signal, with performance metrics and a per-regime breakdown.
 
-**Conventions** (shared by :mod:`domains.trading.strategies`):
+**Conventions** (shared by :mod:`metasuite.domains.trading.strategies`):
 
 * a *signal* is a Series indexed by trading dates; ``signal[t]`` is the target position decided at the
   close of day ``t`` from information up to and including that close. Values lie in [-1, 1]
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.errors import DataError
-from domains.trading.synth import TRADING_DAYS
+from metasuite.core.errors import DataError
+from metasuite.domains.trading.synth import TRADING_DAYS
 
 __all__ = [
     "TRADING_DAYS",
@@ -82,7 +82,7 @@ class BacktestResult:
 def check_close(close: Any, name: str = "close") -> pd.Series:
     """Return ``close`` as a float Series after checking it is a usable price series.
 
-    Raises :class:`~core.errors.DataError` unless ``close`` is a non-empty Series of positive, finite
+    Raises :class:`~metasuite.core.errors.DataError` unless ``close`` is a non-empty Series of positive, finite
     prices on a unique, increasing index.
     """
     if isinstance(close, pd.DataFrame):
@@ -148,7 +148,7 @@ def backtest(
     cost_bps, slippage_bps : cost of trading one unit of capital, in basis points (commission, spread
         and market impact; the two are simply added).
 
-    Raises :class:`~core.errors.DataError` for misaligned dates, bad prices, positions outside [-1, 1]
+    Raises :class:`~metasuite.core.errors.DataError` for misaligned dates, bad prices, positions outside [-1, 1]
     or negative costs.
     """
     close = check_close(close)
@@ -182,7 +182,7 @@ def drawdown(equity: pd.Series) -> pd.Series:
     """Fractional drawdown of an equity curve from its running peak (0 at a new high, -0.3 = 30 % below).
 
     The first value is the first peak: prepend the starting capital if the curve does not start with it.
-    Raises :class:`~core.errors.DataError` for an empty curve, or one that is not finite and non-negative
+    Raises :class:`~metasuite.core.errors.DataError` for an empty curve, or one that is not finite and non-negative
     or starts at 0.
     """
     values = np.asarray(equity, dtype=np.float64)
@@ -322,7 +322,7 @@ def performance(
     Ratios whose denominator is zero are NaN (see the module docstring), as are ``turnover``, ``hit_rate``
     and ``exposure`` when ``position`` is not given and the bootstrap interval when ``n_boot`` is 0.
 
-    Raises :class:`~core.errors.DataError` for empty or non-finite returns, a return below -100 %, or
+    Raises :class:`~metasuite.core.errors.DataError` for empty or non-finite returns, a return below -100 %, or
     positions on other dates than the returns.
     """
     if periods_per_year <= 0 or n_boot < 0 or block < 1:
@@ -384,7 +384,7 @@ def regime_breakdown(
     and that day is left out of every group. Labels are listed in category order for a categorical
     Series, else sorted.
 
-    Raises :class:`~core.errors.DataError` when ``regimes`` misses dates of ``net`` or ``position`` is
+    Raises :class:`~metasuite.core.errors.DataError` when ``regimes`` misses dates of ``net`` or ``position`` is
     not on ``net``'s dates.
     """
     series = _as_returns(net)

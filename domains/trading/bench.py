@@ -8,7 +8,7 @@ Measured in one process on the machine at hand (nothing else should run beside i
   HMM per asset), backtests and bootstrap CIs. Target: <= 120 s.
 * **adaptation latency** -- one task (126 support days): the shipped MAML checkpoint's test-time inner
   loop, median over repeats after warm-up; and the scratch baseline's training on the same support.
-* **backtest throughput** -- :func:`~domains.trading.backtest.backtest` + :func:`performance` (1,000
+* **backtest throughput** -- :func:`~metasuite.domains.trading.backtest.backtest` + :func:`performance` (1,000
   bootstrap resamples) on 10 assets x 5 years of random signals, in ticker-years per second; also without
   the bootstrap.
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.bench import timing_summary
+from metasuite.core.bench import timing_summary
 
 __all__ = ["TARGETS", "bench_trading"]
 
@@ -33,8 +33,8 @@ TARGETS = {"walk_forward_seconds": 120.0}
 
 
 def _walk_forward(quick: bool) -> dict[str, Any]:
-    from domains.trading.domain import TradingDomain
-    from domains.trading.evaluation import build_methods, default_checkpoints, walk_forward
+    from metasuite.domains.trading.domain import TradingDomain
+    from metasuite.domains.trading.evaluation import build_methods, default_checkpoints, walk_forward
 
     domain = TradingDomain(n_assets=2 if quick else 10, n_markets=1 if quick else 5)
     ckpts = default_checkpoints("synthetic")
@@ -61,10 +61,10 @@ def _walk_forward(quick: bool) -> dict[str, Any]:
 
 
 def _adaptation(quick: bool) -> dict[str, Any]:
-    from core.baselines import BaselineConfig, ScratchBaseline
-    from core.learners import load_learner
-    from domains.trading.domain import TradingDomain
-    from domains.trading.evaluation import default_checkpoints
+    from metasuite.core.baselines import BaselineConfig, ScratchBaseline
+    from metasuite.core.learners import load_learner
+    from metasuite.domains.trading.domain import TradingDomain
+    from metasuite.domains.trading.evaluation import default_checkpoints
 
     domain = TradingDomain(n_assets=2, n_markets=1)
     task = domain.sampler("test").all_tasks()[0]
@@ -86,7 +86,7 @@ def _adaptation(quick: bool) -> dict[str, Any]:
 
 
 def _backtest_throughput(quick: bool) -> dict[str, Any]:
-    from domains.trading.backtest import backtest, performance
+    from metasuite.domains.trading.backtest import backtest, performance
 
     n_assets, n_days = (2, 1260) if quick else (10, 1260)
     rng = np.random.default_rng(0)

@@ -25,7 +25,7 @@ Sources:
   ``arch`` package: offline, always available.
 * :func:`load_market` -- one entry point over all of them, trimmed to ``[start, end]``.
 
-The synthetic market with ground-truth regimes is :func:`domains.trading.synth.simulate_market`.
+The synthetic market with ground-truth regimes is :func:`metasuite.domains.trading.synth.simulate_market`.
 ``yfinance``, ``pyarrow`` and ``arch`` are imported lazily.
 """
 
@@ -44,7 +44,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from core.errors import DataError
+from metasuite.core.errors import DataError
 
 __all__ = [
     "ARCH_TICKERS",
@@ -133,7 +133,7 @@ def validate_ohlcv(
     ``df`` holds the columns ``open, high, low, close, volume`` (other columns are dropped) and either a
     ``date`` column or a DatetimeIndex. The returned frame follows the :data:`Market` contract; ``notes``
     lists, in plain sentences, everything that was changed or looks suspicious. Raises
-    :class:`~core.errors.DataError` naming the ticker, the offending dates and what to do for:
+    :class:`~metasuite.core.errors.DataError` naming the ticker, the offending dates and what to do for:
 
     * missing columns, unparseable dates, non-numeric values;
     * duplicate dates (unsorted dates are sorted, with a note: nothing is lost);
@@ -436,7 +436,7 @@ def load_csv_folder(
     raw ``Close`` scales open/high/low to match).
 
     ``tickers`` selects (in that order; default: all, sorted); a ticker that is not there raises a
-    :class:`~core.errors.DataError` listing the available ones. ``splits``, ``max_gap_days`` and
+    :class:`~metasuite.core.errors.DataError` listing the available ones. ``splits``, ``max_gap_days`` and
     ``missing`` go to :func:`validate_ohlcv`, whose notes end up in ``frame.attrs["notes"]``
     (``frame.attrs["source"]`` is the file).
     """
@@ -685,7 +685,7 @@ def load_yfinance(
 
     When a download fails (an exception, or no rows: unknown ticker or no network) the cached part of the
     range is returned with a warning and a note in ``attrs["notes"]``; with nothing cached in the range a
-    :class:`~core.errors.DataError` names the ticker, the cache file and the cause. ``offline=True`` never
+    :class:`~metasuite.core.errors.DataError` names the ticker, the cache file and the cause. ``offline=True`` never
     downloads. ``max_gap_days`` and ``missing`` go to :func:`validate_ohlcv`.
     """
     names = [tickers] if isinstance(tickers, str) else list(tickers)
@@ -892,12 +892,12 @@ def load_market(
       cached in ``cache_dir``.
 
     ``start`` / ``end`` are inclusive dates (strings or timestamps). The synthetic market is
-    :func:`domains.trading.synth.simulate_market`, not a source here.
+    :func:`metasuite.domains.trading.synth.simulate_market`, not a source here.
     """
     key = str(source).strip().lower()
     if key in ("synthetic", "synth"):
         raise DataError(
-            "the synthetic market is not loaded here: use domains.trading.synth.simulate_market(...), "
+            "the synthetic market is not loaded here: use metasuite.domains.trading.synth.simulate_market(...), "
             "which also returns the ground-truth regimes"
         )
     if key not in MARKET_SOURCES:

@@ -2,10 +2,10 @@
 
 A task is (asset, date): the support is the recent past (``support_days`` days whose next-day outcomes
 are realised before the first decision, an ``embargo`` apart), the query the next ``query_days`` days
-(:mod:`domains.trading.tasks`). Labels are the global classes down / up, so a meta-learner's adapted
-probability of "up" becomes a position (:mod:`domains.trading.evaluation`), executed with a one-day lag.
+(:mod:`metasuite.domains.trading.tasks`). Labels are the global classes down / up, so a meta-learner's adapted
+probability of "up" becomes a position (:mod:`metasuite.domains.trading.evaluation`), executed with a one-day lag.
 
-Data (``source``): ``synthetic`` (default; :mod:`domains.trading.synth`, with ground-truth regimes),
+Data (``source``): ``synthetic`` (default; :mod:`metasuite.domains.trading.synth`, with ground-truth regimes),
 ``sp500`` / ``nasdaq`` / ``indices`` (the index histories shipped in ``arch``, offline), ``csv`` (a folder
 in the layout of the market-sample data, ``data_dir``) or ``yfinance`` (``tickers``; cached).
 
@@ -34,11 +34,11 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from core.domain import Domain
-from core.errors import DataError, TaskError
-from core.tasks import Task
-from domains.trading.features import FEATURES
-from domains.trading.tasks import CLASS_NAMES, AssetSeries, make_task, valid_starts, walk_forward_starts
+from metasuite.core.domain import Domain
+from metasuite.core.errors import DataError, TaskError
+from metasuite.core.tasks import Task
+from metasuite.domains.trading.features import FEATURES
+from metasuite.domains.trading.tasks import CLASS_NAMES, AssetSeries, make_task, valid_starts, walk_forward_starts
 
 __all__ = ["SOURCES", "TradingDomain", "TradingSampler", "parse_tickers"]
 
@@ -105,10 +105,10 @@ class TradingSampler:
     def pooled(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """``batch_size`` random query days of random tasks, each standardised with its task's support window.
 
-        The same rows and scaling as :meth:`sample` + :func:`~domains.trading.tasks.make_task` (tested), but
+        The same rows and scaling as :meth:`sample` + :func:`~metasuite.domains.trading.tasks.make_task` (tested), but
         computed with running sums instead of one task at a time: the pooled model's training batches.
         """
-        from domains.trading.features import SIGNED
+        from metasuite.domains.trading.features import SIGNED
 
         if self._stats is None:
             self._stats = []
@@ -281,7 +281,7 @@ class TradingDomain(Domain):
         if self.source == "synthetic":
             prices, regimes = self._simulate("SYN", self.n_days, "2000-01-03", "trading-market")
         else:
-            from domains.trading.data import load_market
+            from metasuite.domains.trading.data import load_market
 
             kw: dict[str, Any] = {"data_dir": self.data_dir, "tickers": self.tickers, "missing": self.missing}
             if self.cache_dir is not None:
@@ -337,8 +337,8 @@ class TradingDomain(Domain):
         self, prefix: str, n_days: int, start: str, salt: str
     ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
         """``n_assets`` synthetic assets spread over ``n_markets`` independent markets (own regime paths)."""
-        from core.tasks import derive_seed
-        from domains.trading.synth import simulate_market
+        from metasuite.core.tasks import derive_seed
+        from metasuite.domains.trading.synth import simulate_market
 
         prices, regimes = {}, {}
         sizes = [len(a) for a in np.array_split(np.arange(self.n_assets), self.n_markets)]
@@ -502,7 +502,7 @@ class TradingDomain(Domain):
 
     def fingerprint(self) -> str:
         if self.source == "synthetic" and not self._given:
-            from domains.trading.synth import synth_fingerprint
+            from metasuite.domains.trading.synth import synth_fingerprint
 
             blob: Any = {
                 "synth": synth_fingerprint(),
@@ -536,12 +536,12 @@ class TradingDomain(Domain):
         return ["source", "tickers", "start", "end"]
 
     def run_eval(self, args: Any) -> int:
-        """``metasuite eval trading``: the walk-forward backtest (:mod:`domains.trading.evaluation`)."""
-        from domains.trading.evaluation import run_eval_command
+        """``metasuite eval trading``: the walk-forward backtest (:mod:`metasuite.domains.trading.evaluation`)."""
+        from metasuite.domains.trading.evaluation import run_eval_command
 
         return run_eval_command(args)
 
     def benchmarks(self) -> dict[str, Any]:
-        from domains.trading.bench import bench_trading
+        from metasuite.domains.trading.bench import bench_trading
 
         return {"trading": bench_trading}

@@ -4,7 +4,7 @@ For every test asset the test period is covered by consecutive tasks (:meth:`Tra
 order): at the first day ``t`` of each window a method adapts on the support (the recent past with
 realised outcomes), then gives the probability of "up" for each of the next ``query_days`` days from that
 day's features. The probability becomes a target position (:func:`to_position`), held over the next
-day's return (one-day lag, :func:`domains.trading.backtest.backtest`) and charged ``cost_bps`` +
+day's return (one-day lag, :func:`metasuite.domains.trading.backtest.backtest`) and charged ``cost_bps`` +
 ``slippage_bps`` per unit of turnover.
 
 Methods compared on the same days, assets and costs:
@@ -12,7 +12,7 @@ Methods compared on the same days, assets and costs:
 * the meta-learners of the given checkpoints (adapted on each support window);
 * **pooled (no adaptation)**: the same MLP trained on the pooled training tasks, never adapted;
 * **scratch**: a fresh MLP trained on each support window only;
-* the rule baselines of :mod:`domains.trading.strategies`: buy & hold, MA 50/200, TSMOM 12-1 and the
+* the rule baselines of :mod:`metasuite.domains.trading.strategies`: buy & hold, MA 50/200, TSMOM 12-1 and the
   2-state HMM (fitted on each asset's history before the test period, causal filtered probabilities).
 
 Headline = the equal-weight portfolio of the test assets (mean of their daily net returns). Sharpe
@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.errors import DataError
-from domains.trading.backtest import (
+from metasuite.core.errors import DataError
+from metasuite.domains.trading.backtest import (
     annualised_sharpe,
     backtest,
     drawdown,
@@ -43,9 +43,9 @@ from domains.trading.backtest import (
     regime_breakdown,
     stationary_bootstrap_indices,
 )
-from domains.trading.domain import TradingDomain
-from domains.trading.strategies import HMMRegimeStrategy, baseline_signals
-from domains.trading.tasks import AssetSeries, make_task, walk_forward_starts
+from metasuite.domains.trading.domain import TradingDomain
+from metasuite.domains.trading.strategies import HMMRegimeStrategy, baseline_signals
+from metasuite.domains.trading.tasks import AssetSeries, make_task, walk_forward_starts
 
 __all__ = [
     "DISCLAIMER",
@@ -268,7 +268,7 @@ def walk_forward(
                 if t in regimes
             }
         if directions.get(name):
-            from core.evaluate import mean_ci
+            from metasuite.core.evaluate import mean_ci
 
             entry["direction_accuracy"] = mean_ci(directions[name])
         if truth == "ground truth":
@@ -415,7 +415,7 @@ def save_equity_png(report: dict[str, Any], path: str | Path) -> Path:
     ax.legend(fontsize=8, ncol=2)
     ax2.set_ylabel("drawdown")
     fig.text(0.01, 0.005, DISCLAIMER, fontsize=7, color="0.4")
-    from core.plots import save_figure
+    from metasuite.core.plots import save_figure
 
     return save_figure(fig, path)
 
@@ -453,7 +453,7 @@ def eval_options(trained: dict[str, Any], args: Any) -> dict[str, Any]:
     for key in ("data_dir", "tickers"):
         if getattr(args, key, None):
             opts[key] = getattr(args, key)
-    from core.cli import parse_options
+    from metasuite.core.cli import parse_options
 
     opts.update(parse_options(getattr(args, "option", None)))
     if args.start:
@@ -475,9 +475,9 @@ def build_methods(
 ) -> tuple[list[Any], dict[str, Any], list[str]]:
     """The learned methods: each checkpoint's meta-learner, the pooled model (trained on the first
     checkpoint's training data), and scratch. Returns ``(methods, checkpoint info, warnings)``."""
-    from core.baselines import BaselineConfig, PooledBaseline, ScratchBaseline, pretrain
-    from core.evaluate import MetaMethod
-    from core.learners import load_learner
+    from metasuite.core.baselines import BaselineConfig, PooledBaseline, ScratchBaseline, pretrain
+    from metasuite.core.evaluate import MetaMethod
+    from metasuite.core.learners import load_learner
 
     methods: list[Any] = []
     info: dict[str, Any] = {}
@@ -538,7 +538,7 @@ def run_eval_command(args: Any) -> int:
     import json
     import sys
 
-    from core.checkpoint import load_checkpoint
+    from metasuite.core.checkpoint import load_checkpoint
 
     ckpts = list(args.checkpoint or [])
     if not ckpts:

@@ -3,7 +3,7 @@
 Every feature of day ``t`` is computed from prices and volumes up to and including day ``t``'s close
 (rolling windows end at ``t``; nothing is centred or back-filled), so a decision taken at the close of
 ``t`` may use it. The label of day ``t`` is the direction of the *next* day's close-to-close return,
-known only at the close of ``t + 1``: :mod:`domains.trading.tasks` uses it for a support day only once
+known only at the close of ``t + 1``: :mod:`metasuite.domains.trading.tasks` uses it for a support day only once
 it is realised.
 
 Features (:data:`FEATURES`):
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.errors import DataError
+from metasuite.core.errors import DataError
 
 __all__ = ["FEATURES", "SIGNED", "WARMUP", "compute_features", "next_day_return", "standardise"]
 
@@ -65,7 +65,9 @@ def compute_features(prices: pd.DataFrame) -> pd.DataFrame:
         raise DataError(f"price frame lacks columns {missing}; expected open, high, low, close, volume")
     close = prices["close"].astype(np.float64)
     if (close <= 0).any() or close.isna().any():
-        raise DataError("close prices must be positive and not NaN; validate the data with domains.trading.data")
+        raise DataError(
+            "close prices must be positive and not NaN; validate the data with metasuite.domains.trading.data"
+        )
     logc = np.log(close)
     r1 = logc.diff()
     f = pd.DataFrame(index=prices.index)

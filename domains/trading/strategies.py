@@ -1,6 +1,6 @@
 """Baseline trading strategies: buy & hold, moving-average crossover, time-series momentum, 2-state HMM.
 
-Every strategy maps closing prices to a *signal* (see :mod:`domains.trading.backtest`): ``signal[t]`` is
+Every strategy maps closing prices to a *signal* (see :mod:`metasuite.domains.trading.backtest`): ``signal[t]`` is
 the position decided at the close of day ``t`` from closes up to and including day ``t`` -- strictly
 causal, so changing prices after day ``t`` never changes ``signal[:t]``. Values are 1 (long), 0 (flat),
 -1 (short, where the strategy allows it); NaN means "no decision yet".
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from hmmlearn.hmm import GaussianHMM
 
-from core.errors import DataError
-from domains.trading.backtest import TRADING_DAYS, check_close
+from metasuite.core.errors import DataError
+from metasuite.domains.trading.backtest import TRADING_DAYS, check_close
 
 __all__ = [
     "BASELINE_NAMES",
@@ -136,7 +136,7 @@ class HMMRegimeStrategy:
     def fit(self, train_close: pd.Series) -> HMMRegimeStrategy:
         """Fit the HMM on the daily log returns of the training closes; returns ``self``.
 
-        Raises :class:`~core.errors.DataError` for fewer than :attr:`MIN_TRAIN_RETURNS` returns or
+        Raises :class:`~metasuite.core.errors.DataError` for fewer than :attr:`MIN_TRAIN_RETURNS` returns or
         unusable prices (NaN, non-positive).
         """
         if self.n_restarts < 1 or self.n_iter < 1:
@@ -184,7 +184,7 @@ class HMMRegimeStrategy:
     def features(returns: pd.Series) -> np.ndarray:
         """The ``(n_days, 1)`` array the HMM models: daily log returns (natural units) in percent.
 
-        Raises :class:`~core.errors.DataError` for an empty or non-finite series.
+        Raises :class:`~metasuite.core.errors.DataError` for an empty or non-finite series.
         """
         if not isinstance(returns, pd.Series):
             raise DataError(f"returns must be a pandas Series of log returns, got {type(returns).__name__}")
@@ -238,7 +238,7 @@ def baseline_signals(close: pd.Series, train_close: pd.Series | None = None, *, 
     """The baseline signals on ``close``, keyed by :data:`BASELINE_NAMES`.
 
     "HMM 2-state" is fitted on ``train_close`` (which should end before ``close`` starts, for an honest
-    test) and is left out when ``train_close`` is None. Raises :class:`~core.errors.DataError` when
+    test) and is left out when ``train_close`` is None. Raises :class:`~metasuite.core.errors.DataError` when
     ``train_close`` is too short to fit the HMM.
     """
     close = check_close(close)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.errors import DataError
+from metasuite.core.errors import DataError
 
 __all__ = [
     "REGIMES",
@@ -126,7 +126,7 @@ def simulate_market(
 ) -> SyntheticMarket:
     """Simulate ``n_days`` business days of ``n_assets`` assets (tickers ``SYN0``, ``SYN1``, ...).
 
-    Raises :class:`~core.errors.DataError` for a non-positive size or invalid parameters.
+    Raises :class:`~metasuite.core.errors.DataError` for a non-positive size or invalid parameters.
     """
     if n_days < 2 or n_assets < 1:
         raise DataError(f"need n_days >= 2 and n_assets >= 1, got n_days={n_days}, n_assets={n_assets}")

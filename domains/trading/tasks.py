@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.errors import DataError, TaskError
-from core.tasks import Task
-from domains.trading.features import compute_features, next_day_return, standardise
+from metasuite.core.errors import DataError, TaskError
+from metasuite.core.tasks import Task
+from metasuite.domains.trading.features import compute_features, next_day_return, standardise
 
 __all__ = ["CLASS_NAMES", "AssetSeries", "make_task", "valid_starts", "walk_forward_starts"]
 
