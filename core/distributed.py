@@ -16,9 +16,9 @@ How a run is spread (see :func:`metasuite.core.trainer.train`):
   a timeout (``METASUITE_DIST_TIMEOUT`` seconds, default 1800: rank 0 validates while the others wait),
   and when a rank dies ``torchrun`` stops the others and exits non-zero.
 
-Single machine: ``metasuite train DOMAIN ... --nproc N`` (re-launches itself through ``torchrun``).
-Several nodes: ``torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500
--m core.cli train DOMAIN ...`` on every node.
+Single machine: ``metasuite train DOMAIN ... --nproc N`` (:func:`metasuite.core.runs.train_run` re-launches
+the run through ``torchrun``). Several nodes: ``torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d
+--rdzv-endpoint HOST:29500 -m metasuite.apps.cli train DOMAIN ...`` on every node.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ __all__ = [
     "broadcast_module",
     "broadcast_value",
     "init_from_env",
-    "launch",
+    "launch_module",
     "shutdown",
 ]
 
@@ -140,12 +140,9 @@ def broadcast_value(value: float | None, device: torch.device, src: int = 0) -> 
     return None if out != out else out
 
 
-def launch(argv: list[str], nproc: int) -> int:
-    """Run ``metasuite ARGV`` in ``nproc`` processes on this machine through ``torchrun``; its exit code.
-
-    ``argv`` must not contain ``--nproc`` itself. A failed rank makes torchrun stop the others; the
-    message then says so and where to look.
-    """
+def launch_module(module_argv: list[str], nproc: int) -> int:
+    """Run ``python -m MODULE ARGS`` (``module_argv``) in ``nproc`` processes on this machine through
+    ``torchrun``; returns its exit code (a failed rank makes torchrun stop the others)."""
     if nproc < 1:
         raise MetasuiteError(f"--nproc must be >= 1, got {nproc}")
     cmd = [
@@ -156,19 +153,10 @@ def launch(argv: list[str], nproc: int) -> int:
         f"--nproc-per-node={nproc}",
         "--max-restarts=0",
         "-m",
-        "metasuite.core.cli",
-        *argv,
+        *module_argv,
     ]
     env = {
         **os.environ,
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc))),
     }
-    code = subprocess.call(cmd, env=env)
-    if code != 0:
-        print(
-            f"error: the distributed run failed (torchrun exit code {code}): a rank crashed, was killed or timed out "
-            "and torchrun stopped the others; see the rank's traceback above. Re-running the same command resumes "
-            "from the last checkpoint.",
-            file=sys.stderr,
-        )
-    return code
+    return subprocess.call(cmd, env=env)

@@ -26,18 +26,36 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
+from metasuite.core.evaluation import Evaluation, FixedTaskEvaluation
 from metasuite.core.losses import METRIC_NAME, task_loss, task_metric
+from metasuite.core.options import Option, OptionError, coerce_options
 from metasuite.core.tasks import TaskSampler
 
-__all__ = ["SPLITS", "Domain"]
+__all__ = ["SPLITS", "Dataset", "Domain"]
 
 SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A public data set a domain can download: ``metasuite data fetch NAME --dest DIR``.
+
+    ``fetch(dest)`` downloads into folder ``dest`` and returns the folder to pass as the domain's
+    ``data_dir``; it needs internet and is never called by tests or the default demo.
+    """
+
+    name: str
+    title: str
+    size: str
+    fetch: Callable[[Path], Path]
 
 
 class Domain(ABC):
@@ -55,7 +73,12 @@ class Domain(ABC):
         True when meta-test tasks draw from the same global classes as meta-training and the shift
         is in the inputs (new environments, new patients); adds the "pooled (no adaptation)"
         baseline. False for the classic class-disjoint few-shot splits.
-    page : str or None    path of the domain's Streamlit page, relative to the ``apps`` folder
+    option_specs : tuple of Option
+        The typed options the constructor takes (:mod:`metasuite.core.options`): the command line builds its
+        flags and the app its widgets from them. Default none.
+
+    Benchmarks are registered under the ``metasuite.benchmarks`` entry-point group (``name =
+    "package.module:function"``), not on the class, so that a benchmark module may import its domain.
     """
 
     name: ClassVar[str]
@@ -64,12 +87,26 @@ class Domain(ABC):
     kind: ClassVar[str] = "classification"
     fixed_label_space: ClassVar[bool] = False
     shared_classes: ClassVar[bool] = False
-    page: ClassVar[str | None] = None
+    option_specs: ClassVar[tuple[Option, ...]] = ()
 
     def __init__(self, **options: Any):
         if options and type(self).__init__ is Domain.__init__:
             raise TypeError(f"{type(self).__name__} takes no options, got {sorted(options)}")
-        self.options = options
+        self.options = options  # the values given (recorded in checkpoints)
+
+    @classmethod
+    def from_options(cls, values: Mapping[str, Any]) -> Domain:
+        """Build the domain from option ``values`` checked against :attr:`option_specs` (text is parsed by type).
+
+        Raises :class:`~metasuite.core.options.OptionError` naming the option for an undeclared name or a value
+        of the wrong type; a domain that declares no options but takes keywords gets them unchecked.
+        """
+        specs = cls.option_specs
+        checked = coerce_options(specs, values, f"domain {cls.name!r}") if specs else dict(values)
+        try:
+            return cls(**checked)
+        except TypeError as exc:  # a keyword the constructor does not take
+            raise OptionError(f"domain {cls.name!r} does not accept the options {sorted(checked)}: {exc}") from exc
 
     # ---------------------------------------------------------------- required
     @abstractmethod
@@ -164,40 +201,29 @@ class Domain(ABC):
         """Identifiers of the train / val data (e.g. patient ids), recorded in checkpoints; default none."""
         return None
 
-    def eval_summary(self, report: dict[str, Any]) -> dict[str, Any] | None:
-        """Field-specific summary of an eval report (``metasuite eval`` stores it under ``"summary"``).
+    @classmethod
+    def evaluation(cls) -> Evaluation:
+        """How ``metasuite eval`` evaluates this domain (:mod:`metasuite.core.evaluation`).
 
-        ``report`` is :func:`metasuite.core.evaluate.evaluate`'s JSON object (or a merge of several). The
-        default is none; e.g. the diagnosis domain pools every patient's beats (gross statistics)
-        and tabulates patients.
+        The default scores every method on fixed seeded test tasks of :meth:`eval_plan`. A domain returns a
+        :class:`~metasuite.core.evaluation.FixedTaskEvaluation` subclass to add a field-specific summary
+        (diagnosis: gross statistics), or another :class:`~metasuite.core.evaluation.Evaluation` when its
+        evaluation is not scores over tasks (trading: a walk-forward backtest with its own options).
         """
-        return None
-
-    def format_eval_summary(self, summary: dict[str, Any]) -> str:
-        """Text of :meth:`eval_summary`'s result, printed after the eval tables."""
-        return ""
+        return FixedTaskEvaluation()
 
     @classmethod
-    def add_arguments(cls, parser: Any, command: str) -> list[str]:
-        """Add this domain's own flags to ``metasuite train`` / ``eval`` (``command``); return the ``dest`` names
-        that are constructor options (passed to the domain when given on the command line).
+    def datasets(cls) -> tuple[Dataset, ...]:
+        """Public data sets this domain can download (``metasuite data fetch NAME``); default none."""
+        return ()
 
-        ``parser`` is an argparse argument group shown under "<domain> options" in ``--help``. The default adds
-        nothing: ``--option KEY=VALUE`` and ``--data-dir`` reach every domain.
-        """
-        return []
+    def bench_workload(self) -> dict[str, Any] | None:
+        """A short meta-training run that ``metasuite bench distributed`` times in 1 and 2 processes.
 
-    def run_eval(self, args: Any) -> int | None:
-        """Take over ``metasuite eval`` when the domain's evaluation is not scores over fixed tasks.
-
-        ``args`` is the parsed command line. Return an exit code, or None (the default) for the core's
-        evaluation. The trading domain runs a walk-forward backtest here.
+        ``{"algo", "meta_batch_size", "steps", "quick_steps"}`` plus optional task shape keys (``n_query``);
+        None (the default) leaves the domain out of that benchmark.
         """
         return None
-
-    def benchmarks(self) -> dict[str, Callable[..., dict[str, Any]]]:
-        """Named benchmarks this domain offers to ``metasuite bench`` (``fn(quick=bool) -> dict``)."""
-        return {}
 
     def describe(self) -> dict[str, Any]:
         """Plain-data summary for listings."""

@@ -1,48 +1,56 @@
-"""Domain discovery through the ``metasuite.domains`` entry-point group.
+"""Discovery through entry points: domains (``metasuite.domains``) and benchmarks (``metasuite.benchmarks``).
 
-Any installed package can add a domain by declaring, in its ``pyproject.toml``::
+Any installed package adds a domain or a benchmark by declaring, in its ``pyproject.toml``::
 
     [project.entry-points."metasuite.domains"]
     mydomain = "my_package.domain:MyDomain"
 
-The CLI and the app list domains with :func:`available_domains` and build them with
-:func:`get_domain`; nothing in this repository has to be edited.
+    [project.entry-points."metasuite.benchmarks"]
+    mybench = "my_package.bench:bench_mine"      # fn(quick: bool) -> dict with "ratios"
+
+The command line and the app list domains with :func:`available_domains` and build them with
+:func:`get_domain`; nothing in this repository has to be edited. metasuite's own domains and benchmarks are
+registered the same way, in this project's ``pyproject.toml``.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from metasuite.core.domain import Domain
 from metasuite.core.errors import UnknownNameError
 
-if TYPE_CHECKING:
-    from metasuite.core.domain import Domain
-
-__all__ = ["ENTRY_POINT_GROUP", "available_domains", "get_domain", "get_domain_class"]
+__all__ = [
+    "BENCHMARK_GROUP",
+    "ENTRY_POINT_GROUP",
+    "available_benchmarks",
+    "available_domains",
+    "get_domain",
+    "get_domain_class",
+]
 
 ENTRY_POINT_GROUP = "metasuite.domains"
+BENCHMARK_GROUP = "metasuite.benchmarks"
 
-# Used only when metasuite runs from a source tree that was never pip-installed (no metadata).
-_BUILTIN = {
-    "sinusoid": "metasuite.domains.sinusoid:SinusoidDomain",
-    "driving": "metasuite.domains.driving:DrivingDomain",
-    "diagnosis": "metasuite.domains.diagnosis:DiagnosisDomain",
-}
+
+def _group(name: str) -> dict[str, EntryPoint]:
+    """Entry points of group ``name`` by name, sorted (one per name even when a distribution is seen twice)."""
+    return dict(sorted({ep.name: ep for ep in entry_points(group=name)}.items()))
 
 
 def available_domains() -> dict[str, EntryPoint]:
     """Every registered domain name -> its entry point (not yet imported), sorted by name."""
-    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    for name, target in _BUILTIN.items():
-        found.setdefault(name, EntryPoint(name=name, value=target, group=ENTRY_POINT_GROUP))
-    return dict(sorted(found.items()))
+    return _group(ENTRY_POINT_GROUP)
+
+
+def available_benchmarks() -> dict[str, EntryPoint]:
+    """Every registered benchmark name -> its entry point (``load()`` gives ``fn(quick) -> dict``)."""
+    return _group(BENCHMARK_GROUP)
 
 
 def get_domain_class(name: str) -> type[Domain]:
     """Import and return the domain class registered as ``name``."""
-    from metasuite.core.domain import Domain
-
     domains = available_domains()
     if name not in domains:
         raise UnknownNameError(
@@ -51,10 +59,12 @@ def get_domain_class(name: str) -> type[Domain]:
         )
     cls = domains[name].load()
     if not (isinstance(cls, type) and issubclass(cls, Domain)):
-        raise TypeError(f"entry point {domains[name].value!r} for domain {name!r} is not a core.domain.Domain subclass")
+        raise TypeError(
+            f"entry point {domains[name].value!r} for domain {name!r} is not a metasuite.core.domain.Domain subclass"
+        )
     return cls
 
 
 def get_domain(name: str, **options: Any) -> Domain:
-    """Build domain ``name`` with ``options`` (e.g. ``data_dir``)."""
-    return get_domain_class(name)(**options)
+    """Build domain ``name`` with ``options`` (checked against its declared option specs)."""
+    return get_domain_class(name).from_options(options)

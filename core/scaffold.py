@@ -12,6 +12,7 @@ The package is a normal Python project (``pyproject.toml`` registering the domai
   groups with their own shift.
 
 Every kind reads vectors with an MLP; replace the backbone spec for images (``conv4``) or signals (``cnn1d``).
+The generated tests go through :mod:`metasuite.core.runs`, as the command line and the app do.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 from pathlib import Path
 from string import Template
 
+from metasuite.core import registry
 from metasuite.core.errors import MetasuiteError
 
 __all__ = ["KINDS", "new_domain"]
@@ -82,6 +84,7 @@ import torch
 
 from metasuite.core.domain import Domain
 from metasuite.core.errors import DataError, TaskError
+from metasuite.core.options import Option
 from metasuite.core.tasks import Task, derive_seed
 
 SPLITS = ("train", "val", "test")
@@ -170,6 +173,11 @@ class ${cls}(Domain):
     description = "$title: N-way K-shot classification of feature vectors (generated domain)."
     kind = "classification"
 
+    option_specs = (
+        Option("data_dir", Path, None, "folder of $unit_plural as *.csv files (default: the built-in generator)"),
+        Option("seed", int, 0, "seed of the built-in generator", flag=False),
+    )
+
     def __init__(self, data_dir: str | None = None, seed: int = 0):
         super().__init__(**{k: v for k, v in {"data_dir": data_dir, "seed": seed}.items() if v is not None})
         classes = generate_classes(seed=seed) if data_dir is None else read_csv_folder(data_dir)
@@ -252,6 +260,11 @@ class ${cls}(Domain):
     title = "$title"
     description = "$title: fit a new function from K points (generated domain)."
     kind = "regression"
+
+    option_specs = (
+        Option("data_dir", Path, None, "folder of $unit_plural as *.csv files (default: the built-in generator)"),
+        Option("seed", int, 0, "seed of the built-in generator", flag=False),
+    )
 
     def __init__(self, data_dir: str | None = None, seed: int = 0):
         super().__init__(**{k: v for k, v in {"data_dir": data_dir, "seed": seed}.items() if v is not None})
@@ -346,6 +359,11 @@ class ${cls}(Domain):
     fixed_label_space = True
     shared_classes = True
 
+    option_specs = (
+        Option("data_dir", Path, None, "folder of $unit_plural as *.csv files (default: the built-in generator)"),
+        Option("seed", int, 0, "seed of the built-in generator", flag=False),
+    )
+
     def __init__(self, data_dir: str | None = None, seed: int = 0):
         super().__init__(**{k: v for k, v in {"data_dir": data_dir, "seed": seed}.items() if v is not None})
         groups = generate_groups(seed=seed) if data_dir is None else read_csv_folder(data_dir)
@@ -391,18 +409,20 @@ class ${cls}(Domain):
 '''
 
 _TESTS = '''\
-"""Tests of the generated `$name` domain: they pass as generated; keep them passing as you change it."""
+"""Tests of the generated `$name` domain: they pass as generated; keep them passing as you change it.
+
+They go through metasuite's application layer (``metasuite.core.runs``), the functions the command line
+and the app call, so they keep working whatever metasuite does inside.
+"""
 
 from __future__ import annotations
 
+import json
+
 import torch
 
-from metasuite.core.baselines import BaselineConfig, ScratchBaseline
-from metasuite.core.evaluate import MetaMethod, evaluate
-from metasuite.core.learners import make_learner
 from metasuite.core.registry import get_domain
-from metasuite.core.tasks import fixed_tasks
-from metasuite.core.trainer import TrainConfig, train
+from metasuite.core.runs import EvalRequest, TrainRequest, eval_run, train_run
 from $pkg import $cls
 
 
@@ -427,17 +447,14 @@ def test_tasks_have_the_default_shape_and_are_reproducible() -> None:
 
 
 def test_meta_training_and_evaluation_run(tmp_path) -> None:
-    d = $cls()
-    setting = d.default_setting()
-    learner = make_learner(d, "maml", n_way=setting["n_way"], seed=0)
-    cfg = TrainConfig(steps=5, meta_batch_size=2, val_every=5, val_tasks=4, checkpoint_every=5)
-    summary = train(learner, d.sampler("train", **setting), d.sampler("val", **setting), cfg, tmp_path, progress=False)
-    assert summary["steps_done"] == 5 and (tmp_path / "best.safetensors").exists()
-    tasks = fixed_tasks(d.sampler("test", **setting), 4, seed=0)
-    cfg_b = BaselineConfig(**{**d.default_baselines(), "scratch_steps": 5})
-    methods = [MetaMethod(learner), ScratchBaseline(d, setting["n_way"], cfg_b)]
-    report = evaluate(d, methods, tasks, {**setting, "split": "test"}, progress=False)
-    assert [r["method"] for r in report["results"]] == ["maml", "scratch"]
+    config = {"steps": 5, "meta_batch_size": 2, "val_every": 5, "val_tasks": 4, "checkpoint_every": 5}
+    result = train_run(TrainRequest("$name", "maml", tmp_path / "run", config=config, progress=False))
+    assert result.summary["steps_done"] == 5 and (tmp_path / "run" / "best.safetensors").exists()
+    request = EvalRequest("$name", checkpoints=[tmp_path / "run"], n_tasks=4, progress=False)
+    report, files = eval_run(request, tmp_path / "eval.json")
+    assert [r["method"] for r in report.data["results"]] == ["maml"]
+    assert json.loads((tmp_path / "eval.json").read_text())["results"][0]["n_tasks"] == 4
+    assert tmp_path / "eval.json" in files
 '''
 
 _DATA_DOCS = {
@@ -479,9 +496,7 @@ def new_domain(name: str, kind: str = "classification", dest: str | Path = ".") 
     if kind not in KINDS:
         raise MetasuiteError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     pkg, cls, title = _names(name)
-    from metasuite.core.registry import available_domains
-
-    if name in available_domains():
+    if name in registry.available_domains():
         raise MetasuiteError(f"a domain named {name!r} is already installed; choose another name")
     root = Path(dest) / name
     if root.exists():

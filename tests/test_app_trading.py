@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from metasuite.apps.cli import main
 from metasuite.apps.logic import APPS_DIR
 from metasuite.apps.logic.trading import (
     METRIC_COLUMNS,
@@ -34,7 +35,6 @@ from metasuite.apps.logic.trading import (
     synthetic_market,
     yfinance_market,
 )
-from metasuite.core.cli import main
 from metasuite.core.errors import DataError
 from metasuite.core.evaluate import MetaMethod
 from metasuite.core.learners import load_learner

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from metasuite.core.cli import main
+from metasuite.apps.cli import main
 from metasuite.core.evaluate import mean_ci
 from metasuite.core.learners import load_learner
 from metasuite.core.losses import task_metric
@@ -166,7 +166,7 @@ def test_corrupted_checkpoint_in_a_real_process_prints_no_traceback(run_dir: Pat
     bad.write_bytes(b"\x00" * 8 + b"not a safetensors header")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "metasuite.core.cli", "eval", "sinusoid", "--checkpoint", str(tmp_path), "--quiet"],
+        [sys.executable, "-m", "metasuite.apps.cli", "eval", "sinusoid", "--checkpoint", str(tmp_path), "--quiet"],
         capture_output=True,
         text=True,
         env=env,
@@ -196,15 +196,24 @@ def test_resuming_with_other_options_is_refused(run_dir: Path, capsys: pytest.Ca
 
 
 def test_domain_options_reach_the_domain_and_bad_ones_fail_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
-    import argparse
+    from metasuite.apps.cli import build_parser, domain_options
+    from metasuite.core.runs import build_domain
 
-    from metasuite.core.cli import _domain
-
-    args = argparse.Namespace(domain="driving", option=["image_size=48", "images_per_class=4"], data_dir=None)
-    domain = _domain(args)
+    args = build_parser("driving").parse_args(
+        ["train", "driving", "--algo", "maml", "--out", "x", "--option", "image_size=48", "--images-per-class", "4"]
+    )
+    domain = build_domain("driving", domain_options(args))
     assert domain.image_size == 48 and domain.images_per_class == 4
     assert main(["eval", "sinusoid", "--option", "no_such_option=1", "--baselines", "--tasks", "1"]) == 2
-    assert "does not accept these options ['no_such_option']" in capsys.readouterr().err
+    assert "does not accept the options ['no_such_option']" in capsys.readouterr().err
+    assert main(["eval", "driving", "--option", "no_such_option=1", "--tasks", "1"]) == 2
+    assert (
+        "domain 'driving' has no option 'no_such_option'; its options: cache_dir, data_dir" in capsys.readouterr().err
+    )
+    assert main(["eval", "driving", "--option", "image_size=big", "--tasks", "1"]) == 2
+    assert "option image_size: cannot read 'big' as int" in capsys.readouterr().err
+    assert main(["eval", "driving", "--image-size", "big", "--tasks", "1"]) == 2  # argparse, same message
+    assert "option image_size: cannot read 'big' as int" in capsys.readouterr().err
     assert main(["eval", "sinusoid", "--option", "novalue", "--baselines", "--tasks", "1"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
 
@@ -224,7 +233,7 @@ def test_eval_runs_the_domain_plan_and_writes_confusion_images(
         def default_baselines(self):  # type: ignore[no-untyped-def]
             return {"pretrain_steps": 5, "pretrain_batch_size": 16, "scratch_steps": 2, "finetune_steps": 2}
 
-    monkeypatch.setattr(registry, "get_domain", lambda name, **kw: Planned())
+    monkeypatch.setattr(registry, "get_domain_class", lambda name: Planned)
     out = tmp_path / "eval.json"
     assert main(["eval", "tiny-gauss", "--baselines", "--tasks", "4", "--quiet", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
@@ -249,8 +258,8 @@ def test_meta_training_can_start_from_the_pretrained_model(tmp_path: Path, monke
 
     from metasuite.core import registry
     from metasuite.core.baselines import BaselineConfig, pretrain
-    from metasuite.core.cli import _pretrained_init
     from metasuite.core.learners import make_learner
+    from metasuite.core.runs import pretrained_init as _pretrained_init
 
     domain = TinyClassificationDomain()
     learner = make_learner(domain, "maml", n_way=3, seed=0)
@@ -264,7 +273,7 @@ def test_meta_training_can_start_from_the_pretrained_model(tmp_path: Path, monke
     assert set(init["skipped"]) == {"head.weight", "head.bias"} and init["copied"]
     assert torch.equal(own["head.weight"], head_before)
 
-    monkeypatch.setattr(registry, "get_domain", lambda name, **kw: TinyClassificationDomain())
+    monkeypatch.setattr(registry, "get_domain_class", lambda name: TinyClassificationDomain)
     out = tmp_path / "run"
     args = ["train", "tiny-gauss", "--algo", "maml", "--pretrain-steps", "5", "--steps", "2", "--val-every", "1"]
     assert main([*args, "--val-tasks", "2", "--quiet", "--out", str(out)]) == 0

@@ -131,7 +131,7 @@ def test_real_records_make_leave_patients_out_folds() -> None:
 def test_cli_fetch_with_the_network_down_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
     import wfdb
 
-    from metasuite.core.cli import main
+    from metasuite.apps.cli import main
 
     def offline(*args, **kwargs):
         raise ConnectionError("Name or service not known")
@@ -142,7 +142,7 @@ def test_cli_fetch_with_the_network_down_says_so(monkeypatch: pytest.MonkeyPatch
 
 
 def test_cli_domain_options_that_a_domain_does_not_take_are_refused(capsys) -> None:
-    from metasuite.core.cli import main
+    from metasuite.apps.cli import main
 
     # --records is the diagnosis domain's own flag: other domains do not even parse it
     with pytest.raises(SystemExit) as exited:

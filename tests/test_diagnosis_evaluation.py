@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from metasuite.core.cli import main
+from metasuite.apps.cli import main
 from metasuite.core.evaluate import evaluate
 from metasuite.core.tasks import Task
 from metasuite.domains.diagnosis.domain import DiagnosisDomain
@@ -49,7 +49,7 @@ def report_and_tasks() -> tuple[dict, list[Task], DiagnosisDomain]:
 
 def test_gross_statistics_pool_every_beat_of_every_patient(report_and_tasks) -> None:
     report, tasks, domain = report_and_tasks
-    summary = domain.eval_summary(report)
+    summary = domain.evaluation().summarize(report)
     for i, method in enumerate(("perfect", "noisy")):
         pairs = []
         for t in tasks:
@@ -92,9 +92,6 @@ def test_cli_merges_folds_and_prints_gross_statistics_with_references(
     report_and_tasks, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     report, tasks, domain = report_and_tasks
-    from metasuite.core import registry
-
-    monkeypatch.setattr(registry, "get_domain", lambda name, **kw: domain)
     # two "folds": the first patient, then the others
     folds = []
     for k, part in enumerate((tasks[:1], tasks[1:])):

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from metasuite.core.cli import _strip_nproc, main
+from metasuite.apps.cli import main
+from metasuite.core.runs import TrainRequest
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ TRADING += ["--option", "n_assets=2", "--option", "n_markets=1", "--option", "n_
 
 
 def _torchrun(args: list[str], **kw) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "metasuite.core.cli", "train", *args, "--nproc", "2", "--quiet"]
+    cmd = [sys.executable, "-m", "metasuite.apps.cli", "train", *args, "--nproc", "2", "--quiet"]
     return subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
@@ -85,7 +86,7 @@ def _workers_of(proc: subprocess.Popen) -> list[int]:
     """PIDs of the training processes torchrun started (grandchildren of our launcher)."""
     rows = _processes()
     agents = {pid for pid, ppid, _ in rows if ppid == proc.pid}  # the torchrun agent
-    return [pid for pid, ppid, cmd in rows if ppid in agents and "metasuite.core.cli" in cmd]
+    return [pid for pid, ppid, cmd in rows if ppid in agents and "metasuite.core.runs" in cmd]
 
 
 def test_a_killed_rank_fails_the_run_clearly_and_the_run_resumes(tmp_path: Path) -> None:
@@ -119,6 +120,29 @@ def test_a_meta_batch_that_does_not_split_is_refused(tmp_path: Path, capsys: pyt
     assert "does not split into 3 equal shards" in capsys.readouterr().err
 
 
-def test_nproc_is_removed_from_the_workers_command_line() -> None:
-    assert _strip_nproc(["train", "sinusoid", "--nproc", "4", "--steps", "5"]) == ["train", "sinusoid", "--steps", "5"]
-    assert _strip_nproc(["train", "--nproc=2", "x"]) == ["train", "x"]
+def test_the_workers_get_the_request_unchanged(tmp_path: Path) -> None:
+    request = TrainRequest(
+        "trading",
+        "maml",
+        tmp_path / "run",
+        options={"n_assets": 2, "tickers": ["A", "B"], "data_dir": tmp_path},
+        n_query=5,
+        hparams={"inner_lr": 0.1},
+        config={"steps": 3},
+        nproc=2,
+    )
+    back = TrainRequest.from_json(request.to_json())
+    assert back == TrainRequest(**{**request.__dict__, "options": {**request.options, "data_dir": str(tmp_path)}})
+
+
+def test_an_nproc_that_does_not_split_the_meta_batch_is_refused_before_launching(tmp_path: Path) -> None:
+    """One clear line and status 2, not the same error from every rank under torchrun's traceback."""
+    cmd = [sys.executable, "-m", "metasuite.apps.cli", "train", "sinusoid", "--algo", "maml", "--nproc", "2"]
+    cmd += ["--meta-batch-size", "25", "--steps", "2", "--out", str(tmp_path / "x"), "--quiet"]
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: the meta-batch of 25 tasks does not split into 2 equal shards (one per process); pass "
+        "--meta-batch-size as a multiple of the number of processes"
+    ]
+    assert not (tmp_path / "x").exists()

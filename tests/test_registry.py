@@ -7,16 +7,27 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
+from metasuite.apps.cli import main
 from metasuite.core import registry
-from metasuite.core.cli import main
 from metasuite.core.domain import Domain
 from metasuite.core.errors import UnknownNameError
-from metasuite.core.registry import ENTRY_POINT_GROUP, available_domains, get_domain, get_domain_class
+from metasuite.core.registry import (
+    BENCHMARK_GROUP,
+    ENTRY_POINT_GROUP,
+    available_benchmarks,
+    available_domains,
+    get_domain,
+    get_domain_class,
+)
 from metasuite.domains.sinusoid import SinusoidDomain
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_sinusoid_is_registered() -> None:
@@ -37,20 +48,37 @@ def test_unknown_domain_lists_the_installed_ones() -> None:
     assert ENTRY_POINT_GROUP in msg
 
 
+def _register(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    installed = registry.available_domains
+    extra = EntryPoint(name=name, value=value, group=ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "available_domains", lambda: dict(sorted({**installed(), name: extra}.items())))
+
+
+def test_the_registry_is_what_pyproject_declares() -> None:
+    """The installed entry points are exactly this project's declarations (no hidden built-in list)."""
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
+    for group, found in ((ENTRY_POINT_GROUP, available_domains()), (BENCHMARK_GROUP, available_benchmarks())):
+        ours = {n: ep.value for n, ep in found.items() if ep.value.startswith("metasuite.")}
+        assert ours == declared[group]
+    assert set(available_domains()) >= {"sinusoid", "driving", "diagnosis", "trading"}
+
+
 def test_an_entry_point_that_is_not_a_domain_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_BUILTIN", {**registry._BUILTIN, "bogus": "json:dumps"})
-    with pytest.raises(TypeError, match=r"'json:dumps' for domain 'bogus' is not a core\.domain\.Domain subclass"):
+    _register(monkeypatch, "bogus", "json:dumps")
+    with pytest.raises(TypeError, match=r"'json:dumps' for domain 'bogus' is not a metasuite\.core\.domain\.Domain"):
         get_domain_class("bogus")
 
 
 def test_a_broken_domain_does_not_hide_the_others(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(registry, "_BUILTIN", {**registry._BUILTIN, "broken": "no_such_module_xyz:Thing"})
+    _register(monkeypatch, "broken", "no_such_module_xyz:Thing")
     assert main(["domains", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows["sinusoid"]["kind"] == "regression"
-    assert rows["broken"]["kind"] == "?" and "ModuleNotFoundError" in rows["broken"]["description"]
+    assert rows["sinusoid"]["kind"] == "regression" and rows["sinusoid"]["error"] is None
+    assert rows["broken"]["kind"] == "?" and "ModuleNotFoundError" in rows["broken"]["error"]
+    assert main(["domains"]) == 0
+    assert "no_such_module_xyz" in capsys.readouterr().out
 
 
 _PYPROJECT = """
@@ -109,7 +137,7 @@ class ToyLineDomain(Domain):
 
 _CLI_SCRIPT = """
 import sys
-from metasuite.core.cli import main
+from metasuite.apps.cli import main
 rc = main(["domains"])
 print("---")
 rc = rc or main(["train", "toy-line", "--algo", "maml", "--steps", "5", "--meta-batch-size", "2",

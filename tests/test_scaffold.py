@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from metasuite.core.cli import main
+from metasuite.apps.cli import main
 from metasuite.core.errors import MetasuiteError
 from metasuite.core.registry import available_domains
 from metasuite.core.scaffold import KINDS, new_domain
@@ -44,7 +44,7 @@ def test_a_scaffolded_domain_installs_trains_evaluates_and_renders(tmp_path: Pat
         done = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")], site, root)
         assert done.returncode == 0, f"{kind}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
 
-    cli = [sys.executable, "-m", "metasuite.core.cli"]
+    cli = [sys.executable, "-m", "metasuite.apps.cli"]
     done = _run([*cli, "domains", "--json"], site, tmp_path)
     assert done.returncode == 0, done.stderr
     listed = {d["name"]: d for d in json.loads(done.stdout)}

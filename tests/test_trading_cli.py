@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from metasuite.core.cli import main
+from metasuite.apps.cli import main
 from metasuite.domains.trading.evaluation import default_checkpoints
 from metasuite.domains.trading.synth import simulate_market
 
@@ -70,7 +70,8 @@ def test_bad_trading_inputs_fail_clearly(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err
     assert str(tmp_path / "none") in err
     assert main(["eval", "trading", "--source", "bloomberg", "--quiet"]) == 2
-    assert "unknown market source" in capsys.readouterr().err
+    err = capsys.readouterr().err  # checked against the option's declared choices before anything loads
+    assert "option source must be one of ['synthetic'" in err and "'bloomberg'" in err
 
 
 def test_yfinance_offline_names_the_ticker_and_the_cache(

@@ -12,7 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["APPS_DIR", "GENERIC_PAGE", "REPO_ROOT", "confusion_heatmap", "list_domains", "train_run_atomically"]
+from metasuite.core.runs import describe_domains
+
+__all__ = [
+    "APPS_DIR",
+    "DOMAIN_PAGES",
+    "GENERIC_PAGE",
+    "REPO_ROOT",
+    "confusion_heatmap",
+    "list_domains",
+    "train_run_atomically",
+]
 
 #: The ``apps`` folder (where ``Home.py`` lives); domain ``page`` paths are relative to it.
 APPS_DIR = Path(__file__).resolve().parents[1]
@@ -20,6 +30,13 @@ APPS_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = APPS_DIR.parent
 #: The page (relative to ``apps/``) that shows any domain without a page of its own, given ``?domain=NAME``.
 GENERIC_PAGE = "pages/9_Any_domain.py"
+#: The domains with a page of their own (the app knows its pages; a domain knows nothing of the app).
+DOMAIN_PAGES = {
+    "sinusoid": "pages/1_Sinusoid.py",
+    "driving": "pages/2_Driving.py",
+    "diagnosis": "pages/3_Diagnosis.py",
+    "trading": "pages/4_Trading.py",
+}
 
 
 def list_domains() -> list[dict[str, Any]]:
@@ -33,37 +50,10 @@ def list_domains() -> list[dict[str, Any]]:
         exists) and ``error`` (None, or why the domain failed to import; a broken third-party
         domain is listed with its error instead of hiding the others).
     """
-    from metasuite.core.registry import available_domains, get_domain_class
-
-    rows: list[dict[str, Any]] = []
-    for name, entry_point in available_domains().items():
-        try:
-            cls = get_domain_class(name)
-        except Exception as exc:  # shown on the Home page next to the working domains
-            rows.append(
-                {
-                    "name": name,
-                    "title": name,
-                    "kind": "?",
-                    "description": f"failed to load {entry_point.value!r}",
-                    "page": None,
-                    "has_page": False,
-                    "error": f"{type(exc).__name__}: {exc}",
-                }
-            )
-            continue
-        page = cls.page
-        rows.append(
-            {
-                "name": name,
-                "title": cls.title,
-                "kind": cls.kind,
-                "description": cls.description,
-                "page": page,
-                "has_page": page is not None and (APPS_DIR / page).is_file(),
-                "error": None,
-            }
-        )
+    rows = []
+    for row in describe_domains():
+        page = DOMAIN_PAGES.get(row["name"]) if row["error"] is None else None
+        rows.append({**row, "page": page, "has_page": page is not None and (APPS_DIR / page).is_file()})
     return rows
 
 

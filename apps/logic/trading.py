@@ -23,7 +23,6 @@ import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -225,8 +224,8 @@ def yfinance_market(
     ticker = ticker.strip().upper()
     if not ticker:
         raise DataError("type a Yahoo Finance ticker, e.g. SPY")
-    args = SimpleNamespace(source="yfinance", tickers=[ticker], data_dir=None, option=None, start=None, end=end)
-    opts = eval_options({}, args)  # the command line's periods: the last five years, six more of history
+    # the command line's periods: the last five years, six more of history
+    opts = eval_options({}, {"source": "yfinance", "tickers": [ticker], "end": end})
     prices = load_yfinance([ticker], opts["start"], end, cache_dir=cache_dir, download=download)
     return MarketData(prices=prices, source="yfinance", test_start=pd.Timestamp(opts["test_start"]))
 

@@ -37,10 +37,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from metasuite.core.domain import Domain
+from metasuite.core.domain import Dataset, Domain
 from metasuite.core.errors import DataError, TaskError
+from metasuite.core.options import Option
 from metasuite.core.tasks import Task
 from metasuite.domains.diagnosis.beats import RR_FEATURES, WINDOW_LENGTH, BeatSet, extract_beats
+from metasuite.domains.diagnosis.evaluation import PatientEvaluation
+from metasuite.domains.diagnosis.mitdb import fetch_mitdb
 from metasuite.domains.diagnosis.records import AAMI_CLASSES, PatientRecord
 
 __all__ = ["DiagnosisDomain", "DiagnosisSampler", "beats_to_tensor", "preprocess"]
@@ -184,7 +187,17 @@ class DiagnosisDomain(Domain):
     kind = "classification"
     fixed_label_space = True
     shared_classes = True
-    page = "pages/3_Diagnosis.py"
+    option_specs = (
+        Option("data_dir", Path, None, "MIT-BIH folder (WFDB .hea/.dat/.atr); default: the synthetic cohort"),
+        Option("records", str, "DS1", "MIT-BIH records / patients to use: DS1, DS2, all or 100,101"),
+        Option("test_records", str, None, "test patients, e.g. DS2 (then train on --records)"),
+        Option("fold", int, 0, "leave-patients-out fold (0 .. n_folds-1) when no test records are given"),
+        Option("n_folds", int, 5, "number of leave-patients-out folds"),
+        Option("support_minutes", float, 5.0, "labelled minutes at the start of each recording"),
+        Option("cohort", dict, None, 'synthetic patients per split, e.g. {"train": 40}', flag=False),
+        Option("minutes", float, COHORT_MINUTES, "minutes per synthetic recording", flag=False),
+        Option("hidden", int, 32, "1-D CNN channels"),
+    )
 
     def __init__(
         self,
@@ -399,28 +412,13 @@ class DiagnosisDomain(Domain):
         return {split: [r.patient_id for r in self.records_of(split)] for split in ("train", "val")}
 
     @classmethod
-    def add_arguments(cls, parser: Any, command: str) -> list[str]:
-        """``--records``, ``--test-records`` and ``--support-minutes`` (constructor options)."""
-        parser.add_argument("--records", help="MIT-BIH records / patients to use: DS1, DS2, all or 100,101")
-        parser.add_argument("--test-records", help="test patients, e.g. DS2 (then train on --records)")
-        parser.add_argument("--support-minutes", type=float, help="labelled minutes at the start of each recording")
-        return ["records", "test_records", "support_minutes"]
+    def evaluation(cls) -> PatientEvaluation:
+        """Fixed patient tasks plus gross statistics, a per-patient table and references (:mod:`.evaluation`)."""
+        return PatientEvaluation()
 
-    def benchmarks(self) -> dict[str, Any]:
-        from metasuite.domains.diagnosis.bench import bench_diagnosis
-
-        return {"diagnosis": bench_diagnosis}
-
-    def eval_summary(self, report: dict[str, Any]) -> dict[str, Any]:
-        """Gross statistics, per-patient table and published references (:mod:`.evaluation`)."""
-        from metasuite.domains.diagnosis.evaluation import summarize
-
-        return summarize(report)
-
-    def format_eval_summary(self, summary: dict[str, Any]) -> str:
-        from metasuite.domains.diagnosis.evaluation import format_summary
-
-        return format_summary(summary)
+    @classmethod
+    def datasets(cls) -> tuple[Dataset, ...]:
+        return (Dataset("mitdb", "MIT-BIH Arrhythmia Database (PhysioNet)", "~100 MB", fetch_mitdb),)
 
     def fingerprint(self) -> str:
         if self.data_dir is None:

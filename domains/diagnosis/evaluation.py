@@ -14,10 +14,18 @@ from typing import Any
 
 import numpy as np
 
+from metasuite.core.evaluation import FixedTaskEvaluation
 from metasuite.domains.diagnosis.metrics import REFERENCE_KEYS, REFERENCES, metrics_from_confusion
 from metasuite.domains.diagnosis.records import AAMI_CLASSES
 
-__all__ = ["GROSS_KEYS", "PATIENT_KEYS", "format_summary", "gross_from_confusion", "summarize"]
+__all__ = [
+    "GROSS_KEYS",
+    "PATIENT_KEYS",
+    "PatientEvaluation",
+    "format_summary",
+    "gross_from_confusion",
+    "summarize",
+]
 
 #: Gross statistics kept in the summary (fractions).
 GROSS_KEYS = ("accuracy", "macro_f1", "S_Se", "S_+P", "S_F1", "V_Se", "V_+P", "V_F1")
@@ -95,3 +103,16 @@ def format_summary(summary: dict[str, Any]) -> str:
             cells = [f"{_pct(row[m].get('S_F1'))} / {_pct(row[m].get('V_F1'))}" if m in row else "-" for m in methods]
             lines.append(f"{str(row['patient_id'])[:18]:18s} " + " ".join(f"{c:>16s}" for c in cells))
     return "\n".join(lines)
+
+
+class PatientEvaluation(FixedTaskEvaluation):
+    """The core's fixed-task evaluation (one task per test patient) plus the ECG literature's summary:
+    gross statistics over every beat, a per-patient table and published references."""
+
+    name = "patients"
+
+    def summarize(self, report: dict[str, Any]) -> dict[str, Any]:
+        return summarize(report)
+
+    def format_summary(self, summary: dict[str, Any]) -> str:
+        return format_summary(summary)

@@ -24,6 +24,7 @@ import torch
 
 from metasuite.core.domain import Domain
 from metasuite.core.errors import DataError, TaskError
+from metasuite.core.options import Option
 from metasuite.core.tasks import Task
 from metasuite.domains.driving.data import ImagePool
 
@@ -149,7 +150,7 @@ class DrivingDomain(Domain):
     images_per_class : int
         Rendered frames per class and environment (default 30).
     cache_dir : str, optional
-        Where rendered pools are cached (default ``data/cache/driving``, git-ignored).
+        Where rendered pools are cached (default ``metasuite.core.paths.cache_dir("driving")``).
     """
 
     name = "driving"
@@ -157,7 +158,13 @@ class DrivingDomain(Domain):
     description = "Recognise the driving scene in a road environment never seen in training, from a few frames."
     kind = "classification"
     shared_classes = True  # every split has the same 12 scene classes; the shift is the environment
-    page = "pages/2_Driving.py"
+    option_specs = (
+        Option("data_dir", Path, None, "real frames: an image folder (<environment>/<class>/*) or BDD100K labels"),
+        Option("image_size", int, 48, "frame side in pixels"),
+        Option("images_per_class", int, 30, "rendered frames per class and environment"),
+        Option("hidden", int, 32, "filters per Conv-4 layer"),
+        Option("cache_dir", Path, None, "where rendered pools are cached (default: the user cache)", flag=False),
+    )
 
     def __init__(
         self,
@@ -305,10 +312,16 @@ class DrivingDomain(Domain):
         # pickled for evaluation worker processes: they reload the image pools from the disk cache
         return {**self.__dict__, "_pools": {}}
 
-    def benchmarks(self) -> dict[str, Any]:
-        from metasuite.domains.driving.bench import bench_driving
-
-        return {"driving": bench_driving}
+    def bench_workload(self) -> dict[str, Any]:
+        """Conv-4 ProtoNet on 5-way 1-shot episodes with 5 queries, meta-batch 8 (``metasuite bench distributed``)."""
+        return {
+            "name": "protonet_conv4_driving",
+            "algo": "protonet",
+            "n_query": 5,
+            "meta_batch_size": 8,
+            "steps": 40,
+            "quick_steps": 12,
+        }
 
     def fingerprint(self) -> str:
         if self.data_dir is None:

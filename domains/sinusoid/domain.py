@@ -80,7 +80,6 @@ class SinusoidDomain(Domain):
     title = "Sinusoid regression"
     description = "Fit y = A sin(x - phase) from K points: the MAML paper's regression benchmark."
     kind = "regression"
-    page = "pages/1_Sinusoid.py"
 
     def sampler(self, split: str, *, n_way: int | None = None, k_shot: int = 10, n_query: int = 10) -> SinusoidSampler:
         return SinusoidSampler(split, k_shot, n_query)
@@ -119,7 +118,6 @@ class SinusoidDomain(Domain):
     def fingerprint(self) -> str:
         return f"{derive_seed(GENERATOR_VERSION, repr(AMPLITUDE), repr(PHASE), repr(X_RANGE)):016x}"
 
-    def benchmarks(self) -> dict[str, Any]:
-        from metasuite.domains.sinusoid.bench import bench_sinusoid
-
-        return {"sinusoid": bench_sinusoid}
+    def bench_workload(self) -> dict[str, Any]:
+        """Second-order MAML, meta-batch 32 (``metasuite bench distributed``)."""
+        return {"name": "maml_sinusoid", "algo": "maml", "meta_batch_size": 32, "steps": 400, "quick_steps": 60}

@@ -36,7 +36,9 @@ from torch import Tensor
 
 from metasuite.core.domain import Domain
 from metasuite.core.errors import DataError, TaskError
+from metasuite.core.options import Option
 from metasuite.core.tasks import Task
+from metasuite.domains.trading.evaluation import WalkForwardEvaluation
 from metasuite.domains.trading.features import FEATURES
 from metasuite.domains.trading.tasks import CLASS_NAMES, AssetSeries, make_task, valid_starts, walk_forward_starts
 
@@ -188,7 +190,28 @@ class TradingDomain(Domain):
     kind = "classification"
     fixed_label_space = True
     shared_classes = True
-    page = "pages/4_Trading.py"
+    option_specs = (
+        Option("source", str, "synthetic", "market data (csv needs --data-dir)", choices=SOURCES),
+        Option("data_dir", Path, None, "folder of TICKER.csv files (source csv)"),
+        Option("tickers", list, None, "assets, comma-separated, e.g. SPY,QQQ"),
+        Option("start", str, None, "first date YYYY-MM-DD (eval: the first test day)"),
+        Option("end", str, None, "last date YYYY-MM-DD"),
+        Option("train_end", str, None, "last day of the training period", flag=False),
+        Option("val_end", str, None, "last day of the validation period", flag=False),
+        Option("test_start", str, None, "first day of the test period", flag=False),
+        Option("test_tickers", list, None, "assets held out for testing (split by ticker too)", flag=False),
+        Option("support_days", int, 126, "days of realised outcomes a task adapts on"),
+        Option("query_days", int, 21, "days a task predicts after its support"),
+        Option("embargo", int, 1, "days between the support's last outcome and the first query day", flag=False),
+        Option("n_assets", int, SYNTH_ASSETS, "synthetic: assets", flag=False),
+        Option("n_days", int, SYNTH_DAYS, "synthetic: training-market days", flag=False),
+        Option("test_days", int, SYNTH_TEST_DAYS, "synthetic: test-market days", flag=False),
+        Option("market_seed", int, 0, "synthetic: market seed", flag=False),
+        Option("n_markets", int, SYNTH_MARKETS, "synthetic: independent training markets", flag=False),
+        Option("hidden", int, 64, "MLP hidden units"),
+        Option("cache_dir", Path, None, "yfinance price cache (default: the user cache)", flag=False),
+        Option("missing", str, "raise", "rows with NaN prices: raise or drop", choices=("raise", "drop")),
+    )
 
     def __init__(
         self,
@@ -516,32 +539,6 @@ class TradingDomain(Domain):
         ]
 
     @classmethod
-    def add_arguments(cls, parser: Any, command: str) -> list[str]:
-        """Market flags (constructor options) and, for ``eval``, the backtest's costs and position rule."""
-        parser.add_argument("--source", help="market data: " + ", ".join(SOURCES) + " (csv needs --data-dir)")
-        parser.add_argument("--tickers", help="assets, comma-separated, e.g. SPY,QQQ")
-        parser.add_argument("--start", help="first date YYYY-MM-DD (eval: the first test day)")
-        parser.add_argument("--end", help="last date YYYY-MM-DD")
-        if command == "eval":
-            parser.add_argument("--cost-bps", type=float, default=10.0, help="cost per unit of turnover (default 10)")
-            parser.add_argument("--slippage-bps", type=float, default=0.0, help="extra slippage per unit of turnover")
-            parser.add_argument("--position", default="long_flat", help="long_flat (default), long_short or scaled")
-            parser.add_argument(
-                "--halflife",
-                type=float,
-                help="half-life (days) of the causal moving average of a learned model's probability before it "
-                "becomes a position (default 30, chosen on validation; 0 = trade the raw daily probability)",
-            )
-            parser.add_argument("--png", help="equity-curve image (default: next to --json)")
-        return ["source", "tickers", "start", "end"]
-
-    def run_eval(self, args: Any) -> int:
-        """``metasuite eval trading``: the walk-forward backtest (:mod:`metasuite.domains.trading.evaluation`)."""
-        from metasuite.domains.trading.evaluation import run_eval_command
-
-        return run_eval_command(args)
-
-    def benchmarks(self) -> dict[str, Any]:
-        from metasuite.domains.trading.bench import bench_trading
-
-        return {"trading": bench_trading}
+    def evaluation(cls) -> WalkForwardEvaluation:
+        """The walk-forward backtest after costs against the field's baselines (:mod:`.evaluation`)."""
+        return WalkForwardEvaluation()

@@ -28,13 +28,21 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
+from metasuite.core.baselines import BaselineConfig, PooledBaseline, ScratchBaseline, pretrain
+from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import DataError
+from metasuite.core.evaluate import MetaMethod, mean_ci
+from metasuite.core.evaluation import EvalReport, EvalRequest, Evaluation
+from metasuite.core.learners import load_learner
+from metasuite.core.options import Option
+from metasuite.core.plots import save_figure
+from metasuite.data import CHECKPOINTS
 from metasuite.domains.trading.backtest import (
     annualised_sharpe,
     backtest,
@@ -43,9 +51,11 @@ from metasuite.domains.trading.backtest import (
     regime_breakdown,
     stationary_bootstrap_indices,
 )
-from metasuite.domains.trading.domain import TradingDomain
 from metasuite.domains.trading.strategies import HMMRegimeStrategy, baseline_signals
 from metasuite.domains.trading.tasks import AssetSeries, make_task, walk_forward_starts
+
+if TYPE_CHECKING:  # the domain module imports this one (its evaluation); only the type is needed here
+    from metasuite.domains.trading.domain import TradingDomain
 
 __all__ = [
     "DISCLAIMER",
@@ -53,6 +63,7 @@ __all__ = [
     "POSITION_MODES",
     "REFERENCES",
     "TradingEvaluation",
+    "WalkForwardEvaluation",
     "build_methods",
     "default_checkpoint",
     "default_checkpoints",
@@ -268,8 +279,6 @@ def walk_forward(
                 if t in regimes
             }
         if directions.get(name):
-            from metasuite.core.evaluate import mean_ci
-
             entry["direction_accuracy"] = mean_ci(directions[name])
         if truth == "ground truth":
             calls, facts = [], []
@@ -415,13 +424,11 @@ def save_equity_png(report: dict[str, Any], path: str | Path) -> Path:
     ax.legend(fontsize=8, ncol=2)
     ax2.set_ylabel("drawdown")
     fig.text(0.01, 0.005, DISCLAIMER, fontsize=7, color="0.4")
-    from metasuite.core.plots import save_figure
-
     return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------- the `metasuite eval trading` command
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "trading"
+CHECKPOINT_DIR = CHECKPOINTS / "trading"
 #: The shipped checkpoints evaluated when ``--checkpoint`` is not given: MAML and FOMAML trained on the synthetic
 #: markets, and on the real index histories (for every real source). The first is the page's model.
 DEFAULT_CHECKPOINTS = {"synthetic": ("maml-synthetic", "fomaml-synthetic"), "real": ("maml-indices", "fomaml-indices")}
@@ -440,31 +447,30 @@ def default_checkpoint(source: str) -> Path:
     return CHECKPOINT_DIR / DEFAULT_CHECKPOINTS["synthetic" if source == "synthetic" else "real"][0]
 
 
-def eval_options(trained: dict[str, Any], args: Any) -> dict[str, Any]:
-    """Domain options of the evaluation data: the checkpoint's task shape, the command line's data and period.
+def eval_options(trained: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Domain options of the evaluation data: the checkpoint's task shape, the request's data and period.
 
+    ``trained`` holds the checkpoint's recorded domain options, ``given`` the options the user gave.
     Evaluating on the checkpoint's own source (no tickers / folder given) keeps its splits, so the test
-    period is the one it never saw; ``--start`` / ``--end`` choose another test period.
+    period is the one it never saw; ``start`` / ``end`` choose another test period (``start`` is the first
+    test day).
     """
-    source = args.source or trained.get("source", "synthetic")
-    same = source == trained.get("source", "synthetic") and not args.tickers and not args.data_dir
+    given = {k: v for k, v in given.items() if v is not None}
+    source = given.get("source") or trained.get("source", "synthetic")
+    same = source == trained.get("source", "synthetic") and not given.get("tickers") and not given.get("data_dir")
     opts = dict(trained) if same else {k: trained[k] for k in SHAPE_OPTIONS if k in trained}
+    opts.update({k: v for k, v in given.items() if k not in ("start", "end")})
     opts["source"] = source
-    for key in ("data_dir", "tickers"):
-        if getattr(args, key, None):
-            opts[key] = getattr(args, key)
-    from metasuite.core.cli import parse_options
-
-    opts.update(parse_options(getattr(args, "option", None)))
-    if args.start:
-        opts["test_start"] = args.start
+    start, end = given.get("start"), given.get("end")
+    if start:
+        opts["test_start"] = start
         for key in ("train_end", "val_end", "start"):
             opts.pop(key, None)
-    if args.end:
-        opts["end"] = args.end
+    if end:
+        opts["end"] = end
     if source == "yfinance":
-        end = pd.Timestamp(args.end) if args.end else pd.Timestamp.today().normalize()
-        test_start = pd.Timestamp(opts.get("test_start") or end - pd.DateOffset(years=5))
+        last = pd.Timestamp(end) if end else pd.Timestamp.today().normalize()
+        test_start = pd.Timestamp(opts.get("test_start") or last - pd.DateOffset(years=5))
         opts["test_start"] = str(test_start.date())
         opts["start"] = str((test_start - pd.DateOffset(years=_HISTORY_YEARS)).date())
     return opts
@@ -475,10 +481,6 @@ def build_methods(
 ) -> tuple[list[Any], dict[str, Any], list[str]]:
     """The learned methods: each checkpoint's meta-learner, the pooled model (trained on the first
     checkpoint's training data), and scratch. Returns ``(methods, checkpoint info, warnings)``."""
-    from metasuite.core.baselines import BaselineConfig, PooledBaseline, ScratchBaseline, pretrain
-    from metasuite.core.evaluate import MetaMethod
-    from metasuite.core.learners import load_learner
-
     methods: list[Any] = []
     info: dict[str, Any] = {}
     warnings: list[str] = []
@@ -494,7 +496,7 @@ def build_methods(
         }
         if train_domain is None:
             try:
-                train_domain = TradingDomain(**(meta.get("domain_options") or {}))
+                train_domain = type(eval_domain)(**(meta.get("domain_options") or {}))
                 train_domain.series()
             except Exception as exc:  # its training data is not here (a CSV folder, yfinance offline)
                 warnings.append(
@@ -533,55 +535,68 @@ def overlap_warnings(meta: dict[str, Any], eval_domain: TradingDomain) -> list[s
     return []
 
 
-def run_eval_command(args: Any) -> int:
-    """``metasuite eval trading``: walk-forward backtest of checkpoints and baselines, table + JSON + PNG."""
-    import json
-    import sys
+class WalkForwardEvaluation(Evaluation):
+    """``metasuite eval trading``: walk-forward backtest of checkpoints and baselines after costs.
 
-    from metasuite.core.checkpoint import load_checkpoint
+    Without checkpoints in the request the shipped ones for the source are used
+    (:func:`default_checkpoints`). The evaluation data is built from the first checkpoint's recorded
+    options and the request's (:func:`eval_options`); the pooled baseline is trained on that checkpoint's
+    training data when it is available here.
+    """
 
-    ckpts = list(args.checkpoint or [])
-    if not ckpts:
-        ckpts = [str(p) for p in default_checkpoints(args.source or "synthetic")]
+    name = "walk-forward backtest"
+    option_specs: ClassVar[tuple[Option, ...]] = (
+        Option("cost_bps", float, 10.0, "cost per unit of turnover in basis points (default 10)"),
+        Option("slippage_bps", float, 0.0, "extra slippage per unit of turnover"),
+        Option("position", str, "long_flat", "long_flat (default), long_short or scaled", choices=POSITION_MODES),
+        Option(
+            "halflife",
+            float,
+            None,
+            "half-life (days) of the causal moving average of a learned model's probability before it becomes a "
+            "position (default 30, chosen on validation; 0 = trade the raw daily probability)",
+        ),
+        Option("png", Path, None, "equity-curve image (default: next to --json)"),
+    )
+
+    def run(self, domain_cls: type[TradingDomain], request: EvalRequest) -> EvalReport:
+        given = dict(request.options)
+        source = given.get("source") or "synthetic"
+        ckpts = list(request.checkpoints) or [str(p) for p in default_checkpoints(source)]
         if not ckpts:
             raise DataError(
-                f"no --checkpoint given and no shipped checkpoint for {args.source or 'synthetic'} in "
-                f"{CHECKPOINT_DIR}; train one with `metasuite train trading --algo maml --out DIR` and pass "
-                "--checkpoint DIR"
+                f"no --checkpoint given and no shipped checkpoint for {source} in {CHECKPOINT_DIR}; train one with "
+                "`metasuite train trading --algo maml --out DIR` and pass --checkpoint DIR"
             )
-    _, meta = load_checkpoint(ckpts[0])
-    opts = eval_options(dict(meta.get("domain_options") or {}), args)
-    eval_domain = TradingDomain(**opts)
-    eval_domain.split_series("test")  # the evaluation data loads (or fails clearly) before any training
-    methods, info, warnings = build_methods(ckpts, eval_domain, seed=args.seed, progress=not args.quiet)
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    ev = walk_forward(
-        eval_domain,
-        methods,
-        cost_bps=args.cost_bps,
-        slippage_bps=args.slippage_bps,
-        position=args.position,
-        seed=args.seed,
-        progress=not args.quiet,
-        halflife=HALFLIFE if args.halflife is None else args.halflife,
-    )
-    report = {
-        **ev.report,
-        "checkpoints": info,
-        "warnings": warnings,
-        "domain_options": {k: v for k, v in opts.items() if k != "prices"},
-    }
-    print(format_report(report))
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(_jsonable(report), indent=2) + "\n")
-        print(f"wrote {out}")
-    png = args.png or (str(Path(args.json).with_name(Path(args.json).stem + "-equity.png")) if args.json else None)
-    if png:
-        print(f"wrote {save_equity_png(report, png)}")
-    return 0
+        _, meta = load_checkpoint(ckpts[0])
+        opts = eval_options(dict(meta.get("domain_options") or {}), given)
+        eval_domain = domain_cls(**opts)
+        eval_domain.split_series("test")  # the evaluation data loads (or fails clearly) before any training
+        methods, info, warnings = build_methods(ckpts, eval_domain, seed=request.seed, progress=request.progress)
+        settings = request.settings
+        halflife = settings.get("halflife")
+        ev = walk_forward(
+            eval_domain,
+            methods,
+            cost_bps=settings.get("cost_bps", 10.0),
+            slippage_bps=settings.get("slippage_bps", 0.0),
+            position=settings.get("position", "long_flat"),
+            seed=request.seed,
+            progress=request.progress,
+            halflife=HALFLIFE if halflife is None else halflife,
+        )
+        report = {
+            **ev.report,
+            "checkpoints": info,
+            "warnings": warnings,
+            "domain_options": {k: str(v) if isinstance(v, Path) else v for k, v in opts.items() if k != "prices"},
+        }
+        return EvalReport(_jsonable(report), format_report(report), warnings)
+
+    def write_artifacts(self, report: EvalReport, json_path: Path | None, settings: dict[str, Any]) -> list[Path]:
+        """The equity curves and drawdowns PNG: the ``png`` setting, else ``<json stem>-equity.png``."""
+        png = settings.get("png") or (json_path.with_name(json_path.stem + "-equity.png") if json_path else None)
+        return [save_equity_png(report.data, png)] if png else []
 
 
 def _jsonable(obj: Any) -> Any:

@@ -1,0 +1,277 @@
+"""How a domain is evaluated: the :class:`Evaluation` extension point and the core's default.
+
+``metasuite eval DOMAIN`` (and the app, and the benchmarks) call :func:`metasuite.core.runs.eval_run`
+with an :class:`EvalRequest`; the domain's :meth:`~metasuite.core.domain.Domain.evaluation` says who
+answers it:
+
+* :class:`FixedTaskEvaluation` (the default) -- every method on the same fixed, seeded test tasks of the
+  domain's evaluation plan, mean ± 95% CI per metric (:mod:`metasuite.core.evaluate`), one confusion
+  PNG per (method, setting) for classification. A domain adds a field-specific summary by overriding
+  :meth:`FixedTaskEvaluation.summarize` / :meth:`~FixedTaskEvaluation.format_summary` (diagnosis: gross
+  statistics over every beat and the published references).
+* any other :class:`Evaluation` -- e.g. trading's walk-forward backtest, which declares its own typed
+  options (costs, position rule) and writes equity curves.
+
+An evaluation returns an :class:`EvalReport`: the JSON object, the text a terminal shows, and warnings.
+It never prints and never parses a command line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from metasuite.core.baselines import BaselineConfig, build_baselines
+from metasuite.core.errors import DataError, MetasuiteError
+from metasuite.core.evaluate import MetaMethod, evaluate, evaluate_parallel, format_table, merge_reports
+from metasuite.core.learners import load_learner
+from metasuite.core.options import Option
+from metasuite.core.plots import save_confusion_png
+from metasuite.core.tasks import fixed_tasks
+
+if TYPE_CHECKING:
+    from metasuite.core.domain import Domain
+
+__all__ = ["TASK_SHAPE", "EvalReport", "EvalRequest", "Evaluation", "FixedTaskEvaluation"]
+
+TASK_SHAPE = ("n_way", "k_shot", "n_query")
+
+
+@dataclass
+class EvalRequest:
+    """What to evaluate, as plain values (the command line, the app and the benchmarks build one).
+
+    Attributes
+    ----------
+    domain : str
+        Registered domain name.
+    options : dict
+        Domain options given explicitly (typed, see ``Domain.option_specs``).
+    checkpoints : list of paths
+        Run folders or ``.safetensors`` files of meta-learners.
+    baselines : bool
+        Also run the domain's baselines.
+    n_way, k_shot, n_query : int, optional
+        Task shape overrides (else the checkpoint's, else the domain's default).
+    split : str, optional
+        Split to evaluate on (else the domain's plan, usually ``test``).
+    n_tasks : int
+        Fixed test tasks per setting.
+    seed : int
+        Seed of the test tasks and the baselines.
+    inner_steps : int, optional
+        Test-time inner steps of the meta-learners (else each checkpoint's own).
+    workers : int
+        Processes evaluating (setting, method) pairs at once.
+    settings : dict
+        Values of the evaluation's own options (:attr:`Evaluation.option_specs`), e.g. trading's ``cost_bps``.
+    progress : bool
+        Show progress bars.
+    """
+
+    domain: str
+    options: dict[str, Any] = field(default_factory=dict)
+    checkpoints: list[str | Path] = field(default_factory=list)
+    baselines: bool = False
+    n_way: int | None = None
+    k_shot: int | None = None
+    n_query: int | None = None
+    split: str | None = None
+    n_tasks: int = 600
+    seed: int = 0
+    inner_steps: int | None = None
+    workers: int = 1
+    settings: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+
+@dataclass
+class EvalReport:
+    """An evaluation's result: ``data`` is the JSON object, ``text`` what a terminal shows."""
+
+    data: dict[str, Any]
+    text: str
+    warnings: list[str] = field(default_factory=list)
+
+
+class Evaluation:
+    """A domain's evaluation protocol. Subclasses implement :meth:`run`; the rest has defaults.
+
+    ``option_specs`` declares the evaluation's own settings (beyond the domain's options), from which the command
+    line builds ``eval`` flags and the app its controls; their values arrive in ``request.settings``.
+    """
+
+    name: ClassVar[str] = "evaluation"
+    option_specs: ClassVar[tuple[Option, ...]] = ()
+
+    def run(self, domain_cls: type[Domain], request: EvalRequest) -> EvalReport:
+        """Evaluate what ``request`` asks on domain ``domain_cls`` (built from ``request.options``)."""
+        raise NotImplementedError
+
+    def write_artifacts(self, report: EvalReport, json_path: Path | None, settings: dict[str, Any]) -> list[Path]:
+        """Figures written for ``report`` (next to the eval JSON at ``json_path`` when there is one, or where
+        the ``settings`` say); returns their paths. Default none."""
+        return []
+
+
+class FixedTaskEvaluation(Evaluation):
+    """Scores over fixed seeded test tasks for every checkpoint and baseline (the core's evaluation)."""
+
+    name = "fixed tasks"
+
+    # ------------------------------------------------------------------ extension hooks
+    def summarize(self, report: dict[str, Any]) -> dict[str, Any] | None:
+        """A field-specific summary of one setting's report (stored under ``"summary"``); default none."""
+        return None
+
+    def format_summary(self, summary: dict[str, Any]) -> str:
+        """Text of :meth:`summarize`'s result, printed after the tables."""
+        return ""
+
+    # ------------------------------------------------------------------ the evaluation
+    def run(self, domain_cls: type[Domain], request: EvalRequest) -> EvalReport:
+        """Load the checkpoints, build the baselines, evaluate every setting of the domain's plan."""
+        domain = domain_cls.from_options(request.options)
+        learners, saved_setting, fingerprints = self._load(domain, request.checkpoints)
+        names = [learner.name for _, learner in learners]
+        methods: list[Any] = [
+            # the algorithm's name, plus the checkpoint's folder when two checkpoints share an algorithm
+            MetaMethod(
+                learner,
+                name=learner.name if names.count(learner.name) == 1 else f"{learner.name} ({Path(ckpt).name})",
+                steps=request.inner_steps,
+            )
+            for ckpt, learner in learners
+        ]
+        setting = task_setting(domain, request, saved_setting)
+        if request.baselines:
+            cfg = BaselineConfig(**{**domain.default_baselines(), "seed": request.seed})
+            methods += build_baselines(domain, setting["n_way"], cfg, None, progress=request.progress)
+        if not methods:
+            raise MetasuiteError("nothing to evaluate: pass --checkpoint DIR and/or --baselines (or --merge JSON ...)")
+        stale = [p for p, f in fingerprints.items() if f not in (None, domain.fingerprint())]
+        warnings = (
+            [
+                f"checkpoint(s) {stale} were trained on data with another fingerprint than {domain.fingerprint()}; "
+                "results may not match their model cards"
+            ]
+            if stale
+            else []
+        )
+        torch.set_grad_enabled(True)
+        explicit = any(v is not None for v in (request.k_shot, request.n_query, request.split))
+        plan = domain.eval_plan(setting, request.split, explicit)
+        reports = self._evaluate(domain, methods, plan, request)
+        return self._report(domain.name, reports, request, warnings)
+
+    def merge(self, paths: list[str | Path]) -> EvalReport:
+        """One report from eval JSONs of disjoint test sets (e.g. leave-patients-out folds)."""
+        reports = [_read_eval_json(Path(p)) for p in paths]
+        merged = merge_reports(reports)
+        return self._report(merged["domain"], [merged], None, [])
+
+    def write_artifacts(self, report: EvalReport, json_path: Path | None, settings: dict[str, Any]) -> list[Path]:
+        """One row-normalised confusion PNG per (method, setting) next to the JSON, for classification."""
+        data = report.data
+        results = data["results"]
+        if json_path is None or not results or "confusion" not in results[0]:
+            return []
+        written = []
+        for r in results:
+            st = r.get("setting", data["setting"])
+            shape = f"{st['n_way']}way{st['k_shot']}shot" if "n_way" in st and "k_shot" in st else ""
+            tag = "-".join(x for x in (r["method"], st.get("split"), shape) if x)
+            tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag)  # a file name: no spaces, +, parentheses
+            words = f"{st['n_way']}-way {st['k_shot']}-shot" if shape else ""
+            title = ", ".join(x for x in (f"{data['domain']}: {r['method']}", st.get("split"), words) if x)
+            path = json_path.with_name(f"{json_path.stem}-confusion-{tag}.png")
+            written.append(save_confusion_png(r["confusion"], title, path))
+        return written
+
+    # ------------------------------------------------------------------ steps
+    @staticmethod
+    def _load(domain: Domain, checkpoints: list[str | Path]) -> tuple[list[tuple[str | Path, Any]], Any, dict]:
+        """``([(checkpoint, learner)], the first recorded task shape, {path: data fingerprint})``."""
+        learners, saved, fingerprints = [], None, {}
+        for ckpt in checkpoints:
+            learner, meta = load_learner(ckpt, domain)
+            saved = saved or meta.get("setting")
+            fingerprints[meta["path"]] = meta.get("data_fingerprint")
+            learners.append((ckpt, learner))
+        return learners, saved, fingerprints
+
+    @staticmethod
+    def _evaluate(domain: Domain, methods: list[Any], plan: list[dict[str, Any]], request: EvalRequest) -> list[dict]:
+        confusion = domain.kind == "classification"
+        if request.workers > 1:
+            return evaluate_parallel(
+                domain,
+                methods,
+                plan,
+                request.n_tasks,
+                request.seed,
+                request.workers,
+                progress=request.progress,
+                confusion=confusion,
+            )
+        reports = []
+        for entry in plan:
+            shape = {k: entry[k] for k in TASK_SHAPE}
+            tasks = fixed_tasks(domain.sampler(entry["split"], **shape), request.n_tasks, request.seed)
+            setting = {**entry, "n_tasks": len(tasks), "seed": request.seed}  # fewer when the split is finite
+            reports.append(evaluate(domain, methods, tasks, setting, progress=request.progress, confusion=confusion))
+        return reports
+
+    def _report(
+        self, domain_name: str, reports: list[dict[str, Any]], request: EvalRequest | None, warnings: list[str]
+    ) -> EvalReport:
+        """The JSON object (one setting as is; several under ``setting.plan``), tables and summaries as text."""
+        if len(reports) == 1:
+            data = dict(reports[0])
+        else:
+            assert request is not None
+            data = {
+                "domain": domain_name,
+                "setting": {
+                    "n_tasks": request.n_tasks,
+                    "seed": request.seed,
+                    "plan": [{k: v for k, v in r["setting"].items() if k not in ("n_tasks", "seed")} for r in reports],
+                },
+                "results": [{**res, "setting": r["setting"]} for r in reports for res in r["results"]],
+            }
+        text = [format_table(r) + "\n" for r in reports]
+        summaries = [self.summarize(r) for r in reports]
+        if any(s is not None for s in summaries):
+            data["summary"] = summaries[0] if len(reports) == 1 else summaries
+            text += [self.format_summary(s) + "\n" for s in summaries if s is not None]
+        return EvalReport(data, "\n".join(text), warnings)
+
+
+def task_setting(domain: Domain, request: EvalRequest, saved: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The task shape ``{n_way, k_shot, n_query}``: the request's values over the checkpoint's (``saved``) over
+    the domain's default."""
+    setting = {**domain.default_setting(), **(saved or {})}
+    for key in TASK_SHAPE:
+        if getattr(request, key) is not None:
+            setting[key] = getattr(request, key)
+    return {k: setting[k] for k in TASK_SHAPE}
+
+
+def _read_eval_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise DataError(f"eval JSON {path} does not exist (write it with `metasuite eval ... --json {path}`)")
+    try:
+        data = json.loads(path.read_text())
+        ok = isinstance(data, dict) and all(k in data for k in ("domain", "setting", "results"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is not JSON ({e}); pass eval JSONs written by `metasuite eval --json`") from e
+    if not ok:
+        raise DataError(f"{path} is not a metasuite eval JSON (needs domain, setting, results)")
+    if "plan" in data["setting"]:
+        raise DataError(f"{path} holds several eval settings; merge eval JSONs of one setting each")
+    return data

@@ -1,0 +1,377 @@
+"""The application layer: train, evaluate, benchmark and fetch data as plain function calls.
+
+The command line (:mod:`metasuite.apps.cli`), the Streamlit pages, the benchmarks and the scaffolded
+domains' tests all call these functions; none of them orchestrates a run itself. Each takes plain values
+(a request dataclass) and returns a result; none prints.
+
+* :func:`train_run` -- build the domain and learner, optionally pre-train, meta-train into a run folder
+  (resumable; ``nproc > 1`` re-launches itself through ``torchrun``). Run metadata is built here only
+  (:func:`run_metadata`).
+* :func:`eval_run` / :func:`merge_run` -- the domain's :class:`~metasuite.core.evaluation.Evaluation`
+  answers an :class:`~metasuite.core.evaluation.EvalRequest`; the JSON and figures are written here.
+* :func:`bench_run` -- a benchmark registered under the ``metasuite.benchmarks`` entry points.
+* :func:`fetch_dataset` -- a public data set some domain declares (:meth:`Domain.datasets`).
+
+``python -m metasuite.core.runs train REQUEST.json [RESULT.json]`` runs one :class:`TrainRequest` stored as
+JSON: what each ``torchrun`` worker and each process of ``metasuite bench distributed`` executes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from metasuite.core import registry
+from metasuite.core.algorithms import get_algorithm
+from metasuite.core.baselines import BaselineConfig, pretrain
+from metasuite.core.bench import machine_info
+from metasuite.core.checkpoint import atomic_write_text
+from metasuite.core.distributed import DistContext, init_from_env, launch_module, shutdown
+from metasuite.core.domain import Dataset, Domain
+from metasuite.core.errors import DataError, MetasuiteError, UnknownNameError
+from metasuite.core.evaluation import TASK_SHAPE, EvalReport, EvalRequest, FixedTaskEvaluation
+from metasuite.core.learners import make_learner
+from metasuite.core.options import coerce_options
+from metasuite.core.trainer import TrainConfig, train
+
+__all__ = [
+    "EvalReport",
+    "EvalRequest",
+    "TrainRequest",
+    "TrainResult",
+    "bench_run",
+    "build_domain",
+    "describe_domains",
+    "eval_run",
+    "fetch_dataset",
+    "merge_run",
+    "pretrained_init",
+    "run_metadata",
+    "train_run",
+    "write_json",
+]
+
+
+# ---------------------------------------------------------------------------- domains
+def build_domain(name: str, options: dict[str, Any] | None = None) -> Domain:
+    """Domain ``name`` built from ``options`` checked against its declared option specs."""
+    return registry.get_domain_class(name).from_options(options or {})
+
+
+def describe_domains() -> list[dict[str, Any]]:
+    """Every registered domain as ``{name, kind, title, description, error}``, sorted by name.
+
+    A domain that fails to import is listed with ``error`` (``"TypeError: ..."``) instead of hiding the others.
+    """
+    rows = []
+    for name, entry_point in registry.available_domains().items():
+        try:
+            cls = registry.get_domain_class(name)
+        except Exception as exc:  # a broken third-party domain must not hide the others
+            rows.append(
+                {
+                    "name": name,
+                    "kind": "?",
+                    "title": name,
+                    "description": f"failed to load {entry_point.value!r}",
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            )
+            continue
+        rows.append({"name": name, "kind": cls.kind, "title": cls.title, "description": cls.description, "error": None})
+    return rows
+
+
+# ---------------------------------------------------------------------------- training
+@dataclass
+class TrainRequest:
+    """One meta-training run, as plain values.
+
+    Attributes
+    ----------
+    domain, algo : str
+        Registered domain and algorithm names.
+    out : Path
+        Run folder (checkpoints, ``metrics.jsonl``).
+    options : dict
+        Domain options (typed, ``Domain.option_specs``); JSON-serialisable for ``nproc > 1``.
+    n_way, k_shot, n_query : int, optional
+        Task shape overrides of the domain's default setting.
+    hparams : dict
+        Learner hyperparameter overrides (``inner_lr``, ``inner_steps``, ``test_inner_steps``, ``execution``).
+    config : dict
+        :class:`~metasuite.core.trainer.TrainConfig` overrides over the domain's defaults (``steps`` ...).
+    seed : int
+    pretrain_steps : int
+        Pre-train the backbone on pooled training data for this many steps first (0: no).
+    nproc : int, optional
+        Processes on this machine (``torchrun``); each differentiates 1/nproc of every meta-batch.
+    threads : int, optional
+        torch CPU threads of this process.
+    resume : bool
+        Continue an existing run of the same configuration in ``out``; False refuses an existing run.
+    progress : bool
+        Progress bars.
+    """
+
+    domain: str
+    algo: str
+    out: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    n_way: int | None = None
+    k_shot: int | None = None
+    n_query: int | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    pretrain_steps: int = 0
+    nproc: int | None = None
+    threads: int | None = None
+    resume: bool = True
+    progress: bool = True
+
+    def to_json(self) -> str:
+        """The request as JSON (paths as strings); :class:`MetasuiteError` if an option is not JSON."""
+        data = {**asdict(self), "out": str(self.out)}
+        data["options"] = {k: str(v) if isinstance(v, Path) else v for k, v in self.options.items()}
+        try:
+            return json.dumps(data)
+        except TypeError as exc:
+            raise MetasuiteError(f"a multi-process run needs JSON domain options: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainRequest:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in data.items() if k in known}, "out": Path(data["out"])})
+
+
+@dataclass
+class TrainResult:
+    """``out`` and the trainer's summary (``steps_done``, ``best_step``, ``best_val``, ``stopped_early``,
+    ``seconds``); ``main`` is False on the non-zero ranks of a multi-process run."""
+
+    out: Path
+    summary: dict[str, Any]
+    main: bool = True
+
+
+def run_metadata(domain: Domain, setting: dict[str, Any], init: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a checkpoint records about its run beside the learner: domain, task shape, data fingerprint,
+    domain options, the ids of the data it saw and how it was initialised. The only place it is built."""
+    meta: dict[str, Any] = {
+        "domain": domain.name,
+        "setting": setting,
+        "data_fingerprint": domain.fingerprint(),
+        "domain_options": {k: str(v) if isinstance(v, Path) else v for k, v in domain.options.items()},
+    }
+    if (ids := domain.split_ids()) is not None:
+        meta["split_ids"] = ids
+    if init is not None:
+        meta["init"] = init
+    return meta
+
+
+def pretrained_init(domain: Domain, learner: Any, steps: int, seed: int, progress: bool) -> dict[str, Any]:
+    """Start meta-training from the supervised pre-trained model (the pretrain baselines' model).
+
+    Pre-trains with the domain's baseline settings for ``steps`` steps and copies every tensor whose
+    name and shape match into the learner's backbone (all of it for a fixed label space; the body
+    only when the heads differ). Returns what was done, for the checkpoint's description.
+    """
+    cfg = BaselineConfig(**{**domain.default_baselines(), "pretrain_steps": steps, "seed": seed})
+    pretrained = pretrain(domain, cfg, progress=progress).state_dict()
+    own = learner.backbone.state_dict()
+    copied = {k: v for k, v in pretrained.items() if k in own and own[k].shape == v.shape}
+    if not copied:
+        raise DataError(f"the pre-trained {domain.name} model shares no tensor with the {learner.name} backbone")
+    learner.backbone.load_state_dict(copied, strict=False)
+    return {"pretrain_steps": steps, "copied": sorted(copied), "skipped": sorted(set(own) - set(copied))}
+
+
+def train_setting(domain: Domain, request: TrainRequest) -> dict[str, Any]:
+    """The task shape of the run: the request's overrides over the domain's default setting."""
+    setting = domain.default_setting()
+    return {k: getattr(request, k) if getattr(request, k) is not None else setting[k] for k in TASK_SHAPE}
+
+
+def train_config(domain: Domain, algorithm: str, request: TrainRequest, world_size: int = 1) -> TrainConfig:
+    """The domain's training defaults for ``algorithm``, the request's overrides, one shard per process."""
+    cfg = {**domain.default_train_config(algorithm), "seed": request.seed, **request.config}
+    if world_size > 1:
+        cfg["shards"] = world_size  # one shard of every meta-batch per rank
+    try:
+        config = TrainConfig.from_dict(cfg)
+    except ValueError as exc:
+        raise MetasuiteError(str(exc)) from exc
+    if config.meta_batch_size % config.shards:
+        raise MetasuiteError(
+            f"the meta-batch of {config.meta_batch_size} tasks does not split into {config.shards} equal shards "
+            "(one per process); pass --meta-batch-size as a multiple of the number of processes"
+        )
+    return config
+
+
+def train_run(request: TrainRequest, *, domain: Domain | None = None) -> TrainResult:
+    """Meta-train as ``request`` says; returns the run folder and the trainer's summary.
+
+    ``domain`` (optional) is an already built domain to use instead of building ``request.domain`` from
+    ``request.options`` (the app passes its own). With ``request.nproc > 1`` outside ``torchrun`` the run is
+    validated here, then re-launched in ``nproc`` processes; rank 0's summary is returned.
+    """
+    if not request.resume and (Path(request.out) / "last.safetensors").exists():
+        raise MetasuiteError(f"{request.out} already holds a run; remove it or drop --no-resume to continue it")
+    if request.threads:
+        torch.set_num_threads(request.threads)
+    if request.nproc is not None and request.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        if domain is not None:
+            raise MetasuiteError("a multi-process run rebuilds its domain from the request; pass options, not a domain")
+        return _launch(request)
+    dist = init_from_env()
+    try:
+        return _train_here(request, dist, domain)
+    finally:
+        shutdown()
+
+
+def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain | None) -> TrainResult:
+    """Meta-train in this process (alone, or as one rank of a ``torchrun`` run when ``dist`` is given)."""
+    domain = domain if domain is not None else build_domain(request.domain, request.options)
+    setting = train_setting(domain, request)
+    learner = make_learner(domain, request.algo, n_way=setting["n_way"], seed=request.seed, **request.hparams)
+    init = None
+    if request.pretrain_steps:
+        init = pretrained_init(domain, learner, request.pretrain_steps, request.seed, progress=request.progress)
+    config = train_config(domain, learner.name, request, 1 if dist is None else dist.world_size)
+    summary = train(
+        learner,
+        domain.sampler("train", **setting),
+        domain.sampler("val", **setting),
+        config,
+        request.out,
+        run_meta=run_metadata(domain, setting, init),
+        resume=request.resume,
+        progress=request.progress,
+        dist=dist,
+    )
+    return TrainResult(Path(request.out), summary, dist is None or dist.is_main)
+
+
+def _launch(request: TrainRequest) -> TrainResult:
+    """Validate ``request`` here, then run it in ``request.nproc`` processes through ``torchrun``."""
+    domain = build_domain(request.domain, request.options)
+    train_config(
+        domain, get_algorithm(request.algo).name, request, request.nproc or 1
+    )  # fails here, in one line, not in every rank
+    with tempfile.TemporaryDirectory(prefix="metasuite-run-") as tmp:
+        req, res = Path(tmp, "request.json"), Path(tmp, "result.json")
+        req.write_text(request.to_json())
+        code = launch_module(["metasuite.core.runs", "train", str(req), str(res)], request.nproc or 1)
+        if code != 0 or not res.exists():
+            raise MetasuiteError(
+                f"the distributed run failed (torchrun exit code {code}): a rank crashed, was killed or timed out "
+                "and torchrun stopped the others; see the rank's traceback above. Re-running the same command "
+                "resumes from the last checkpoint."
+            )
+        return TrainResult(Path(request.out), json.loads(res.read_text()))
+
+
+# ---------------------------------------------------------------------------- evaluation
+def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple[EvalReport, list[Path]]:
+    """Evaluate with the domain's :class:`~metasuite.core.evaluation.Evaluation`; write the JSON (and its
+    figures) to ``json_path`` when given. Returns ``(report, files written)``."""
+    cls = registry.get_domain_class(request.domain)
+    evaluation = cls.evaluation()
+    request.settings = coerce_options(evaluation.option_specs, request.settings, f"the {cls.name} evaluation")
+    report = evaluation.run(cls, request)
+    return report, _write(evaluation, report, json_path, request.settings)
+
+
+def merge_run(domain: str, paths: list[str | Path], json_path: str | Path | None = None) -> tuple[EvalReport, list]:
+    """One report from eval JSONs of disjoint test sets (e.g. leave-patients-out folds), with its summary."""
+    evaluation = registry.get_domain_class(domain).evaluation()
+    if not isinstance(evaluation, FixedTaskEvaluation):
+        raise MetasuiteError(f"the {domain} evaluation ({evaluation.name}) does not merge eval JSONs")
+    report = evaluation.merge(paths)
+    return report, _write(evaluation, report, json_path, {})
+
+
+def _write(evaluation: Any, report: EvalReport, json_path: str | Path | None, settings: dict[str, Any]) -> list[Path]:
+    """The eval JSON (when asked for) and the evaluation's figures; the paths written."""
+    out = None if json_path is None else write_json(json_path, report.data)
+    return [*([out] if out else []), *evaluation.write_artifacts(report, out, settings)]
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically (parent folders created); returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(data, indent=2) + "\n")
+    return out
+
+
+# ---------------------------------------------------------------------------- benchmarks and data
+def bench_run(name: str, quick: bool = False, json_path: str | Path | None = None) -> dict[str, Any]:
+    """Run benchmark ``name`` (``metasuite.benchmarks`` entry points); write its JSON; return the report.
+
+    A benchmark is ``fn(quick: bool) -> dict`` whose dict holds ``"ratios"`` (the headline comparisons,
+    measured side by side in one run); the report adds the name, the machine and the wall time.
+    """
+    benches = registry.available_benchmarks()
+    if name not in benches:
+        raise UnknownNameError(f"unknown benchmark {name!r}; available: {', '.join(sorted(benches))}")
+    t0 = time.perf_counter()
+    result = benches[name].load()(quick=quick)
+    if "ratios" not in result:
+        raise ValueError(f"benchmark {name!r} returned no 'ratios' object")
+    report = {"name": name, "quick": quick, "machine": machine_info(), **result}
+    report["seconds"] = round(time.perf_counter() - t0, 2)
+    if json_path is not None:
+        write_json(json_path, report)
+    return report
+
+
+def fetch_dataset(name: str, dest: str | Path) -> Path:
+    """Download the public data set ``name`` that some registered domain declares into ``dest``."""
+    found: dict[str, Dataset] = {}
+    for domain in registry.available_domains():
+        for dataset in registry.get_domain_class(domain).datasets():
+            found[dataset.name] = dataset
+    if name not in found:
+        known = ", ".join(f"{d.name} ({d.title}, {d.size})" for d in found.values()) or "none"
+        raise UnknownNameError(f"unknown data set {name!r}; the installed domains offer: {known}")
+    return found[name].fetch(Path(dest))
+
+
+def datasets() -> list[Dataset]:
+    """Every data set the registered domains declare."""
+    return [d for name in registry.available_domains() for d in registry.get_domain_class(name).datasets()]
+
+
+# ---------------------------------------------------------------------------- worker entry point
+def _worker(argv: list[str]) -> int:
+    """``train REQUEST.json [RESULT.json]``: run a stored :class:`TrainRequest`; rank 0 writes the summary."""
+    if len(argv) not in (2, 3) or argv[0] != "train":
+        print("usage: python -m metasuite.core.runs train REQUEST.json [RESULT.json]", file=sys.stderr)
+        return 2
+    request = TrainRequest.from_json(Path(argv[1]).read_text())
+    try:
+        result = train_run(request)
+    except MetasuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if result.main and len(argv) == 3:
+        atomic_write_text(Path(argv[2]), json.dumps(result.summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_worker(sys.argv[1:]))
