@@ -26,10 +26,17 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from metasuite.core.algorithms import MetaLearner
-from metasuite.core.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from metasuite.core.distributed import DistContext
+from metasuite.core.checkpoint import atomic_write_text, load_checkpoint, load_into, save_checkpoint
+from metasuite.core.distributed import (
+    DistContext,
+    all_reduce_grads,
+    average,
+    broadcast_module,
+    broadcast_value,
+)
 from metasuite.core.errors import CheckpointError
 from metasuite.core.learners import MODEL_PREFIX, learner_meta
 from metasuite.core.losses import metric_is_better
@@ -138,8 +145,6 @@ def _meta_backward(
             if p.grad is not None:
                 p.grad /= cfg.shards
         return mean
-    from metasuite.core.distributed import all_reduce_grads, average
-
     all_reduce_grads(list(learner.parameters()), dist.world_size)
     return average(mean, device)
 
@@ -147,6 +152,120 @@ def _meta_backward(
 def validate(learner: MetaLearner, batch: TaskBatch) -> float:
     """Mean headline metric of ``learner`` over a fixed validation batch (test-time steps)."""
     return float(learner.score(batch).mean())
+
+
+@dataclass
+class _Progress:
+    """Where a run stands: the next step to take and the early-stopping bookkeeping (saved in ``last.json``)."""
+
+    step: int = 0
+    best_val: float | None = None
+    best_step: int | None = None
+    bad_vals: int = 0
+
+
+class _RunFolder:
+    """The run folder: resumable state (``last``), best weights (``best``) and the metrics log.
+
+    Only the main process (rank 0, or the only process) writes; the others read nothing and write nothing.
+    """
+
+    def __init__(self, out: Path, meta: dict[str, Any], main: bool):
+        self.out, self.meta, self.main = out, meta, main
+        self.last = out / "last.safetensors"
+        self.log_path = out / "metrics.jsonl"
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
+
+    def resume(self, learner: MetaLearner, opt: torch.optim.Optimizer) -> _Progress:
+        """Load ``last`` into ``learner`` and ``opt`` after checking it belongs to the same configuration;
+        cut the log back to that checkpoint. Returns the saved progress."""
+        tensors, saved = load_checkpoint(self.last)
+        if isinstance(saved.get("train_config"), dict):  # runs from before a config field existed: its default
+            saved["train_config"] = {**asdict(TrainConfig()), **saved["train_config"]}
+        for key in ("algorithm", "hparams", "backbone", "train_config"):
+            if json.dumps(saved.get(key), sort_keys=True) != json.dumps(self.meta[key], sort_keys=True):
+                raise CheckpointError(
+                    f"{self.last} belongs to a run with a different {key} ({saved.get(key)} vs {self.meta[key]}); "
+                    "use a new --out folder or delete the old run"
+                )
+        load_into(learner, tensors, self.last, prefix=MODEL_PREFIX)
+        tr = saved["trainer"]
+        _restore_optim(opt, tensors, tr["param_groups"])
+        if self.main and self.log_path.exists():  # drop log lines written after the checkpoint we resume from
+            # (the line of step `start` itself was written before that checkpoint: keep it)
+            lines = self.log_path.read_text().splitlines()
+            kept = [ln for ln in lines if ln and json.loads(ln)["step"] <= tr["step"]]
+            atomic_write_text(self.log_path, "".join(ln + "\n" for ln in kept))
+        return _Progress(tr["step"], tr["best_val"], tr["best_step"], tr["bad_vals"])
+
+    def start_fresh(self) -> _Progress:
+        if self.main and self.log_path.exists():
+            self.log_path.unlink()
+        return _Progress()
+
+    def save_last(self, learner: MetaLearner, opt: torch.optim.Optimizer, progress: _Progress) -> None:
+        """The resumable state after ``progress.step`` steps: parameters, optimiser and trainer state."""
+        opt_tensors, groups = _optim_tensors(opt)
+        model = {MODEL_PREFIX + k: v for k, v in learner.state_dict().items()}
+        trainer_state = {**asdict(progress), "param_groups": groups}
+        save_checkpoint(self.last, {**model, **opt_tensors}, {**self.meta, "trainer": trainer_state})
+
+    def save_best(self, learner: MetaLearner, step: int, value: float | None) -> None:
+        model = {MODEL_PREFIX + k: v for k, v in learner.state_dict().items()}
+        save_checkpoint(self.out / "best", model, {**self.meta, "metrics": {"val_metric": value, "step": step}})
+
+
+def _check_sharding(cfg: TrainConfig, dist: DistContext | None) -> None:
+    world = 1 if dist is None else dist.world_size
+    if cfg.shards < 1 or cfg.meta_batch_size % cfg.shards:
+        raise ValueError(
+            f"meta_batch_size {cfg.meta_batch_size} must split into {cfg.shards} equal shards; "
+            "choose a meta-batch size divisible by the number of processes"
+        )
+    if dist is not None and cfg.shards != world:
+        raise ValueError(f"a {world}-process run needs shards={world} (one shard per rank), got {cfg.shards}")
+
+
+def _validation_batch(val_sampler: TaskSampler | None, cfg: TrainConfig, main: bool) -> TaskBatch | None:
+    """The fixed validation tasks (drawn once from ``(seed, "val")``), on the main process only."""
+    if not main or val_sampler is None or cfg.val_tasks <= 0:
+        return None
+    return TaskBatch.stack(fixed_tasks(val_sampler, cfg.val_tasks, derive_seed(cfg.seed, "val")), pad=cfg.pad_tasks)
+
+
+def _optimizer_step(
+    learner: MetaLearner,
+    opt: torch.optim.Optimizer,
+    base_lrs: list[float],
+    sampler: TaskSampler,
+    cfg: TrainConfig,
+    step: int,
+    dist: DistContext | None,
+    device: torch.device,
+) -> dict[str, float]:
+    """One meta-update: scheduled learning rate, meta-gradient of step ``step``'s meta-batch, clipping, step."""
+    factor = _lr_factor(cfg, step)
+    for group, lr in zip(opt.param_groups, base_lrs, strict=True):
+        group["lr"] = lr * factor
+    opt.zero_grad(set_to_none=True)
+    stats = _meta_backward(learner, sampler, cfg, step, dist, device)
+    if cfg.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(learner.parameters(), cfg.grad_clip)
+    opt.step()
+    return stats
+
+
+def _validate_everywhere(
+    learner: MetaLearner, val_batch: TaskBatch | None, dist: DistContext | None, device: torch.device
+) -> float | None:
+    """The validation metric, computed on the main process and shared with every rank (same early stopping)."""
+    value = validate(learner, val_batch) if val_batch is not None else None
+    return value if dist is None else broadcast_value(value, device)
+
+
+def _due(done: int, every: int, cfg: TrainConfig) -> bool:
+    return done % every == 0 or done == cfg.steps
 
 
 def train(
@@ -170,92 +289,36 @@ def train(
     resume : bool
         Continue from ``out_dir/last.safetensors`` when it exists (same config required).
     dist : DistContext, optional
-        This process's rank in a ``torchrun`` run (:mod:`metasuite.core.distributed`): it draws and differentiates
-        shard ``rank`` of each meta-batch (``cfg.shards`` must equal the world size), meta-gradients are
-        averaged with one all-reduce, rank 0 validates, logs and writes checkpoints.
+        This process's rank in a ``torchrun`` run (:mod:`metasuite.core.distributed`): it draws and
+        differentiates shard ``rank`` of each meta-batch (``cfg.shards`` must equal the world size),
+        meta-gradients are averaged with one all-reduce, rank 0 validates, logs and writes checkpoints.
 
     Returns
     -------
     dict with ``steps_done``, ``best_step``, ``best_val``, ``stopped_early``, ``seconds``.
     """
-    from tqdm.auto import tqdm
-
-    out = Path(out_dir)
-    world = 1 if dist is None else dist.world_size
-    if cfg.shards < 1 or cfg.meta_batch_size % cfg.shards:
-        raise ValueError(
-            f"meta_batch_size {cfg.meta_batch_size} must split into {cfg.shards} equal shards; "
-            "choose a meta-batch size divisible by the number of processes"
-        )
-    if dist is not None and cfg.shards != world:
-        raise ValueError(f"a {world}-process run needs shards={world} (one shard per rank), got {cfg.shards}")
+    # -- set up: where the run lives, on which device, with which optimiser, from which step
+    _check_sharding(cfg, dist)
     main = dist is None or dist.is_main
     device = torch.device("cpu") if dist is None else dist.device
     if device.type != "cpu":
         learner.to(device)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-    meta = {**learner_meta(learner), **(run_meta or {}), "train_config": asdict(cfg)}
+    folder = _RunFolder(Path(out_dir), {**learner_meta(learner), **(run_meta or {}), "train_config": asdict(cfg)}, main)
     opt = _optimizer(learner, cfg)
     if cfg.compile:
         learner.compile_meta_step()
     base_lrs = [g["lr"] for g in opt.param_groups]
-    start, best_val, best_step, bad_vals = 0, None, None, 0
-    log_path = out / "metrics.jsonl"
-
-    last = out / "last.safetensors"
-    if resume and last.exists():
-        tensors, saved = load_checkpoint(last)
-        if isinstance(saved.get("train_config"), dict):  # runs from before a config field existed: its default
-            saved["train_config"] = {**asdict(TrainConfig()), **saved["train_config"]}
-        for key in ("algorithm", "hparams", "backbone", "train_config"):
-            if json.dumps(saved.get(key), sort_keys=True) != json.dumps(meta[key], sort_keys=True):
-                raise CheckpointError(
-                    f"{last} belongs to a run with a different {key} ({saved.get(key)} vs {meta[key]}); "
-                    "use a new --out folder or delete the old run"
-                )
-        from metasuite.core.checkpoint import load_into
-
-        load_into(learner, tensors, last, prefix=MODEL_PREFIX)
-        tr = saved["trainer"]
-        _restore_optim(opt, tensors, tr["param_groups"])
-        start, best_val, best_step, bad_vals = tr["step"], tr["best_val"], tr["best_step"], tr["bad_vals"]
-        if main and log_path.exists():  # drop log lines written after the checkpoint we resume from
-            # (the line of step `start` itself was written before that checkpoint: keep it)
-            kept = [ln for ln in log_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= start]
-            atomic_write_text(log_path, "".join(ln + "\n" for ln in kept))
-    elif main and log_path.exists():
-        log_path.unlink()
+    state = folder.resume(learner, opt) if resume and folder.last.exists() else folder.start_fresh()
     if dist is not None:
-        from metasuite.core.distributed import broadcast_module
-
         broadcast_module(learner)  # every rank starts from rank 0's parameters
+    val_batch = _validation_batch(val_sampler, cfg, main)
+    validating = val_sampler is not None and cfg.val_tasks > 0
 
-    val_batch = None
-    if main and val_sampler is not None and cfg.val_tasks > 0:
-        val_batch = TaskBatch.stack(
-            fixed_tasks(val_sampler, cfg.val_tasks, derive_seed(cfg.seed, "val")), pad=cfg.pad_tasks
-        )
-
-    def save_last(step: int) -> None:
-        opt_tensors, groups = _optim_tensors(opt)
-        model = {MODEL_PREFIX + k: v for k, v in learner.state_dict().items()}
-        trainer_state = {
-            "step": step,
-            "best_val": best_val,
-            "best_step": best_step,
-            "bad_vals": bad_vals,
-            "param_groups": groups,
-        }
-        save_checkpoint(last, {**model, **opt_tensors}, {**meta, "trainer": trainer_state})
-
-    def save_best(step: int, value: float | None) -> None:
-        model = {MODEL_PREFIX + k: v for k, v in learner.state_dict().items()}
-        save_checkpoint(out / "best", model, {**meta, "metrics": {"val_metric": value, "step": step}})
-
+    # -- the loop: meta-update, log, validate (keep the best, stop early), checkpoint
     t0 = time.perf_counter()
     stopped_early = False
-    step = start
+    start = state.step
+    world = 1 if dist is None else dist.world_size
     bar = tqdm(
         total=cfg.steps,
         initial=start,
@@ -263,55 +326,42 @@ def train(
         disable=not (progress and main),
         unit="step",
     )
-    validating = val_sampler is not None and cfg.val_tasks > 0
-    with log_path.open("a", encoding="utf-8") if main else contextlib.nullcontext() as log:
+    with folder.log_path.open("a", encoding="utf-8") if main else contextlib.nullcontext() as log:
         for step in range(start, cfg.steps):
-            factor = _lr_factor(cfg, step)
-            for group, lr in zip(opt.param_groups, base_lrs, strict=True):
-                group["lr"] = lr * factor
-            opt.zero_grad(set_to_none=True)
-            stats = _meta_backward(learner, train_sampler, cfg, step, dist, device)
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(learner.parameters(), cfg.grad_clip)
-            opt.step()
-            done = step + 1
+            stats = _optimizer_step(learner, opt, base_lrs, train_sampler, cfg, step, dist, device)
+            done = state.step = step + 1
             record: dict[str, Any] = {}
-            if done % cfg.log_every == 0 or done == cfg.steps:
+            if _due(done, cfg.log_every, cfg):
                 record.update(step=done, loss=stats["loss"], metric=stats["metric"])
-            if validating and (done % cfg.val_every == 0 or done == cfg.steps):
-                value = validate(learner, val_batch) if main else None
-                if dist is not None:
-                    from metasuite.core.distributed import broadcast_value
-
-                    value = broadcast_value(value, device)  # every rank takes the same early-stopping decision
-                improved = metric_is_better(learner.kind, value, best_val)
-                if improved:
-                    best_val, best_step, bad_vals = value, done, 0
+            if validating and _due(done, cfg.val_every, cfg):
+                value = _validate_everywhere(learner, val_batch, dist, device)
+                if metric_is_better(learner.kind, value, state.best_val):
+                    state.best_val, state.best_step, state.bad_vals = value, done, 0
                     if main:
-                        save_best(done, value)
+                        folder.save_best(learner, done, value)
                 else:
-                    bad_vals += 1
-                record.update(step=done, val_metric=value, best_val=best_val)
-                bar.set_postfix(val=f"{value:.4g}", best=f"{best_val:.4g}")
-                if cfg.patience is not None and bad_vals >= cfg.patience:
-                    stopped_early = True
+                    state.bad_vals += 1
+                record.update(step=done, val_metric=value, best_val=state.best_val)
+                bar.set_postfix(val=f"{value:.4g}", best=f"{state.best_val:.4g}")
+                stopped_early = cfg.patience is not None and state.bad_vals >= cfg.patience
             if record and main:
                 record["seconds"] = round(time.perf_counter() - t0, 3)
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-            if main and (done % cfg.checkpoint_every == 0 or done == cfg.steps or stopped_early):
-                save_last(done)
+            if main and (_due(done, cfg.checkpoint_every, cfg) or stopped_early):
+                folder.save_last(learner, opt, state)
             bar.update(1)
             if stopped_early:
                 break
     bar.close()
-    step_done = step + 1 if cfg.steps > start else start
-    if best_step is None and main:  # no validation ran: the final weights are the ones to keep
-        save_best(step_done, None)
+
+    # -- finish: without validation the final weights are the ones to keep
+    if state.best_step is None and main:
+        folder.save_best(learner, state.step, None)
     return {
-        "steps_done": step_done,
-        "best_step": best_step,
-        "best_val": best_val,
+        "steps_done": state.step,
+        "best_step": state.best_step,
+        "best_val": state.best_val,
         "stopped_early": stopped_early,
         "seconds": round(time.perf_counter() - t0, 3),
     }

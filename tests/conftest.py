@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,10 @@ from metasuite.core.backbones import build_backbone
 from metasuite.core.domain import Domain
 from metasuite.core.tasks import Task, TaskBatch, fixed_tasks, sample_batch
 from metasuite.domains.sinusoid import SinusoidSampler
+
+# Caches (rendered pools, the app's stand-in models) go to one folder outside the source tree and the user's
+# own cache, shared by every test run on this machine (and inherited by the processes tests start).
+os.environ.setdefault("METASUITE_CACHE", str(Path(tempfile.gettempdir()) / "metasuite-test-cache"))
 
 # The tensors here are tiny: intra-op threads only add overhead (and stall badly on a busy machine).
 torch.set_num_threads(1)
