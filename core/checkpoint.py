@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from metasuite.core import __version__
 from metasuite.core.errors import CheckpointError
 
 __all__ = ["FORMAT", "atomic_write_text", "load_checkpoint", "load_into", "resolve_checkpoint", "save_checkpoint"]
@@ -62,8 +63,6 @@ def save_checkpoint(path: str | Path, tensors: Mapping[str, Tensor], meta: Mappi
     ``path`` may be given with or without a suffix. Returns the ``.safetensors`` path.
     """
     from safetensors.torch import save_file
-
-    from metasuite.core import __version__
 
     stem = _stem(path)
     stem.parent.mkdir(parents=True, exist_ok=True)

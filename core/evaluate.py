@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from metasuite.core.algorithms import MetaLearner
-from metasuite.core.tasks import Task
+from metasuite.core.tasks import Task, fixed_tasks
 
 if TYPE_CHECKING:
     from metasuite.core.domain import Domain
@@ -164,7 +164,6 @@ def _worker_init(blob_path: str, threads: int) -> None:
 
 
 def _worker_job(entry_index: int, method_index: int, n_tasks: int, seed: int, confusion: bool) -> dict[str, Any]:
-    from metasuite.core.tasks import fixed_tasks
 
     domain, entry = _WORKER_STATE["domain"], _WORKER_STATE["plan"][entry_index]
     tasks = _WORKER_STATE["tasks"]

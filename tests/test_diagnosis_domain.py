@@ -145,9 +145,8 @@ def test_cli_domain_options_that_a_domain_does_not_take_are_refused(capsys) -> N
     from metasuite.apps.cli import main
 
     # --records is the diagnosis domain's own flag: other domains do not even parse it
-    with pytest.raises(SystemExit) as exited:
-        main(["eval", "sinusoid", "--records", "DS2", "--baselines", "--tasks", "2"])
-    assert exited.value.code == 2 and "unrecognized arguments: --records DS2" in capsys.readouterr().err
+    assert main(["eval", "sinusoid", "--records", "DS2", "--baselines", "--tasks", "2"]) == 2
+    assert "unrecognized arguments: --records DS2" in capsys.readouterr().err
     assert main(["eval", "sinusoid", "--option", "records=DS2", "--baselines", "--tasks", "2"]) == 2
     assert "does not accept" in capsys.readouterr().err
 

@@ -30,6 +30,12 @@ from typing import Any
 import torch
 
 from metasuite.core.bench import timing_summary
+from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.trainer import TrainConfig, train
+from metasuite.domains.diagnosis.beats import extract_beats
+from metasuite.domains.diagnosis.domain import DiagnosisDomain, beats_to_tensor, preprocess
+from metasuite.domains.diagnosis.mitdb import list_records, load_record
+from metasuite.domains.diagnosis.synth import synth_patient
 
 __all__ = ["TARGETS", "bench_diagnosis"]
 
@@ -40,9 +46,6 @@ DEFAULT_MITDB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" /
 
 
 def _preprocess(quick: bool) -> dict[str, Any]:
-    from metasuite.domains.diagnosis.beats import extract_beats
-    from metasuite.domains.diagnosis.domain import beats_to_tensor, preprocess
-    from metasuite.domains.diagnosis.synth import synth_patient
 
     raw = synth_patient(7, minutes=30.0)
     n_beats = len(raw.r_peaks)
@@ -56,8 +59,6 @@ def _preprocess(quick: bool) -> dict[str, Any]:
     out["synthetic_30min"]["beats_per_s"] = round(n_beats / out["synthetic_30min"]["median_s"])
     folder = Path(os.environ.get("METASUITE_MITDB", DEFAULT_MITDB))
     if folder.is_dir():
-        from metasuite.domains.diagnosis.mitdb import list_records, load_record
-
         names = list_records(folder)[: 2 if quick else 6]
         per_record = []
         for name in names:
@@ -79,7 +80,6 @@ def _preprocess(quick: bool) -> dict[str, Any]:
 
 
 def _learner(domain: Any, algo: str) -> Any:
-    from metasuite.core.learners import load_learner, make_learner
 
     ckpt = SHIPPED / algo
     if (ckpt / "best.safetensors").is_file():
@@ -117,9 +117,6 @@ def _rss_mb() -> float:
 
 
 def _train_child(quick: bool, queue: Any) -> None:
-    from metasuite.core.learners import make_learner
-    from metasuite.core.trainer import TrainConfig, train
-    from metasuite.domains.diagnosis.domain import DiagnosisDomain
 
     torch.set_num_threads(2)
     cohort = {"train": 3, "val": 1, "test": 1} if quick else None
@@ -157,7 +154,6 @@ def _memory(quick: bool) -> dict[str, Any]:
 
 def bench_diagnosis(quick: bool = False) -> dict[str, Any]:
     """Run the diagnosis benchmarks; see the module docstring."""
-    from metasuite.domains.diagnosis.domain import DiagnosisDomain
 
     cohort = {"train": 1, "val": 1, "test": 2}
     domain = DiagnosisDomain(cohort=cohort)

@@ -40,11 +40,13 @@ from torch import Tensor
 from metasuite.core.domain import Dataset, Domain
 from metasuite.core.errors import DataError, TaskError
 from metasuite.core.options import Option
-from metasuite.core.tasks import Task
+from metasuite.core.tasks import Task, derive_seed
 from metasuite.domains.diagnosis.beats import RR_FEATURES, WINDOW_LENGTH, BeatSet, extract_beats
 from metasuite.domains.diagnosis.evaluation import PatientEvaluation
-from metasuite.domains.diagnosis.mitdb import fetch_mitdb
+from metasuite.domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics
+from metasuite.domains.diagnosis.mitdb import SAME_PATIENT, bandpass, fetch_mitdb, load_patients, record_names
 from metasuite.domains.diagnosis.records import AAMI_CLASSES, PatientRecord
+from metasuite.domains.diagnosis.synth import synth_fingerprint, synth_patient
 
 __all__ = ["DiagnosisDomain", "DiagnosisSampler", "beats_to_tensor", "preprocess"]
 
@@ -58,7 +60,6 @@ def preprocess(record: PatientRecord) -> PatientRecord:
     """The same 0.5-40 Hz zero-phase band-pass for every source (MIT-BIH records come filtered)."""
     if record.meta.get("filtered"):
         return record
-    from metasuite.domains.diagnosis.mitdb import bandpass
 
     signal = bandpass(record.signal.astype(np.float64), record.fs, f"record {record.patient_id!r}")
     meta = {**record.meta, "filtered": True}
@@ -252,8 +253,6 @@ class DiagnosisDomain(Domain):
 
     # ------------------------------------------------------------------ data
     def _synthetic(self, split: str) -> list[PatientRecord]:
-        from metasuite.core.tasks import derive_seed
-        from metasuite.domains.diagnosis.synth import synth_patient
 
         seeds = [derive_seed("diagnosis-cohort", split, i) % (2**31) for i in range(self.cohort[split])]
         return [preprocess(synth_patient(s, minutes=self.minutes)) for s in seeds]
@@ -265,7 +264,6 @@ class DiagnosisDomain(Domain):
         so a model can be trained on DS1 where DS2 is not present; training patients are the
         ``records`` minus every patient that has a record among the test records.
         """
-        from metasuite.domains.diagnosis.mitdb import SAME_PATIENT, load_patients, record_names
 
         if self._real is None:
             pool = load_patients(self.data_dir, self.records)
@@ -399,7 +397,6 @@ class DiagnosisDomain(Domain):
 
     def metrics(self, pred: Tensor, query_y: Tensor, query_mask: Tensor | None) -> dict[str, float]:
         """Accuracy, macro-F1 and the S / V sensitivity, positive predictivity and F1 of one patient."""
-        from metasuite.domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics
 
         y, p = query_y, pred.argmax(dim=-1)
         if query_mask is not None:
@@ -422,8 +419,6 @@ class DiagnosisDomain(Domain):
 
     def fingerprint(self) -> str:
         if self.data_dir is None:
-            from metasuite.domains.diagnosis.synth import synth_fingerprint
-
             blob = json.dumps(
                 {"synth": synth_fingerprint(), "cohort": self.cohort, "minutes": self.minutes}, sort_keys=True
             )

@@ -29,6 +29,10 @@ from typing import Any
 import torch
 
 from metasuite.core.bench import repeat_timings
+from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.registry import get_domain
+from metasuite.core.tasks import generator
+from metasuite.core.trainer import TrainConfig, train
 
 __all__ = ["TARGETS", "bench_driving"]
 
@@ -63,8 +67,6 @@ def _time_to(metrics_path: Path, target: float | None) -> float | None:
 
 
 def _train(domain: Any, algo: str, out_dir: Path, quick: bool) -> dict[str, Any]:
-    from metasuite.core.learners import make_learner
-    from metasuite.core.trainer import TrainConfig, train
 
     learner = make_learner(domain, algo, n_way=5, seed=0)
     cfg = {**domain.default_train_config(learner.name), "seed": 0}
@@ -100,8 +102,6 @@ def _train(domain: Any, algo: str, out_dir: Path, quick: bool) -> dict[str, Any]
 
 
 def _latency(domain: Any, quick: bool) -> dict[str, Any]:
-    from metasuite.core.learners import load_learner, make_learner
-    from metasuite.core.tasks import generator
 
     task = domain.sampler("test", n_way=5, k_shot=5, n_query=15).sample(generator(0, "bench-latency"))
     repeats = 5 if quick else 30
@@ -134,7 +134,6 @@ def _latency(domain: Any, quick: bool) -> dict[str, Any]:
 
 
 def _sampling(domain: Any, quick: bool) -> dict[str, Any]:
-    from metasuite.core.tasks import generator
 
     t0 = time.perf_counter()
     sampler = domain.sampler("test", n_way=5, k_shot=5, n_query=15)
@@ -147,7 +146,6 @@ def _sampling(domain: Any, quick: bool) -> dict[str, Any]:
 
 def bench_driving(quick: bool = False, out_root: str | None = None) -> dict[str, Any]:
     """Run the three measurements; return the report (``ratios`` are measured / target, <= 1 meets it)."""
-    from metasuite.core.registry import get_domain
 
     domain = get_domain("driving")
     root = Path(out_root) if out_root else Path(tempfile.mkdtemp(prefix="metasuite-bench-driving-"))

@@ -26,7 +26,15 @@ from metasuite.core.domain import Domain
 from metasuite.core.errors import DataError, TaskError
 from metasuite.core.options import Option
 from metasuite.core.tasks import Task
-from metasuite.domains.driving.data import ImagePool
+from metasuite.domains.driving.data import ImagePool, load_bdd100k, load_image_folder
+from metasuite.domains.driving.render import (
+    ALL_ENVIRONMENTS,
+    REGIONS,
+    SCENE_CLASSES,
+    Environment,
+    cached_pool,
+    renderer_fingerprint,
+)
 
 __all__ = [
     "HELD_OUT_REGION",
@@ -53,7 +61,6 @@ _MEAN, _STD = 0.45, 0.25  # fixed input normalisation of uint8 RGB frames
 
 def synthetic_splits() -> dict[str, list[str]]:
     """Environment names of each split of the procedural renderer (disjoint; ``seen`` = ``train``)."""
-    from metasuite.domains.driving.render import ALL_ENVIRONMENTS, REGIONS
 
     held_region = REGIONS[HELD_OUT_REGION]
     splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
@@ -190,8 +197,6 @@ class DrivingDomain(Domain):
         """Global scene class list."""
         if self._classes is None:
             if self.data_dir is None:
-                from metasuite.domains.driving.render import SCENE_CLASSES
-
                 self._classes = list(SCENE_CLASSES)
             else:
                 pool = self._real_pool()
@@ -206,8 +211,6 @@ class DrivingDomain(Domain):
 
     def _real_pool(self) -> ImagePool:
         if "real" not in self._pools:
-            from metasuite.domains.driving.data import load_bdd100k, load_image_folder
-
             root = self.data_dir
             assert root is not None
             if not root.exists():
@@ -226,8 +229,6 @@ class DrivingDomain(Domain):
         if split not in self._pools:
             envs = self.splits()[split]
             if self.data_dir is None:
-                from metasuite.domains.driving.render import SCENE_CLASSES, Environment, cached_pool
-
                 seed = SEEN_IMAGE_SEED if split == "seen" else TRAIN_IMAGE_SEED
                 pool: ImagePool = {}
                 for env in envs:
@@ -325,8 +326,6 @@ class DrivingDomain(Domain):
 
     def fingerprint(self) -> str:
         if self.data_dir is None:
-            from metasuite.domains.driving.render import renderer_fingerprint
-
             blob = f"{renderer_fingerprint()}|{self.image_size}|{self.images_per_class}"
         else:
             files = sorted(str(p.relative_to(self.data_dir)) for p in self.data_dir.rglob("*") if p.is_file())

@@ -21,6 +21,14 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from metasuite.core.baselines import BaselineConfig, build_baselines
+from metasuite.core.evaluate import MetaMethod, evaluate
+from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.registry import get_domain
+from metasuite.core.tasks import fixed_tasks
+from metasuite.core.trainer import TrainConfig, train
+from metasuite.domains.sinusoid.domain import SinusoidDomain
+
 __all__ = ["PUBLISHED", "TARGETS", "bench_sinusoid"]
 
 ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")
@@ -36,9 +44,6 @@ def _train_job(algo: str, k_shot: int, steps: int, out_dir: str, seed: int, comp
     import torch
 
     torch.set_num_threads(1)
-    from metasuite.core.learners import make_learner
-    from metasuite.core.registry import get_domain
-    from metasuite.core.trainer import TrainConfig, train
 
     domain = get_domain("sinusoid")
     learner = make_learner(domain, algo, n_way=None, seed=seed)
@@ -66,11 +71,6 @@ def _eval_job(k_shot: int, runs: dict[str, str], n_tasks: int, seed: int, baseli
     import torch
 
     torch.set_num_threads(1)
-    from metasuite.core.baselines import BaselineConfig, build_baselines
-    from metasuite.core.evaluate import MetaMethod, evaluate
-    from metasuite.core.learners import load_learner
-    from metasuite.core.registry import get_domain
-    from metasuite.core.tasks import fixed_tasks
 
     domain = get_domain("sinusoid")
     setting = {"n_way": None, "k_shot": k_shot, "n_query": 100}
@@ -102,7 +102,6 @@ def bench_sinusoid(quick: bool = False, workers: int | None = None, out_root: st
     seed = 0
     workers = workers or max(1, min(os.cpu_count() or 1, 2 if quick else os.cpu_count() or 1))
     root = Path(out_root or tempfile.mkdtemp(prefix="metasuite-bench-sinusoid-"))
-    from metasuite.domains.sinusoid.domain import SinusoidDomain
 
     baseline_cfg = {**SinusoidDomain().default_baselines(), "seed": seed}
     if quick:
