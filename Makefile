@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint format bench-quick clean
+.PHONY: demo test test-fast install lint format bench-quick clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -26,6 +26,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The edit loop: everything but the tests marked slow or browser, on both cores (about 2-3 minutes here).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser" -n 2
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
@@ -36,5 +40,6 @@ bench-quick: $(STAMP)
 	$(VENV)/bin/metasuite bench core --quick --json benchmarks/results/core-quick.json
 	$(VENV)/bin/metasuite bench sinusoid --quick --json benchmarks/results/sinusoid-quick.json
 
+# Caches live in the per-user cache folder (METASUITE_CACHE or ~/.cache/metasuite), not here.
 clean:
-	rm -rf $(VENV) .pytest_cache data/cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from metasuite.core.baselines import BaselineConfig, ScratchBaseline
 from metasuite.core.bench import timing_summary
+from metasuite.core.learners import load_learner
+from metasuite.domains.trading.backtest import backtest, performance
+from metasuite.domains.trading.domain import TradingDomain
+from metasuite.domains.trading.evaluation import build_methods, default_checkpoints, walk_forward
 
 __all__ = ["TARGETS", "bench_trading"]
 
@@ -33,9 +38,6 @@ TARGETS = {"walk_forward_seconds": 120.0}
 
 
 def _walk_forward(quick: bool) -> dict[str, Any]:
-    from metasuite.domains.trading.domain import TradingDomain
-    from metasuite.domains.trading.evaluation import build_methods, default_checkpoints, walk_forward
-
     domain = TradingDomain(n_assets=2 if quick else 10, n_markets=1 if quick else 5)
     ckpts = default_checkpoints("synthetic")
     t0 = time.perf_counter()
@@ -61,11 +63,6 @@ def _walk_forward(quick: bool) -> dict[str, Any]:
 
 
 def _adaptation(quick: bool) -> dict[str, Any]:
-    from metasuite.core.baselines import BaselineConfig, ScratchBaseline
-    from metasuite.core.learners import load_learner
-    from metasuite.domains.trading.domain import TradingDomain
-    from metasuite.domains.trading.evaluation import default_checkpoints
-
     domain = TradingDomain(n_assets=2, n_markets=1)
     task = domain.sampler("test").all_tasks()[0]
     repeats = 5 if quick else 30
@@ -86,8 +83,6 @@ def _adaptation(quick: bool) -> dict[str, Any]:
 
 
 def _backtest_throughput(quick: bool) -> dict[str, Any]:
-    from metasuite.domains.trading.backtest import backtest, performance
-
     n_assets, n_days = (2, 1260) if quick else (10, 1260)
     rng = np.random.default_rng(0)
     dates = pd.bdate_range("2010-01-01", periods=n_days)

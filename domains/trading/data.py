@@ -44,15 +44,16 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from metasuite.core import paths
 from metasuite.core.errors import DataError
 
 __all__ = [
     "ARCH_TICKERS",
-    "DEFAULT_YFINANCE_CACHE",
     "MARKET_SOURCES",
     "OHLCV_COLUMNS",
     "SPLIT_FACTORS",
     "Market",
+    "default_yfinance_cache",
     "load_arch",
     "load_csv_folder",
     "load_market",
@@ -77,7 +78,12 @@ MISSING_MODES = ("raise", "drop")
 MARKET_SOURCES = ("sp500", "nasdaq", "indices", "csv", "yfinance")
 ARCH_TICKERS = {"sp500": "SP500", "nasdaq": "NASDAQ"}
 
-DEFAULT_YFINANCE_CACHE = Path(__file__).resolve().parents[2] / "data" / "cache" / "yfinance"
+
+def default_yfinance_cache() -> Path:
+    """Where Yahoo Finance prices are cached by default: ``<user cache>/yfinance`` (``$METASUITE_CACHE`` honoured)."""
+    return paths.cache_dir("yfinance")
+
+
 UNSETTLED_DAYS = 2  # rows this many calendar days old or newer may be an unfinished session: never cached
 _CACHE_META_KEY = b"metasuite"
 _SHOW = 5  # dates named in a message before "and N more"
@@ -663,7 +669,7 @@ def load_yfinance(
     start: str | pd.Timestamp,
     end: str | pd.Timestamp | None = None,
     *,
-    cache_dir: str | Path = DEFAULT_YFINANCE_CACHE,
+    cache_dir: str | Path | None = None,
     download: Callable[..., pd.DataFrame] | None = None,
     offline: bool = False,
     max_gap_days: float = 30,
@@ -676,7 +682,7 @@ def load_yfinance(
     as ``download(ticker, start="YYYY-MM-DD", end="YYYY-MM-DD", auto_adjust=True, progress=False)`` with
     yfinance's exclusive ``end``, and may return flat or ``(Price, Ticker)`` MultiIndex columns.
 
-    Cache: ``cache_dir/<TICKER>.parquet`` (default ``<repo>/data/cache/yfinance``, git-ignored) holds every
+    Cache: ``cache_dir/<TICKER>.parquet`` (default :func:`default_yfinance_cache`) holds every
     row downloaded and the date range already asked for. Only dates outside that range are downloaded:
     before its start and after its end, each request starting / ending on the nearest cached row, whose
     close rescales the cache to Yahoo's current adjustment (later dividends and splits change every
@@ -698,7 +704,7 @@ def load_yfinance(
         raise DataError(f"start {_day(first)} is after end {_day(last)}")
     if download is None and not offline:
         download = _yfinance_download()
-    cache_dir = Path(cache_dir)
+    cache_dir = default_yfinance_cache() if cache_dir is None else Path(cache_dir)
     market: Market = {}
     for ticker in names:
         frame, notes = _load_one_yfinance(ticker, first, last, today, cache_dir, download, offline)
@@ -876,7 +882,7 @@ def load_market(
     tickers: Iterable[str] | str | None = None,
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
-    cache_dir: str | Path = DEFAULT_YFINANCE_CACHE,
+    cache_dir: str | Path | None = None,
     column_map: Mapping[str, str] | None = None,
     splits: str = "adjust",
     missing: str = "raise",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,11 @@ from torch import Tensor
 from metasuite.core.domain import Domain
 from metasuite.core.errors import DataError, TaskError
 from metasuite.core.options import Option
-from metasuite.core.tasks import Task
+from metasuite.core.tasks import Task, derive_seed
+from metasuite.domains.trading.data import load_market
 from metasuite.domains.trading.evaluation import WalkForwardEvaluation
-from metasuite.domains.trading.features import FEATURES
+from metasuite.domains.trading.features import FEATURES, SIGNED
+from metasuite.domains.trading.synth import simulate_market, synth_fingerprint
 from metasuite.domains.trading.tasks import CLASS_NAMES, AssetSeries, make_task, valid_starts, walk_forward_starts
 
 __all__ = ["SOURCES", "TradingDomain", "TradingSampler", "parse_tickers"]
@@ -110,8 +113,6 @@ class TradingSampler:
         The same rows and scaling as :meth:`sample` + :func:`~metasuite.domains.trading.tasks.make_task` (tested), but
         computed with running sums instead of one task at a time: the pooled model's training batches.
         """
-        from metasuite.domains.trading.features import SIGNED
-
         if self._stats is None:
             self._stats = []
             for s in self.series:
@@ -176,7 +177,7 @@ class TradingDomain(Domain):
     hidden : int
         Width of the MLP's two hidden layers.
     cache_dir : str, optional
-        yfinance cache folder (default ``data/cache/yfinance``).
+        yfinance cache folder (default: ``yfinance`` in the per-user cache, :func:`.data.default_yfinance_cache`).
     missing : str
         ``"raise"`` (default) or ``"drop"``: what the CSV / yfinance loaders do with rows of NaN prices.
     """
@@ -304,8 +305,6 @@ class TradingDomain(Domain):
         if self.source == "synthetic":
             prices, regimes = self._simulate("SYN", self.n_days, "2000-01-03", "trading-market")
         else:
-            from metasuite.domains.trading.data import load_market
-
             kw: dict[str, Any] = {"data_dir": self.data_dir, "tickers": self.tickers, "missing": self.missing}
             if self.cache_dir is not None:
                 kw["cache_dir"] = Path(self.cache_dir)
@@ -337,8 +336,6 @@ class TradingDomain(Domain):
             if not series:
                 raise DataError(f"no asset of the {self.source} data is usable: {'; '.join(skipped[:5])}")
             if skipped:
-                import warnings
-
                 warnings.warn(f"skipped {len(skipped)} asset(s) with too short a history: {skipped}", stacklevel=2)
             self.skipped = skipped
             self._series = series
@@ -360,9 +357,6 @@ class TradingDomain(Domain):
         self, prefix: str, n_days: int, start: str, salt: str
     ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
         """``n_assets`` synthetic assets spread over ``n_markets`` independent markets (own regime paths)."""
-        from metasuite.core.tasks import derive_seed
-        from metasuite.domains.trading.synth import simulate_market
-
         prices, regimes = {}, {}
         sizes = [len(a) for a in np.array_split(np.arange(self.n_assets), self.n_markets)]
         for k, size in enumerate(sizes):
@@ -525,8 +519,6 @@ class TradingDomain(Domain):
 
     def fingerprint(self) -> str:
         if self.source == "synthetic" and not self._given:
-            from metasuite.domains.trading.synth import synth_fingerprint
-
             blob: Any = {
                 "synth": synth_fingerprint(),
                 "n": [self.n_assets, self.n_days, self.test_days, self.market_seed],

@@ -198,149 +198,299 @@ def walk_forward(
     """
     from tqdm.auto import tqdm
 
+    _check_trading_rules(cost_bps, slippage_bps, position)
+    series, ranges = domain.split_series(split)
+    setting = _Setting(
+        domain.support, domain.query, domain.embargo, cost_bps, slippage_bps, position, halflife, n_boot, seed
+    )
+    bar = tqdm(total=len(series) * (len(methods) + int(rules)), desc="walk-forward", unit="run", disable=not progress)
+    assets = [_walk_asset(s, lo, hi, methods, setting, rules, bar) for s, (lo, hi) in zip(series, ranges)]
+    bar.close()
+    backtests = _combine(assets, series)
+    results = {name: _method_metrics(name, backtests, setting) for name in backtests.daily}
+    hmm_skipped = {a.ticker: a.hmm_note for a in assets if a.hmm_note is not None}
+    report = _report(domain, backtests, results, setting, hmm_skipped)
+    prices = {a.ticker: a.prices for a in assets}
+    return TradingEvaluation(report, backtests.daily, backtests.portfolio, backtests.regimes, prices)
+
+
+# ---------------------------------------------------------------------- walk_forward's steps
+@dataclass(frozen=True)
+class _Setting:
+    """What every asset's walk-forward shares: the task shape (days) and the trading rules."""
+
+    support: int
+    query: int
+    embargo: int
+    cost_bps: float
+    slippage_bps: float
+    position: str
+    halflife: float
+    n_boot: int
+    seed: int
+
+
+@dataclass
+class _AssetRun:
+    """One test asset's walk-forward on its decision days.
+
+    ``daily[method]`` is the method's frame (see :class:`TradingEvaluation`), ``directions[method]`` a learned
+    method's per-task direction accuracies; ``regimes`` the labels of the by-regime breakdown (ground truth,
+    else the HMM's; None without either); ``hmm_note`` why the HMM was skipped (None when it was fitted).
+    """
+
+    ticker: str
+    prices: pd.DataFrame
+    daily: dict[str, pd.DataFrame] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    directions: dict[str, list[float]] = field(default_factory=dict)
+    regimes: pd.Series | None = None
+    hmm_note: str | None = None
+
+
+@dataclass
+class _Backtests:
+    """Every method's backtests over all test assets (``daily[method][ticker]``) and their equal-weight
+    portfolio: daily net returns and mean absolute position (``portfolio`` / ``exposure``, a column per method).
+    ``truth`` names where the regime labels come from."""
+
+    tickers: list[str]
+    daily: dict[str, dict[str, pd.DataFrame]]
+    kinds: dict[str, str]
+    directions: dict[str, list[float]]
+    regimes: dict[str, pd.Series]
+    truth: str
+    portfolio: pd.DataFrame
+    exposure: pd.DataFrame
+
+    @property
+    def ground_truth(self) -> bool:
+        return self.truth == "ground truth"
+
+
+def _check_trading_rules(cost_bps: float, slippage_bps: float, position: str) -> None:
+    """Refuse negative costs and an unknown position mode before any work."""
     if cost_bps < 0 or slippage_bps < 0:
         raise DataError(f"costs must be >= 0 bps, got cost_bps={cost_bps}, slippage_bps={slippage_bps}")
-    to_position(np.array([0.5]), position)  # validates the mode before any work
-    series, ranges = domain.split_series(split)
-    sup, qry, emb = domain.support, domain.query, domain.embargo
-    daily: dict[str, dict[str, pd.DataFrame]] = {}
-    kinds: dict[str, str] = {}
-    directions: dict[str, list[float]] = {}
-    regimes: dict[str, pd.Series] = {}
-    prices: dict[str, pd.DataFrame] = {}
-    hmm_notes: dict[str, str] = {}
-    bar = tqdm(total=len(series) * (len(methods) + int(rules)), desc="walk-forward", unit="run", disable=not progress)
-    for s, (lo, hi) in zip(series, ranges):
-        first = max(lo, s.first_valid + emb + sup)
-        if hi - first < 2:
-            raise DataError(
-                f"{s.ticker}: the test period has {max(hi - first, 0)} decision days after the warm-up "
-                f"({s.first_valid} days) and support ({sup} days); choose a longer period or start later"
-            )
-        close_all = s.prices["close"].astype(np.float64)
-        close = close_all.iloc[first:hi]
-        prices[s.ticker] = s.prices.iloc[first:hi]
-        for m in methods:
-            p_up, accs = predict_walk_forward(m, s, first, hi, sup, qry, emb)
-            if halflife > 0:
-                p_up = p_up.ewm(halflife=halflife, ignore_na=True).mean()  # causal: past days only
-            sig = pd.Series(to_position(p_up.to_numpy(), position), index=p_up.index)
-            daily.setdefault(m.name, {})[s.ticker] = _run(sig, close, cost_bps, slippage_bps, p_up)
-            kinds[m.name] = m.kind
-            directions.setdefault(m.name, []).extend(accs)
-            bar.update()
-        hmm = None
-        if rules:
-            sigs = baseline_signals(close_all.iloc[:hi], None, seed=seed)
-            try:  # fitted once: its signal, and on real data its regime labels
-                hmm = HMMRegimeStrategy(seed=seed).fit(close_all.iloc[:first])
-                sigs["HMM 2-state"] = hmm.signal(close_all.iloc[:hi]).rename("HMM 2-state")
-            except DataError as exc:  # too little history before the test period for the HMM
-                hmm, hmm_notes[s.ticker] = None, str(exc)
-            for name, sig in sigs.items():
-                daily.setdefault(name, {})[s.ticker] = _run(sig.iloc[first:hi], close, cost_bps, slippage_bps)
-                kinds[name] = "rule"
-            bar.update()
-        if s.regimes is not None and s.regimes.notna().any():
-            regimes[s.ticker] = s.regimes.iloc[first:hi]
-        elif hmm is not None:
-            regimes[s.ticker] = hmm.regime_labels(close_all.iloc[:hi]).iloc[first:hi]
-    bar.close()
-
-    tickers = [s.ticker for s in series]
-    portfolio = pd.DataFrame(
-        {name: pd.concat([d[t]["net"] for t in tickers if t in d], axis=1).mean(axis=1) for name, d in daily.items()}
-    )
-    exposure = pd.DataFrame(
-        {
-            name: pd.concat([d[t]["position"].abs() for t in tickers if t in d], axis=1).mean(axis=1)
-            for name, d in daily.items()
-        }
-    )
-    truth = "ground truth" if all(s.regimes is not None for s in series) else "HMM 2-state (filtered, per asset)"
-    port_regime = regimes.get(tickers[0]) if regimes else None
-
-    results: dict[str, Any] = {}
-    for name, per in daily.items():
-        net = portfolio[name].fillna(0.0)
-        entry: dict[str, Any] = {
-            "kind": kinds[name],
-            "portfolio": performance(net, exposure[name].fillna(0.0), n_boot=n_boot, seed=seed),
-            "per_ticker": {
-                t: performance(df["net"], df["position"], n_boot=n_boot, seed=seed) for t, df in per.items()
-            },
-        }
-        if port_regime is not None and truth == "ground truth":
-            entry["by_regime"] = regime_breakdown(net, exposure[name].fillna(0.0), port_regime.reindex(net.index))
-        elif regimes:
-            entry["by_regime"] = {
-                t: regime_breakdown(df["net"], df["position"], regimes[t].reindex(df.index))
-                for t, df in per.items()
-                if t in regimes
-            }
-        if directions.get(name):
-            entry["direction_accuracy"] = mean_ci(directions[name])
-        if truth == "ground truth":
-            calls, facts = [], []
-            for t, df in per.items():
-                if t in regimes:
-                    calls.append(df["signal"].fillna(0.0).to_numpy() <= 0)
-                    facts.append(regimes[t].reindex(df.index).isin(RISK_OFF).to_numpy())
-            if calls:
-                entry["regime_id_balanced_accuracy"] = _balanced_accuracy(np.concatenate(facts), np.concatenate(calls))
-        entry["vs"] = {
-            ref: paired_sharpe_diff(net, portfolio[ref].fillna(0.0), n_boot=n_boot, seed=seed)
-            for ref in COMPARE_TO
-            if ref in portfolio and ref != name
-        }
-        results[name] = entry
-
-    test_days = portfolio.index
-    report = {
-        "domain": "trading",
-        "kind": "backtest",
-        "disclaimer": DISCLAIMER,
-        "data": {
-            "source": domain.source,
-            "tickers": tickers,
-            "test_period": [str(test_days[0].date()), str(test_days[-1].date())] if len(test_days) else None,
-            "n_days": len(test_days),
-            "fingerprint": domain.fingerprint(),
-            "regimes": truth if regimes else None,
-            "hmm_skipped": hmm_notes or None,
-            "assets_skipped": getattr(domain, "skipped", None) or None,
-        },
-        "setting": {
-            "support_days": sup,
-            "query_days": qry,
-            "embargo": emb,
-            "execution_lag_days": 1,
-            "cost_bps": cost_bps,
-            "slippage_bps": slippage_bps,
-            "position": position,
-            "probability_halflife_days": halflife,
-            "n_boot": n_boot,
-            "seed": seed,
-            "portfolio": "equal weight across the test assets, rebalanced daily",
-        },
-        "methods": results,
-        "references": REFERENCES,
-        "curves": {
-            "dates": [str(d.date()) for d in test_days],
-            "equity": {name: (1.0 + portfolio[name].fillna(0.0)).cumprod().round(6).tolist() for name in portfolio},
-        },
-    }
-    return TradingEvaluation(report, daily, portfolio, regimes, prices)
+    to_position(np.array([0.5]), position)
 
 
-def _run(signal: pd.Series, close: pd.Series, cost_bps: float, slippage_bps: float, p_up: pd.Series | None = None):
-    res = backtest(signal, close, cost_bps=cost_bps, slippage_bps=slippage_bps)
+def _decision_window(s: AssetSeries, lo: int, hi: int, setting: _Setting) -> int:
+    """The first decision day of ``s`` in ``[lo, hi)``: the first with the feature warm-up and a full support
+    window (and embargo) behind it. Raises :class:`DataError` when fewer than two decision days remain."""
+    first = max(lo, s.first_valid + setting.embargo + setting.support)
+    if hi - first < 2:
+        raise DataError(
+            f"{s.ticker}: the test period has {max(hi - first, 0)} decision days after the warm-up "
+            f"({s.first_valid} days) and support ({setting.support} days); choose a longer period or start later"
+        )
+    return first
+
+
+def _walk_asset(
+    s: AssetSeries, lo: int, hi: int, methods: Sequence[Any], setting: _Setting, rules: bool, bar: Any
+) -> _AssetRun:
+    """Backtest every learned method and, with ``rules``, the rule baselines on one asset's decision days."""
+    first = _decision_window(s, lo, hi, setting)
+    close_all = s.prices["close"].astype(np.float64)
+    close = close_all.iloc[first:hi]
+    run = _AssetRun(s.ticker, s.prices.iloc[first:hi])
+    for m in methods:
+        run.daily[m.name], accs = _learned_backtest(m, s, first, hi, close, setting)
+        run.kinds[m.name] = m.kind
+        run.directions.setdefault(m.name, []).extend(accs)
+        bar.update()
+    hmm = None
+    if rules:
+        signals, hmm, run.hmm_note = _rule_signals(close_all.iloc[:hi], first, setting.seed)
+        for name, sig in signals.items():
+            run.daily[name] = _backtest_frame(sig.iloc[first:hi], close, setting)
+            run.kinds[name] = "rule"
+        bar.update()
+    run.regimes = _regime_labels(s, first, hi, hmm)
+    return run
+
+
+def _learned_backtest(
+    method: Any, s: AssetSeries, first: int, hi: int, close: pd.Series, setting: _Setting
+) -> tuple[pd.DataFrame, list[float]]:
+    """A learned method's causal probabilities of "up" (smoothed over ``halflife`` days) -> positions ->
+    backtest on ``close`` (the decision days' closes), and its per-task direction accuracies."""
+    p_up, accs = predict_walk_forward(method, s, first, hi, setting.support, setting.query, setting.embargo)
+    if setting.halflife > 0:
+        p_up = p_up.ewm(halflife=setting.halflife, ignore_na=True).mean()  # causal: past days only
+    signal = pd.Series(to_position(p_up.to_numpy(), setting.position), index=p_up.index)
+    return _backtest_frame(signal, close, setting, p_up), accs
+
+
+def _rule_signals(
+    close: pd.Series, first: int, seed: int
+) -> tuple[dict[str, pd.Series], HMMRegimeStrategy | None, str | None]:
+    """The rule baselines' signals on ``close`` (every day up to the end of the test period) and the HMM,
+    fitted once on the days before the first decision day ``first``: ``(signals, hmm, note)``. Without enough
+    history for the HMM, it is left out (``hmm`` None) and ``note`` says why."""
+    signals = baseline_signals(close, None, seed=seed)
+    try:  # fitted once: its signal, and on real data its regime labels
+        hmm = HMMRegimeStrategy(seed=seed).fit(close.iloc[:first])
+        signals["HMM 2-state"] = hmm.signal(close).rename("HMM 2-state")
+    except DataError as exc:  # too little history before the test period for the HMM
+        return signals, None, str(exc)
+    return signals, hmm, None
+
+
+def _regime_labels(s: AssetSeries, first: int, hi: int, hmm: HMMRegimeStrategy | None) -> pd.Series | None:
+    """The regimes of the decision days: ground truth when the data has it, else the HMM's filtered labels."""
+    if s.regimes is not None and s.regimes.notna().any():
+        return s.regimes.iloc[first:hi]
+    if hmm is not None:
+        return hmm.regime_labels(s.prices["close"].astype(np.float64).iloc[:hi]).iloc[first:hi]
+    return None
+
+
+def _backtest_frame(
+    signal: pd.Series, close: pd.Series, setting: _Setting, p_up: pd.Series | None = None
+) -> pd.DataFrame:
+    """One method's frame on one asset: ``p_up`` (learned methods), ``signal``, ``position``, ``net``, ``equity``."""
+    res = backtest(signal, close, cost_bps=setting.cost_bps, slippage_bps=setting.slippage_bps)
     df = pd.DataFrame(
         {"signal": signal, "position": res.position, "net": res.net, "equity": res.equity}, index=close.index
     )
     if p_up is not None:
         df.insert(0, "p_up", p_up)
     return df
+
+
+def _combine(assets: list[_AssetRun], series: Sequence[AssetSeries]) -> _Backtests:
+    """Regroup the per-asset backtests by method and form each method's equal-weight portfolio."""
+    daily: dict[str, dict[str, pd.DataFrame]] = {}
+    kinds: dict[str, str] = {}
+    directions: dict[str, list[float]] = {}
+    for a in assets:
+        for name, df in a.daily.items():
+            daily.setdefault(name, {})[a.ticker] = df
+        kinds.update(a.kinds)
+        for name, accs in a.directions.items():
+            directions.setdefault(name, []).extend(accs)
+    tickers = [s.ticker for s in series]
+    portfolio, exposure = _equal_weight(daily, tickers)
+    truth = "ground truth" if all(s.regimes is not None for s in series) else "HMM 2-state (filtered, per asset)"
+    regimes = {a.ticker: a.regimes for a in assets if a.regimes is not None}
+    return _Backtests(tickers, daily, kinds, directions, regimes, truth, portfolio, exposure)
+
+
+def _equal_weight(daily: dict[str, dict[str, pd.DataFrame]], tickers: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each method's equal-weight portfolio across ``tickers``: ``(net, exposure)``, the daily mean of the
+    assets' net returns and of their absolute positions (a column per method)."""
+
+    def mean_over_assets(frames: list[pd.Series]) -> pd.Series:
+        return pd.concat(frames, axis=1).mean(axis=1)
+
+    net = {name: mean_over_assets([d[t]["net"] for t in tickers if t in d]) for name, d in daily.items()}
+    exposure = {
+        name: mean_over_assets([d[t]["position"].abs() for t in tickers if t in d]) for name, d in daily.items()
+    }
+    return pd.DataFrame(net), pd.DataFrame(exposure)
+
+
+def _method_metrics(name: str, backtests: _Backtests, setting: _Setting) -> dict[str, Any]:
+    """One method's report entry: portfolio and per-asset performance, by-regime breakdown, direction
+    accuracy, regime-identification score (ground truth only) and paired Sharpe differences."""
+    n_boot, seed = setting.n_boot, setting.seed
+    per = backtests.daily[name]
+    net = backtests.portfolio[name].fillna(0.0)
+    exposure = backtests.exposure[name].fillna(0.0)
+    entry: dict[str, Any] = {
+        "kind": backtests.kinds[name],
+        "portfolio": performance(net, exposure, n_boot=n_boot, seed=seed),
+        "per_ticker": {t: performance(df["net"], df["position"], n_boot=n_boot, seed=seed) for t, df in per.items()},
+    }
+    by_regime = _by_regime(net, exposure, per, backtests)
+    if by_regime is not None:
+        entry["by_regime"] = by_regime
+    if backtests.directions.get(name):
+        entry["direction_accuracy"] = mean_ci(backtests.directions[name])
+    if backtests.ground_truth:
+        score = _regime_id_score(per, backtests.regimes)
+        if score is not None:
+            entry["regime_id_balanced_accuracy"] = score
+    entry["vs"] = {
+        ref: paired_sharpe_diff(net, backtests.portfolio[ref].fillna(0.0), n_boot=n_boot, seed=seed)
+        for ref in COMPARE_TO
+        if ref in backtests.portfolio and ref != name
+    }
+    return entry
+
+
+def _by_regime(
+    net: pd.Series, exposure: pd.Series, per: dict[str, pd.DataFrame], backtests: _Backtests
+) -> dict[str, Any] | None:
+    """Performance by regime: of the portfolio under the first asset's labels when they are ground truth, else
+    of each asset under its own labels; None without labels."""
+    first = backtests.regimes.get(backtests.tickers[0]) if backtests.regimes else None
+    if first is not None and backtests.ground_truth:
+        return regime_breakdown(net, exposure, first.reindex(net.index))
+    if backtests.regimes:
+        return {
+            t: regime_breakdown(df["net"], df["position"], backtests.regimes[t].reindex(df.index))
+            for t, df in per.items()
+            if t in backtests.regimes
+        }
+    return None
+
+
+def _regime_id_score(per: dict[str, pd.DataFrame], regimes: dict[str, pd.Series]) -> float | None:
+    """Balanced accuracy of a method's flat/short days against the risk-off (bear, crisis) days, pooled over
+    the assets with labels; None when no asset has any."""
+    calls, facts = [], []
+    for t, df in per.items():
+        if t in regimes:
+            calls.append(df["signal"].fillna(0.0).to_numpy() <= 0)
+            facts.append(regimes[t].reindex(df.index).isin(RISK_OFF).to_numpy())
+    return _balanced_accuracy(np.concatenate(facts), np.concatenate(calls)) if calls else None
+
+
+def _report(
+    domain: TradingDomain, backtests: _Backtests, results: dict[str, Any], setting: _Setting, hmm_notes: dict[str, str]
+) -> dict[str, Any]:
+    """The report: data, setting, every method's metrics, the published references and the equity curves."""
+    test_days = backtests.portfolio.index
+    return {
+        "domain": "trading",
+        "kind": "backtest",
+        "disclaimer": DISCLAIMER,
+        "data": {
+            "source": domain.source,
+            "tickers": backtests.tickers,
+            "test_period": [str(test_days[0].date()), str(test_days[-1].date())] if len(test_days) else None,
+            "n_days": len(test_days),
+            "fingerprint": domain.fingerprint(),
+            "regimes": backtests.truth if backtests.regimes else None,
+            "hmm_skipped": hmm_notes or None,
+            "assets_skipped": getattr(domain, "skipped", None) or None,
+        },
+        "setting": {
+            "support_days": setting.support,
+            "query_days": setting.query,
+            "embargo": setting.embargo,
+            "execution_lag_days": 1,
+            "cost_bps": setting.cost_bps,
+            "slippage_bps": setting.slippage_bps,
+            "position": setting.position,
+            "probability_halflife_days": setting.halflife,
+            "n_boot": setting.n_boot,
+            "seed": setting.seed,
+            "portfolio": "equal weight across the test assets, rebalanced daily",
+        },
+        "methods": results,
+        "references": REFERENCES,
+        "curves": {
+            "dates": [str(d.date()) for d in test_days],
+            "equity": {
+                name: (1.0 + backtests.portfolio[name].fillna(0.0)).cumprod().round(6).tolist()
+                for name in backtests.portfolio
+            },
+        },
+    }
 
 
 def _fmt(x: Any, pct: bool = False, digits: int = 2) -> str:

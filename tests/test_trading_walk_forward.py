@@ -1,0 +1,90 @@
+"""The walk-forward report is unchanged by refactoring: a digest of its JSON on small fixed markets.
+
+The digests below were recorded from the original single-function ``walk_forward`` (156 lines) before it
+was split into named steps; the split must give byte-identical reports. Two markets cover both regime
+sources: the independent synthetic test market (ground-truth regimes, portfolio-level breakdown and
+regime-identification score) and a CSV-like upload without regimes (HMM regime labels per asset), with
+other costs, position mode and no probability smoothing; a third run has no rule baselines. The learned
+methods are deterministic stand-ins (no training), so the test runs in seconds. A digest depends on the
+floating-point results of numpy, pandas, torch and hmmlearn: if a library upgrade changes it, check the
+report by eye and record it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch import Tensor
+
+from metasuite.core.tasks import Task
+from metasuite.domains.trading.domain import TradingDomain
+from metasuite.domains.trading.evaluation import _jsonable, walk_forward
+from metasuite.domains.trading.synth import simulate_market
+
+
+class _SupportTilt:
+    """A deterministic learned-method stand-in: logit of "up" = the support's up-share tilt + ``w`` * feature 0."""
+
+    def __init__(self, name: str, kind: str, weight: float) -> None:
+        self.name, self.kind, self.weight = name, kind, weight
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        tilt = float(task.support_y.double().mean()) - 0.5
+
+        def predict(query_x: Tensor) -> Tensor:
+            z = self.weight * query_x[:, 0].double() + tilt
+            return torch.stack([-z, z], dim=-1)
+
+        return predict
+
+
+def _methods() -> list[Any]:
+    return [_SupportTilt("meta stand-in", "meta", 0.8), _SupportTilt("pooled (no adaptation)", "baseline", -0.3)]
+
+
+def _digest(report: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(_jsonable(report), sort_keys=True).encode()).hexdigest()
+
+
+def _synthetic_report() -> dict[str, Any]:
+    domain = TradingDomain(n_assets=2, n_markets=1, n_days=1300, test_days=900)
+    return walk_forward(domain, _methods(), n_boot=50, seed=1, progress=False).report
+
+
+def _upload_report() -> dict[str, Any]:
+    market = simulate_market(1000, 2, seed=7)
+    test_start = str(market.prices["SYN0"].index[600].date())
+    domain = TradingDomain(source="csv", prices=dict(market.prices), test_start=test_start, support_days=60)
+    return walk_forward(
+        domain,
+        _methods(),
+        cost_bps=5.0,
+        slippage_bps=2.0,
+        position="long_short",
+        n_boot=50,
+        halflife=0.0,
+        progress=False,
+    ).report
+
+
+def _learned_only_report() -> dict[str, Any]:
+    domain = TradingDomain(n_assets=2, n_markets=1, n_days=1300, test_days=700, market_seed=2)
+    return walk_forward(domain, _methods(), position="scaled", n_boot=50, rules=False, progress=False).report
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (_synthetic_report, "94dd7c88290b11229bbffb3db8591c2803057cf6d1d3647c2dac4f649d95106e"),
+        (_upload_report, "58780c68eb347ccb6b16581e1949e3d3acb64d8c35fe72135148d05fd800036a"),
+        (_learned_only_report, "705a745d0cd6a0442f43da575590ef35a15c59107fa58589ef701c06f1f2c6dd"),
+    ],
+)
+def test_walk_forward_report_is_unchanged(make: Callable[[], dict[str, Any]], expected: str) -> None:
+    report = make()
+    assert _digest(report) == expected, json.dumps(_jsonable(report), sort_keys=True)[:2000]
