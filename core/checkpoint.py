@@ -8,13 +8,16 @@ A checkpoint ``<stem>`` is two files:
 * ``<stem>.json`` -- the same JSON, pretty-printed for people and tools (written second; it is
   informational, loading reads the copy embedded in the safetensors header).
 
-The JSON records ``format``, ``metasuite_version``, ``algorithm``, ``hparams``, ``backbone``
-(``name`` + ``kwargs``), ``domain``, ``setting``, ``data_fingerprint``, ``metrics`` and, for
-training-state checkpoints, ``trainer`` (step, best metric, optimiser param groups).
+The JSON records ``format``, ``metasuite_version``, ``tensors_sha256`` (a digest of every tensor's name,
+dtype, shape and bytes, checked on load: a flipped bit is refused, not evaluated), ``algorithm``,
+``hparams``, ``backbone`` (``name`` + ``kwargs``), ``domain``, ``setting``, ``data_fingerprint``,
+``metrics`` and, for training-state checkpoints, ``trainer`` (step, best metric, optimiser param groups).
+Loading also refuses non-finite weights. JSON is strict (:mod:`metasuite.core.jsonio`: NaN is stored as null).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -27,29 +30,33 @@ from torch import Tensor, nn
 
 from metasuite.core import __version__
 from metasuite.core.errors import CheckpointError
+from metasuite.core.jsonio import atomic_write_text, dumps
 
-__all__ = ["FORMAT", "atomic_write_text", "load_checkpoint", "load_into", "resolve_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "atomic_write_text",
+    "load_checkpoint",
+    "load_into",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "tensors_digest",
+]
 
-FORMAT = "metasuite-checkpoint/1"
+FORMAT = "metasuite-checkpoint/2"
+#: Formats this version reads: /1 had no tensor digest (its tensors are still checked for finiteness).
+READABLE = ("metasuite-checkpoint/1", FORMAT)
 _META_KEY = "metasuite"
 _FILE_MODE = 0o644  # mkstemp creates 0600 files; checkpoints are meant to be shared and shipped
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, _FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def tensors_digest(tensors: Mapping[str, Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and raw bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _stem(path: str | Path) -> Path:
@@ -66,14 +73,16 @@ def save_checkpoint(path: str | Path, tensors: Mapping[str, Tensor], meta: Mappi
 
     stem = _stem(path)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    full_meta = {"format": FORMAT, "metasuite_version": __version__, **dict(meta)}
-    text = json.dumps(full_meta, sort_keys=True, default=_json_default)
+    flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    digest = tensors_digest(flat)
+    full_meta = {"metasuite_version": __version__, **dict(meta), "format": FORMAT, "tensors_sha256": digest}
+    text = dumps(_plain(full_meta), sort_keys=True)
     target = stem.with_suffix(".safetensors")
     fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
         os.chmod(tmp, _FILE_MODE)
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata={_META_KEY: text})
+        save_file(flat, tmp, metadata={_META_KEY: text})
         os.chmod(tmp, _FILE_MODE)  # safetensors re-creates the file with its own (0600) mode
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -81,20 +90,21 @@ def save_checkpoint(path: str | Path, tensors: Mapping[str, Tensor], meta: Mappi
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    atomic_write_text(
-        stem.with_suffix(".json"), json.dumps(full_meta, indent=2, sort_keys=True, default=_json_default) + "\n"
-    )
+    atomic_write_text(stem.with_suffix(".json"), dumps(_plain(full_meta), indent=2, sort_keys=True) + "\n")
     return target
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, torch.Tensor) and o.numel() == 1:
+def _plain(o: Any) -> Any:
+    """JSON-ready metadata: one-element tensors as numbers (the rest is :func:`~metasuite.core.jsonio.strict`)."""
+    if isinstance(o, dict):
+        return {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_plain(v) for v in o]
+    if isinstance(o, torch.Tensor):
+        if o.numel() != 1:
+            raise TypeError(f"cannot store a tensor of shape {tuple(o.shape)} in checkpoint JSON")
         return o.item()
-    if hasattr(o, "item"):
-        return o.item()
-    raise TypeError(f"cannot store {type(o).__name__} in checkpoint JSON")
+    return o
 
 
 def resolve_checkpoint(path: str | Path, name: str = "best") -> Path:
@@ -146,8 +156,21 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]
         meta = json.loads(header[_META_KEY])
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"checkpoint {target} has unreadable metadata: {exc}") from exc
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {target} has format {meta.get('format')!r}; this metasuite reads {FORMAT!r}")
+    if meta.get("format") not in READABLE:
+        raise CheckpointError(
+            f"checkpoint {target} has format {meta.get('format')!r}; this metasuite reads {', '.join(READABLE)}"
+        )
+    if meta["format"] != READABLE[0] and meta.get("tensors_sha256") != tensors_digest(tensors):
+        raise CheckpointError(
+            f"checkpoint {target} is corrupted: its tensors do not match the digest recorded when it was written "
+            "(a changed byte); re-train or restore it from a copy"
+        )
+    bad = sorted(k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    if bad:
+        raise CheckpointError(
+            f"checkpoint {target} holds non-finite values (NaN or infinity) in {bad[:5]}"
+            f"{' ...' if len(bad) > 5 else ''}: the run that wrote it diverged; train again with a lower learning rate"
+        )
     meta["path"] = str(target)
     return tensors, meta
 

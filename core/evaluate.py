@@ -31,6 +31,7 @@ __all__ = [
     "evaluate",
     "evaluate_parallel",
     "format_markdown",
+    "format_mean_ci",
     "format_table",
     "mean_ci",
     "merge_reports",
@@ -67,7 +68,7 @@ class MetaMethod:
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
-    """``{"mean": m, "ci95": 1.96 * sd / sqrt(n)}`` (``ci95`` is 0 for a single value).
+    """``{"mean": m, "ci95": 1.96 * sd / sqrt(n)}``; a single value has no interval: ``{"mean", "ci95": None, "n": 1}``.
 
     NaN values (a metric undefined for a task, e.g. the sensitivity of a class the patient does
     not have) are left out; ``"n"`` then gives how many values were used, and a list of NaN only
@@ -83,7 +84,7 @@ def mean_ci(values: Sequence[float]) -> dict[str, Any]:
     n = len(values)
     mean = math.fsum(values) / n
     if n == 1:
-        return {"mean": mean, "ci95": 0.0}
+        return {"mean": mean, "ci95": None, "n": 1}
     var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
     return {"mean": mean, "ci95": 1.96 * math.sqrt(var) / math.sqrt(n)}
 
@@ -290,6 +291,15 @@ def _count_confusions(counts: dict[tuple[str, str], int], task: Task, pred: Tens
         counts[key] = counts.get(key, 0) + 1
 
 
+def format_mean_ci(m: dict[str, Any] | None, digits: int = 4) -> str:
+    """``"0.7312 ± 0.0121"``; ``"0.7 ± n/a (n=1)"`` for one task; ``"-"`` when undefined."""
+    if m is None or m.get("mean") is None:
+        return "-"
+    if m.get("ci95") is None:
+        return f"{m['mean']:.{digits}f} ± n/a (n={m.get('n', 1)})"
+    return f"{m['mean']:.{digits}f} ± {m['ci95']:.{digits}f}"
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The eval JSON as a fixed-width text table (``mean ± ci95`` per metric)."""
     names: list[str] = []
@@ -301,9 +311,7 @@ def format_table(report: dict[str, Any]) -> str:
     rows = [header]
     for r in report["results"]:
         cells = [r["method"], r["kind"]]
-        for n in names:
-            m = r["metrics"].get(n)
-            cells.append("-" if m is None or m["mean"] is None else f"{m['mean']:.4f} ± {m['ci95']:.4f}")
+        cells += [format_mean_ci(r["metrics"].get(n)) for n in names]
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
@@ -320,11 +328,6 @@ def format_markdown(report: dict[str, Any], digits: int = 3) -> str:
         names += [n for n in r["metrics"] if n not in names]
     lines = ["| method | kind | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for r in report["results"]:
-        cells = [
-            "-"
-            if (m := r["metrics"].get(n)) is None or m["mean"] is None
-            else f"{m['mean']:.{digits}f} ± {m['ci95']:.{digits}f}"
-            for n in names
-        ]
+        cells = [format_mean_ci(r["metrics"].get(n), digits) for n in names]
         lines.append(f"| {r['method']} | {r['kind']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

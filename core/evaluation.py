@@ -29,6 +29,7 @@ import torch
 from metasuite.core.baselines import BaselineConfig, build_baselines
 from metasuite.core.errors import DataError, MetasuiteError
 from metasuite.core.evaluate import MetaMethod, evaluate, evaluate_parallel, format_table, merge_reports
+from metasuite.core.jsonio import NULL_MEANS
 from metasuite.core.learners import load_learner
 from metasuite.core.options import Option
 from metasuite.core.plots import save_confusion_png
@@ -244,6 +245,7 @@ class FixedTaskEvaluation(Evaluation):
                 },
                 "results": [{**res, "setting": r["setting"]} for r in reports for res in r["results"]],
             }
+        data["null_means"] = NULL_MEANS  # per-task values and means that are null in the JSON
         text = [format_table(r) + "\n" for r in reports]
         summaries = [self.summarize(r) for r in reports]
         if any(s is not None for s in summaries):

@@ -33,14 +33,14 @@ from metasuite.core import registry
 from metasuite.core.algorithms import get_algorithm
 from metasuite.core.baselines import BaselineConfig, pretrain
 from metasuite.core.bench import machine_info
-from metasuite.core.checkpoint import atomic_write_text
 from metasuite.core.distributed import DistContext, init_from_env, launch_module, shutdown
 from metasuite.core.domain import Dataset, Domain
 from metasuite.core.errors import DataError, MetasuiteError, UnknownNameError
 from metasuite.core.evaluation import TASK_SHAPE, EvalReport, EvalRequest, FixedTaskEvaluation
+from metasuite.core.jsonio import atomic_write_text, write_json
 from metasuite.core.learners import make_learner
 from metasuite.core.options import coerce_options
-from metasuite.core.trainer import TrainConfig, train
+from metasuite.core.trainer import RUN_CONFIG, TrainConfig, train
 
 __all__ = [
     "EvalReport",
@@ -118,6 +118,9 @@ class TrainRequest:
         torch CPU threads of this process.
     resume : bool
         Continue an existing run of the same configuration in ``out``; False refuses an existing run.
+    overwrite : bool
+        Start afresh in an ``out`` that holds files but no resumable run (a finished model, someone's results),
+        replacing the run files; without it such a folder is refused, never silently overwritten.
     progress : bool
         Progress bars.
     """
@@ -136,6 +139,7 @@ class TrainRequest:
     nproc: int | None = None
     threads: int | None = None
     resume: bool = True
+    overwrite: bool = False
     progress: bool = True
 
     def to_json(self) -> str:
@@ -227,8 +231,8 @@ def train_run(request: TrainRequest, *, domain: Domain | None = None) -> TrainRe
     ``request.options`` (the app passes its own). With ``request.nproc > 1`` outside ``torchrun`` the run is
     validated here, then re-launched in ``nproc`` processes; rank 0's summary is returned.
     """
-    if not request.resume and (Path(request.out) / "last.safetensors").exists():
-        raise MetasuiteError(f"{request.out} already holds a run; remove it or drop --no-resume to continue it")
+    if os.environ.get("RANK", "0") == "0":  # the launching process / rank 0 (other ranks see rank 0's files)
+        _check_out(Path(request.out), request)
     if request.threads:
         torch.set_num_threads(request.threads)
     if request.nproc is not None and request.nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -240,6 +244,25 @@ def train_run(request: TrainRequest, *, domain: Domain | None = None) -> TrainRe
         return _train_here(request, dist, domain)
     finally:
         shutdown()
+
+
+def _check_out(out: Path, request: TrainRequest) -> None:
+    """Refuse a run folder that is a file, or that holds files but no resumable run, unless told to overwrite."""
+    if out.exists() and not out.is_dir():
+        raise MetasuiteError(f"--out {out} is a file; give a folder for the run (best.*, last.*, metrics.jsonl)")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if (out / "last.safetensors").exists() or (out / RUN_CONFIG).exists():
+        if not request.resume and not request.overwrite:
+            raise MetasuiteError(f"{out} already holds a run; remove it or drop --no-resume to continue it")
+        return  # resumable: the trainer checks it is the same configuration
+    if not request.overwrite:
+        held = sorted(p.name for p in out.iterdir())
+        raise MetasuiteError(
+            f"{out} is not empty and holds no resumable run ({', '.join(held[:6])}{' ...' if len(held) > 6 else ''}):"
+            " it may be a finished model or someone's results. Choose a new --out folder, or pass --overwrite to "
+            "start afresh there (its best.*, last.* and metrics.jsonl are replaced)"
+        )
 
 
 def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain | None) -> TrainResult:
@@ -258,7 +281,7 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
         config,
         request.out,
         run_meta=run_metadata(domain, setting, init),
-        resume=request.resume,
+        resume=request.resume and not request.overwrite,
         progress=request.progress,
         dist=dist,
     )
@@ -288,6 +311,8 @@ def _launch(request: TrainRequest) -> TrainResult:
 def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple[EvalReport, list[Path]]:
     """Evaluate with the domain's :class:`~metasuite.core.evaluation.Evaluation`; write the JSON (and its
     figures) to ``json_path`` when given. Returns ``(report, files written)``."""
+    if request.n_tasks < 1 or request.workers < 1:
+        raise MetasuiteError(f"need at least one test task and one worker, got {request.n_tasks} and {request.workers}")
     cls = registry.get_domain_class(request.domain)
     evaluation = cls.evaluation()
     request.settings = coerce_options(evaluation.option_specs, request.settings, f"the {cls.name} evaluation")
@@ -308,14 +333,6 @@ def _write(evaluation: Any, report: EvalReport, json_path: str | Path | None, se
     """The eval JSON (when asked for) and the evaluation's figures; the paths written."""
     out = None if json_path is None else write_json(json_path, report.data)
     return [*([out] if out else []), *evaluation.write_artifacts(report, out, settings)]
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically (parent folders created); returns the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps(data, indent=2) + "\n")
-    return out
 
 
 # ---------------------------------------------------------------------------- benchmarks and data

@@ -12,6 +12,8 @@ Run folder layout::
     out/last.safetensors + last.json   meta-parameters, optimiser state, trainer state (resume)
     out/best.safetensors + best.json   meta-parameters with the best validation metric
     out/metrics.jsonl                  one JSON object per logged step / validation
+    out/run.json                       the run's configuration, written before the first step (a folder holding it
+                                       is a run of that configuration, even when killed before its first checkpoint)
 """
 
 from __future__ import annotations
@@ -38,13 +40,15 @@ from metasuite.core.distributed import (
     broadcast_value,
 )
 from metasuite.core.errors import CheckpointError
+from metasuite.core.jsonio import dumps
 from metasuite.core.learners import MODEL_PREFIX, learner_meta
 from metasuite.core.losses import metric_is_better
 from metasuite.core.tasks import TaskBatch, TaskSampler, derive_seed, fixed_tasks, generator, sample_batch
 
-__all__ = ["TrainConfig", "train", "validate"]
+__all__ = ["RUN_CONFIG", "TrainConfig", "train", "validate"]
 
 _OPT = "optim."
+RUN_CONFIG = "run.json"
 
 
 @dataclass
@@ -66,6 +70,17 @@ class TrainConfig:
     pad_tasks: bool = False  # stack ragged tasks with masks
     compile: bool = False  # torch.compile the vmap meta-objective (faster steps after ~30 s compiling)
     shards: int = 1  # the meta-batch is this many equal sub-batches, each seeded on its own (one per rank)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "meta_batch_size", "val_every", "checkpoint_every", "log_every", "shards"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.val_tasks < 0:
+            raise ValueError(f"val_tasks must be >= 0 (0: no validation), got {self.val_tasks}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be a positive number of validations, got {self.patience}")
+        if not (self.outer_lr >= 0 and math.isfinite(self.outer_lr)):
+            raise ValueError(f"outer_lr must be a finite number >= 0, got {self.outer_lr}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -174,21 +189,25 @@ class _RunFolder:
         self.out, self.meta, self.main = out, meta, main
         self.last = out / "last.safetensors"
         self.log_path = out / "metrics.jsonl"
+        self.config_path = out / RUN_CONFIG
         if main:
             out.mkdir(parents=True, exist_ok=True)
 
-    def resume(self, learner: MetaLearner, opt: torch.optim.Optimizer) -> _Progress:
-        """Load ``last`` into ``learner`` and ``opt`` after checking it belongs to the same configuration;
-        cut the log back to that checkpoint. Returns the saved progress."""
-        tensors, saved = load_checkpoint(self.last)
+    def _check_same_run(self, saved: dict[str, Any], source: Path) -> None:
         if isinstance(saved.get("train_config"), dict):  # runs from before a config field existed: its default
             saved["train_config"] = {**asdict(TrainConfig()), **saved["train_config"]}
         for key in ("algorithm", "hparams", "backbone", "train_config"):
             if json.dumps(saved.get(key), sort_keys=True) != json.dumps(self.meta[key], sort_keys=True):
                 raise CheckpointError(
-                    f"{self.last} belongs to a run with a different {key} ({saved.get(key)} vs {self.meta[key]}); "
+                    f"{source} belongs to a run with a different {key} ({saved.get(key)} vs {self.meta[key]}); "
                     "use a new --out folder or delete the old run"
                 )
+
+    def resume(self, learner: MetaLearner, opt: torch.optim.Optimizer) -> _Progress:
+        """Load ``last`` into ``learner`` and ``opt`` after checking it belongs to the same configuration;
+        cut the log back to that checkpoint. Returns the saved progress."""
+        tensors, saved = load_checkpoint(self.last)
+        self._check_same_run(saved, self.last)
         load_into(learner, tensors, self.last, prefix=MODEL_PREFIX)
         tr = saved["trainer"]
         _restore_optim(opt, tensors, tr["param_groups"])
@@ -199,9 +218,14 @@ class _RunFolder:
             atomic_write_text(self.log_path, "".join(ln + "\n" for ln in kept))
         return _Progress(tr["step"], tr["best_val"], tr["best_step"], tr["bad_vals"])
 
-    def start_fresh(self) -> _Progress:
-        if self.main and self.log_path.exists():
-            self.log_path.unlink()
+    def start_fresh(self, resume: bool) -> _Progress:
+        """Step 0: a run interrupted before its first checkpoint may restart only with the same configuration."""
+        if resume and self.config_path.exists():
+            self._check_same_run(json.loads(self.config_path.read_text()), self.config_path)
+        if self.main:
+            if self.log_path.exists():
+                self.log_path.unlink()
+            atomic_write_text(self.config_path, dumps(self.meta, indent=2, sort_keys=True) + "\n")
         return _Progress()
 
     def save_last(self, learner: MetaLearner, opt: torch.optim.Optimizer, progress: _Progress) -> None:
@@ -308,7 +332,7 @@ def train(
     if cfg.compile:
         learner.compile_meta_step()
     base_lrs = [g["lr"] for g in opt.param_groups]
-    state = folder.resume(learner, opt) if resume and folder.last.exists() else folder.start_fresh()
+    state = folder.resume(learner, opt) if resume and folder.last.exists() else folder.start_fresh(resume)
     if dist is not None:
         broadcast_module(learner)  # every rank starts from rank 0's parameters
     val_batch = _validation_batch(val_sampler, cfg, main)
@@ -346,7 +370,7 @@ def train(
                 stopped_early = cfg.patience is not None and state.bad_vals >= cfg.patience
             if record and main:
                 record["seconds"] = round(time.perf_counter() - t0, 3)
-                log.write(json.dumps(record) + "\n")
+                log.write(dumps(record) + "\n")
                 log.flush()
             if main and (_due(done, cfg.checkpoint_every, cfg) or stopped_early):
                 folder.save_last(learner, opt, state)

@@ -228,3 +228,64 @@ def test_saved_checkpoints_are_readable_by_everyone(tmp_path) -> None:
     path = save_checkpoint(tmp_path / "best", {"w": torch.zeros(2)}, {"algorithm": "x"})
     for f in (path, path.with_suffix(".json")):
         assert stat.S_IMODE(f.stat().st_mode) == 0o644, f
+
+
+def _flip_exponent_byte(path: Path, tensor: str) -> None:
+    """Change the high byte (sign + exponent) of the first float32 of ``tensor`` inside the file, in place."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        value = f.get_tensor(tensor).reshape(-1)[0]
+    data = bytearray(path.read_bytes())
+    needle = value.numpy().tobytes()
+    at = data.index(needle, 8 + int.from_bytes(data[:8], "little"))  # after the JSON header
+    data[at + 3] ^= 0x40  # sign/exponent byte of a little-endian float32: the value becomes finite but wrong
+    path.write_bytes(bytes(data))
+
+
+def test_a_changed_weight_byte_is_refused_before_any_evaluation(tmp_path: Path, capsys) -> None:
+    from metasuite.apps.cli import main
+
+    target = _save_learner(tmp_path / "run" / "best")
+    _flip_exponent_byte(target, "model.backbone.body.0.weight")
+    tensors = load_file_unchecked(target)
+    assert bool(torch.isfinite(tensors["model.backbone.body.0.weight"]).all())  # finite: only the digest can tell
+    with pytest.raises(CheckpointError, match="corrupted: its tensors do not match the digest"):
+        load_checkpoint(target)
+    assert main(["eval", "sinusoid", "--checkpoint", str(tmp_path / "run"), "--tasks", "2", "--quiet"]) == 2
+    assert "do not match the digest" in capsys.readouterr().err
+
+
+def load_file_unchecked(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def test_non_finite_weights_are_refused_even_in_old_checkpoints(tmp_path: Path) -> None:
+    """Format 1 had no digest: a NaN weight must still not reach an evaluation."""
+    from safetensors.torch import save_file
+
+    tensors = _tensors()
+    tensors["model.w"][1, 2] = float("nan")
+    meta = json.dumps({"format": "metasuite-checkpoint/1", "algorithm": "maml"})
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata={"metasuite": meta})
+    with pytest.raises(CheckpointError, match=r"non-finite values \(NaN or infinity\) in \['model.w'\]"):
+        load_checkpoint(tmp_path / "old.safetensors")
+    tensors["model.w"][1, 2] = 0.0
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata={"metasuite": meta})
+    assert load_checkpoint(tmp_path / "old.safetensors")[1]["format"] == "metasuite-checkpoint/1"
+
+
+def test_json_written_is_strict_even_with_nan_values(tmp_path: Path) -> None:
+    """NaN / inf become null: a strict reader (no NaN constants) parses every file."""
+    from metasuite.core.jsonio import write_json
+
+    def strict_load(text: str):  # type: ignore[no-untyped-def]
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+
+    save_checkpoint(tmp_path / "ck", _tensors(), {"metrics": {"val_metric": float("nan")}, "x": float("inf")})
+    side = strict_load((tmp_path / "ck.json").read_text())
+    assert side["metrics"]["val_metric"] is None and side["x"] is None
+    out = write_json(tmp_path / "r.json", {"per_task": [0.5, float("nan")], "m": torch.tensor(float("inf"))})
+    assert strict_load(out.read_text()) == {"per_task": [0.5, None], "m": None}

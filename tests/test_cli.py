@@ -21,6 +21,7 @@ from metasuite.domains.sinusoid import SinusoidDomain
 
 TRAIN = ["--steps", "20", "--meta-batch-size", "4", "--val-every", "10", "--val-tasks", "10", "--shots", "5"]
 TRAIN += ["--queries", "5", "--quiet"]
+SHIPPED_SINUSOID = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "sinusoid" / "maml"
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +280,62 @@ def test_meta_training_can_start_from_the_pretrained_model(tmp_path: Path, monke
     assert main([*args, "--val-tasks", "2", "--quiet", "--out", str(out)]) == 0
     meta = json.loads((out / "best.json").read_text())
     assert meta["init"]["pretrain_steps"] == 5 and meta["init"]["copied"] == init["copied"]
+
+
+def test_a_folder_holding_a_finished_model_is_not_overwritten(tmp_path: Path, capsys) -> None:
+    """A copy of a shipped checkpoint (best.* without last.*) or someone's results: refused, nothing changed."""
+    import shutil
+
+    from metasuite.data import CHECKPOINTS
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(CHECKPOINTS / "sinusoid" / "maml", shipped)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "metrics.jsonl").write_text('{"step": 1, "note": "my results"}\n')
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for out in (shipped, tmp_path / "mine"):
+        assert main(["train", "sinusoid", "--algo", "maml", *TRAIN, "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "is not empty and holds no resumable run" in err and "--overwrite" in err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    # --out that is a file: one clear line
+    assert main(["train", "sinusoid", "--algo", "maml", *TRAIN, "--out", str(shipped / "best.json"), "--quiet"]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+    # asked for explicitly, a fresh run replaces the run files
+    assert main(["train", "sinusoid", "--algo", "maml", *TRAIN, "--out", str(shipped), "--overwrite", "--quiet"]) == 0
+    assert json.loads((shipped / "best.json").read_text())["train_config"]["steps"] != 70_000
+
+
+def test_a_run_killed_before_its_first_checkpoint_restarts_with_the_same_command(tmp_path: Path) -> None:
+    from metasuite.core.trainer import RUN_CONFIG
+
+    out = tmp_path / "run"
+    assert main(["train", "sinusoid", "--algo", "maml", *TRAIN, "--out", str(out), "--quiet"]) == 0
+    (out / "last.safetensors").unlink()  # as if killed after writing run.json and a log line
+    (out / "last.json").unlink()
+    assert (out / RUN_CONFIG).exists()
+    assert main(["train", "sinusoid", "--algo", "maml", *TRAIN, "--out", str(out), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["train", "sinusoid", "--algo", "maml", "--steps", "0"], "--steps: must be positive, got 0"),
+        (["train", "sinusoid", "--algo", "maml", "--steps", "-5"], "--steps: must be positive, got -5"),
+        (["train", "sinusoid", "--algo", "maml", "--meta-batch-size", "0"], "--meta-batch-size: must be positive"),
+        (["eval", "sinusoid", "--baselines", "--tasks", "0"], "--tasks: must be positive, got 0"),
+        (["eval", "sinusoid", "--baselines", "--tasks", "-3"], "--tasks: must be positive, got -3"),
+        (["eval", "sinusoid", "--baselines", "--tasks", "two"], "expected a whole number, got 'two'"),
+    ],
+)
+def test_counts_are_checked_before_any_work(argv: list[str], says: str, tmp_path: Path, capsys) -> None:
+    out = ["--out", str(tmp_path / "run")] if argv[0] == "train" else []
+    assert main([*argv, *out, "--quiet"]) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_one_task_has_no_confidence_interval(capsys) -> None:
+    assert main(["eval", "sinusoid", "--checkpoint", str(SHIPPED_SINUSOID), "--tasks", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "± n/a (n=1)" in out and "± 0.0000" not in out

@@ -41,7 +41,7 @@ def test_mean_ci_matches_a_hand_computation() -> None:
 
 
 def test_mean_ci_edge_cases() -> None:
-    assert mean_ci([0.7]) == {"mean": 0.7, "ci95": 0.0}
+    assert mean_ci([0.7]) == {"mean": 0.7, "ci95": None, "n": 1}  # one task: no interval, not "± 0"
     assert mean_ci([2.0, 2.0, 2.0]) == {"mean": 2.0, "ci95": 0.0}
     with pytest.raises(ValueError, match="empty"):
         mean_ci([])

@@ -21,9 +21,10 @@ import pytest
 import torch
 from torch import Tensor
 
+from metasuite.core.jsonio import strict as _jsonable
 from metasuite.core.tasks import Task
 from metasuite.domains.trading.domain import TradingDomain
-from metasuite.domains.trading.evaluation import _jsonable, walk_forward
+from metasuite.domains.trading.evaluation import walk_forward
 from metasuite.domains.trading.synth import simulate_market
 
 

@@ -65,7 +65,7 @@ def test_short_run_writes_checkpoints_and_metrics(tmp_path: Path) -> None:
     learner, summary = run(tmp_path)
     assert summary["steps_done"] == 40 and not summary["stopped_early"]
     names = {p.name for p in tmp_path.iterdir()}
-    assert names == {"best.safetensors", "best.json", "last.safetensors", "last.json", "metrics.jsonl"}
+    assert names == {"best.safetensors", "best.json", "last.safetensors", "last.json", "metrics.jsonl", "run.json"}
 
     recs = records(tmp_path)
     steps = [r["step"] for r in recs]

@@ -39,6 +39,7 @@ from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import DataError
 from metasuite.core.evaluate import MetaMethod, mean_ci
 from metasuite.core.evaluation import EvalReport, EvalRequest, Evaluation
+from metasuite.core.jsonio import strict
 from metasuite.core.learners import load_learner
 from metasuite.core.options import Option
 from metasuite.core.plots import save_figure
@@ -741,22 +742,9 @@ class WalkForwardEvaluation(Evaluation):
             "warnings": warnings,
             "domain_options": {k: str(v) if isinstance(v, Path) else v for k, v in opts.items() if k != "prices"},
         }
-        return EvalReport(_jsonable(report), format_report(report), warnings)
+        return EvalReport(strict(report), format_report(report), warnings)
 
     def write_artifacts(self, report: EvalReport, json_path: Path | None, settings: dict[str, Any]) -> list[Path]:
         """The equity curves and drawdowns PNG: the ``png`` setting, else ``<json stem>-equity.png``."""
         png = settings.get("png") or (json_path.with_name(json_path.stem + "-equity.png") if json_path else None)
         return [save_equity_png(report.data, png)] if png else []
-
-
-def _jsonable(obj: Any) -> Any:
-    """NaN / inf → None, numpy scalars → Python numbers (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
