@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +11,14 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from metasuite.apps.logic import APPS_DIR, REPO_ROOT
+from metasuite.apps.logic import APPS_DIR, REPO_ROOT, user_path
 from metasuite.apps.logic.diagnosis import (
     APP_COHORT,
     APP_MINUTES,
     CLASS_COLOURS,
     DEFAULT_CHECKPOINT,
     METRIC_LABELS,
+    STAND_IN,
     UNADAPTED,
     AdaptResult,
     adapt_and_predict,
@@ -35,7 +36,6 @@ from metasuite.apps.logic.diagnosis import (
     patient_label,
     patient_report,
     patient_task,
-    resolve_folder,
     strip_figure,
     synthetic_patients,
     threshold_fields,
@@ -184,7 +184,8 @@ def test_quick_trained_stand_in_is_cached_and_described(tiny: DiagnosisDomain, t
     cache = tmp_path / "cache"
     learner, meta = load_meta_learner(cache_dir=cache, steps=1, domain=tiny, default=absent)
     (run,) = cache.iterdir()
-    assert run.name == f"fomaml-1-{tiny.fingerprint()}" and (run / "best.safetensors").exists()
+    assert run.name == replace(STAND_IN, steps=1).cache_key(tiny) and (run / "best.safetensors").exists()
+    assert run.name.startswith(f"fomaml-1-{tiny.fingerprint()}-")  # the budget and the data in the key
     assert meta["source"] == "quick-train" and meta["algorithm"] == "fomaml"
     stamp = (run / "best.safetensors").stat().st_mtime_ns
     load_meta_learner(cache_dir=cache, steps=1, domain=tiny, default=absent)
@@ -299,9 +300,9 @@ def test_bad_mitdb_folders_raise_data_errors(tmp_path: Path) -> None:
         load_mitdb_patient(tmp_path, "100")  # no .dat / .atr
 
 
-def test_resolve_folder_starts_relative_paths_at_the_repository_root(tmp_path: Path) -> None:
-    assert resolve_folder(" data/mitdb ") == REPO_ROOT / "data" / "mitdb"
-    assert resolve_folder(str(tmp_path)) == tmp_path
+def test_a_typed_folder_starts_relative_paths_at_the_repository_root(tmp_path: Path) -> None:
+    assert user_path(" data/mitdb ") == REPO_ROOT / "data" / "mitdb"
+    assert user_path(str(tmp_path)) == tmp_path
 
 
 @pytest.mark.skipif(not REAL_MITDB.is_dir(), reason=f"real MIT-BIH records not available ({REAL_MITDB})")
@@ -319,7 +320,7 @@ def test_a_real_mitdb_record_gives_a_task_and_a_strip() -> None:
 # ---------------------------------------------------------------------------- the page
 @pytest.fixture(scope="module")
 def _models_ready() -> None:
-    """Load (or train and cache under data/cache) both models outside AppTest's per-run timeout."""
+    """Load (or train and cache in the app's cache) both models outside AppTest's per-run timeout."""
     load_meta_learner()
     load_global_model()
 

@@ -37,7 +37,7 @@ from metasuite.apps.logic.generic import (
     metrics_table,
     pooled_plan,
     sample_task,
-    shipped_checkpoints,
+    shipped_runs,
     task_view,
     untrained_model,
     vector_figure,
@@ -60,7 +60,7 @@ class CheapPretrainDomain(TinyClassificationDomain):
 
 
 def _shipped(domain: str) -> Path:
-    runs = shipped_checkpoints(domain)
+    runs = shipped_runs(domain)
     if not runs:
         pytest.skip(f"no shipped checkpoint under data/checkpoints/{domain}/")
     return runs[0]
@@ -89,14 +89,14 @@ def test_default_domain_is_the_first_loadable_one_without_a_page() -> None:
     assert default_domain([_row("a", False, error="boom")]) is None
 
 
-def test_shipped_checkpoints_are_run_folders_holding_best_safetensors(tmp_path: Path) -> None:
+def test_shipped_runs_are_run_folders_holding_best_safetensors(tmp_path: Path) -> None:
     for run in ("maml", "anil"):
         (tmp_path / "dom" / run).mkdir(parents=True)
         (tmp_path / "dom" / run / "best.safetensors").write_bytes(b"")
     (tmp_path / "dom" / "half-written").mkdir()
     (tmp_path / "dom" / "half-written" / "last.safetensors").write_bytes(b"")
-    assert shipped_checkpoints("dom", tmp_path) == [tmp_path / "dom" / "anil", tmp_path / "dom" / "maml"]
-    assert shipped_checkpoints("other", tmp_path) == []
+    assert shipped_runs("dom", tmp_path) == [tmp_path / "dom" / "anil", tmp_path / "dom" / "maml"]
+    assert shipped_runs("other", tmp_path) == []
 
 
 def test_a_checkpoint_of_another_domain_or_a_missing_one_is_refused(tmp_path: Path) -> None:

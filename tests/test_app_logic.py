@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import pytest
 import torch
 
 from metasuite.apps.logic import APPS_DIR, list_domains
+from metasuite.apps.logic.models import quick_train
 from metasuite.apps.logic.sinusoid import (
     GRID_POINTS,
     MAX_STEPS,
+    STAND_IN,
     adaptation_curves,
     adaptation_figure,
     load_sinusoid_model,
@@ -21,12 +24,12 @@ from metasuite.apps.logic.sinusoid import (
     mse_table,
     sample_task,
     sine,
-    train_quick_maml,
 )
 from metasuite.core.algorithms import MetaLearner
 from metasuite.core.backbones import build_backbone
 from metasuite.core.errors import CheckpointError
 from metasuite.core.tasks import derive_seed
+from metasuite.domains.sinusoid import SinusoidDomain
 from metasuite.domains.sinusoid.domain import AMPLITUDE, PHASE, X_RANGE
 
 
@@ -149,7 +152,7 @@ def test_meta_learned_beats_scratch_on_average(model: tuple[MetaLearner, dict]) 
 
 # ---------------------------------------------------------------------------- checkpoints
 def test_explicit_checkpoint_round_trip_and_model_card(tmp_path: Path) -> None:
-    run = train_quick_maml(tmp_path / "run", steps=3)
+    run = quick_train(SinusoidDomain(), replace(STAND_IN, steps=3), tmp_path / "run")
     learner, meta = load_sinusoid_model(run)
     again, _ = load_sinusoid_model(run / "best.safetensors")
     assert meta["source"] == "checkpoint"
@@ -160,7 +163,9 @@ def test_explicit_checkpoint_round_trip_and_model_card(tmp_path: Path) -> None:
     assert card["training steps"] == 3 and card["best step"] == 3
     assert isinstance(card["val MSE"], float) and card["train K"] == 10
     assert card["file"].endswith("best.safetensors")
-    assert train_quick_maml(tmp_path / "run", steps=3) == run  # a finished run is reused, not retrained
+    stamp = (run / "best.safetensors").stat().st_mtime_ns
+    assert quick_train(SinusoidDomain(), replace(STAND_IN, steps=3), run) == run
+    assert (run / "best.safetensors").stat().st_mtime_ns == stamp  # a finished run is reused, not retrained
 
 
 def test_missing_explicit_checkpoint_raises(tmp_path: Path) -> None:

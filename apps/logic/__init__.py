@@ -3,12 +3,15 @@
 Nothing under ``metasuite.apps.logic`` imports Streamlit: page scripts call these functions (wrapping the
 slow ones in ``st.cache_resource``) and only decide the layout.
 
-This module holds what the Home page needs; each domain page has its own module
-(:mod:`metasuite.apps.logic.sinusoid`, ...), imported explicitly so Home stays light.
+This module holds what the Home page needs and the small helpers every page shares (paths typed or
+shown on a page, model-card tables); each domain page has its own module
+(:mod:`metasuite.apps.logic.sinusoid`, ...), imported explicitly so Home stays light, and every page
+obtains its models through :mod:`metasuite.apps.logic.models`.
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +22,20 @@ __all__ = [
     "DOMAIN_PAGES",
     "GENERIC_PAGE",
     "REPO_ROOT",
+    "card_table",
+    "chart_layout",
     "confusion_heatmap",
+    "display_path",
     "list_domains",
-    "train_run_atomically",
+    "next_task",
+    "user_path",
 ]
 
 #: The ``apps`` folder (where ``Home.py`` lives); domain ``page`` paths are relative to it.
 APPS_DIR = Path(__file__).resolve().parents[1]
-#: The repository root (holds ``data/``), for a source checkout or an editable install.
+#: The repository root of a source checkout or an editable install: where relative paths typed on a page start,
+#: and what shown paths are shortened against. Shipped files come from :mod:`metasuite.data`, caches from
+#: :func:`metasuite.core.paths.cache_dir`; nothing is read or written here by its location.
 REPO_ROOT = APPS_DIR.parent
 #: The page (relative to ``apps/``) that shows any domain without a page of its own, given ``?domain=NAME``.
 GENERIC_PAGE = "pages/9_Any_domain.py"
@@ -57,40 +66,31 @@ def list_domains() -> list[dict[str, Any]]:
     return rows
 
 
-def train_run_atomically(out: Path, learner: Any, domain: Any, setting: dict[str, Any], cfg: Any) -> Path:
-    """Meta-train ``learner`` on ``domain`` into run folder ``out`` without ever exposing a half-written run.
-
-    Training happens in a temporary sibling folder that is renamed into place when done, so
-    concurrent callers (two app sessions, parallel tests) never see a partial run; if another
-    process finished first, its (identical, seeded) run is kept. ``setting`` is the task shape
-    ``{"n_way", "k_shot", "n_query"}``; ``cfg`` a :class:`metasuite.core.trainer.TrainConfig`.
-    """
-    import shutil
-    import tempfile
-
-    from metasuite.core.trainer import train
-
-    run_meta = {"domain": domain.name, "setting": setting, "data_fingerprint": domain.fingerprint()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the repository root when it lies inside it (shorter on screen), else as given."""
     try:
-        train(
-            learner,
-            domain.sampler("train", **setting),
-            domain.sampler("val", **setting),
-            cfg,
-            tmp,
-            run_meta=run_meta,
-            progress=False,
-        )
-        try:
-            tmp.rename(out)
-        except OSError:
-            if not (out / "best.safetensors").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def user_path(text: str) -> Path:
+    """A path typed on a page: surrounding blanks dropped, ``~`` expanded, a relative path taken from the
+    repository root (where the commands in the docs run)."""
+    path = Path(text.strip()).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def next_task(state: MutableMapping[str, Any], key: str = "seed") -> None:
+    """The "New task" button: advance the task seed ``state[key]`` (a page's session state) by one."""
+    state[key] = int(state[key]) + 1
+
+
+def card_table(card: dict[str, Any]) -> dict[str, list[str]]:
+    """A model card as the two columns a page shows: the names and the values as text (floats to 4
+    significant digits, ``—`` where missing)."""
+    values = ["—" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in card.values()]
+    return {"": list(card), "value": values}
 
 
 def confusion_heatmap(
@@ -111,12 +111,33 @@ def confusion_heatmap(
             showscale=False,
         )
     )
-    fig.update_layout(
-        title=title,
-        xaxis_title="predicted",
-        yaxis_title="true",
-        yaxis_autorange="reversed",
-        height=height,
-        margin={"l": 40, "r": 20, "t": 50 if title else 30, "b": 40},
-    )
+    return chart_layout(fig, height, x="predicted", y="true", title=title, yaxis_autorange="reversed")
+
+
+def chart_layout(
+    fig: Any,
+    height: int,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    title: str | None = None,
+    legend_y: float | None = None,
+    **layout: Any,
+) -> Any:
+    """Give plotly figure ``fig`` the pages' chart style and return it.
+
+    ``height`` in px; axis titles ``x`` and ``y``; margins with room for the axis titles and for ``title``
+    when there is one; a horizontal legend at ``legend_y`` (paper units: below the plot when negative) when
+    given. ``layout`` goes to ``fig.update_layout`` as it is (``yaxis_range=[0, 1]`` ...).
+    """
+    style: dict[str, Any] = {"height": height, "margin": {"l": 40, "r": 20, "t": 50 if title else 30, "b": 40}}
+    if title is not None:
+        style["title"] = title
+    if x is not None:
+        style["xaxis_title"] = x
+    if y is not None:
+        style["yaxis_title"] = y
+    if legend_y is not None:
+        style["legend"] = {"orientation": "h", "y": legend_y}
+    fig.update_layout(**style, **layout)
     return fig

@@ -19,10 +19,9 @@ and the patients offered on the page are that domain's *test* patients, whom nei
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,20 +30,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from metasuite.apps.logic import REPO_ROOT, confusion_heatmap, train_run_atomically
-from metasuite.core.algorithms import MetaLearner
-from metasuite.core.backbones import build_backbone
-from metasuite.core.baselines import BaselineConfig, pretrain
-from metasuite.core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-from metasuite.core.errors import CheckpointError, DataError
-from metasuite.core.learners import load_learner, make_learner
+from metasuite.apps.logic import confusion_heatmap, display_path
+from metasuite.apps.logic.models import MetaLearner, StandIn, pooled_model, shipped_checkpoint, shipped_or_stand_in
+from metasuite.core.errors import DataError
 from metasuite.core.tasks import Task
 from metasuite.domains.diagnosis import DiagnosisDomain, DiagnosisSampler
 from metasuite.domains.diagnosis.beats import BeatSet, extract_beats
 from metasuite.domains.diagnosis.domain import preprocess
 from metasuite.domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics, confusion
 from metasuite.domains.diagnosis.records import AAMI_CLASSES, PatientRecord
-from metasuite.domains.diagnosis.report import PatientReport, ReportThresholds, build_report
+from metasuite.domains.diagnosis.report import DISCLAIMER, PatientReport, ReportThresholds, build_report
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -56,16 +51,21 @@ __all__ = [
     "DEFAULT_CHECKPOINT",
     "DEFAULT_SUPPORT_MINUTES",
     "DEFAULT_WINDOW_S",
-    "FALLBACK_ALGORITHM",
-    "FALLBACK_CACHE",
+    "DISCLAIMER",
     "FALLBACK_STEPS",
     "MAX_PLOT_POINTS",
     "METRIC_LABELS",
     "MITDB_CHECKPOINT",
     "PRETRAIN_STEPS",
+    "STAND_IN",
     "SUPPORT_MINUTES_RANGE",
     "UNADAPTED",
     "AdaptResult",
+    "BeatSet",
+    "MetaLearner",
+    "PatientRecord",
+    "ReportThresholds",
+    "Task",
     "adapt_and_predict",
     "app_domain",
     "confusion_figure",
@@ -81,19 +81,15 @@ __all__ = [
     "patient_label",
     "patient_report",
     "patient_task",
-    "resolve_folder",
     "strip_figure",
     "synthetic_patients",
     "threshold_fields",
-    "train_quick_learner",
 ]
 
 #: The shipped checkpoint: a run folder holding ``best.safetensors`` + ``best.json``.
-DEFAULT_CHECKPOINT = REPO_ROOT / "data" / "checkpoints" / "diagnosis" / "fomaml"
+DEFAULT_CHECKPOINT = shipped_checkpoint("diagnosis", "fomaml")
 #: The shipped checkpoint meta-trained on real MIT-BIH DS1 patients, for records of a local MIT-BIH folder.
-MITDB_CHECKPOINT = REPO_ROOT / "data" / "checkpoints" / "diagnosis" / "fomaml-mitdb"
-#: Where the stand-in meta-learner and the global model are cached (git-ignored).
-FALLBACK_CACHE = REPO_ROOT / "data" / "cache" / "app-diagnosis"
+MITDB_CHECKPOINT = shipped_checkpoint("diagnosis", "fomaml-mitdb")
 #: The app's synthetic cohort (patients per split) and recording length (minutes). Twelve training
 #: patients of 15 minutes are ~13k beats: enough for a stand-in that beats chance, small enough to
 #: generate in a few seconds and meta-train in minutes. 15 minutes leaves >= 5 minutes of query beats
@@ -101,11 +97,19 @@ FALLBACK_CACHE = REPO_ROOT / "data" / "cache" / "app-diagnosis"
 APP_COHORT = {"train": 12, "val": 2, "test": 8}
 APP_MINUTES = 15.0
 #: Stand-in meta-learner (used only when :data:`DEFAULT_CHECKPOINT` is absent): first-order MAML,
-#: meta-batch 2, 128 query beats per training task, Adam 1e-3.
-FALLBACK_ALGORITHM = "fomaml"
+#: meta-batch 2, 128 query beats per training task, Adam 1e-3, ragged tasks padded (patients have
+#: different numbers of support beats).
 FALLBACK_STEPS = 60
-FALLBACK_META_BATCH = 2
-FALLBACK_N_QUERY = 128
+STAND_IN = StandIn(
+    "fomaml",
+    "first-order MAML",
+    steps=FALLBACK_STEPS,
+    meta_batch_size=2,
+    n_query=128,
+    val_tasks=4,
+    pad_tasks=True,
+    note=" on a small synthetic cohort",
+)
 #: Pre-training budget of the global model (the domain's class-balanced loss and learning rate).
 PRETRAIN_STEPS = 200
 PRETRAIN_BATCH = 64
@@ -140,72 +144,28 @@ def app_domain() -> DiagnosisDomain:
 
 
 # ---------------------------------------------------------------------------- models
-def train_quick_learner(
-    out_dir: str | Path,
-    domain: DiagnosisDomain | None = None,
-    steps: int = FALLBACK_STEPS,
-    meta_batch_size: int = FALLBACK_META_BATCH,
-    n_query: int = FALLBACK_N_QUERY,
-    seed: int = 0,
-) -> Path:
-    """Meta-train the stand-in first-order MAML on ``domain``'s training patients into run folder ``out_dir``.
-
-    ``domain`` defaults to :func:`app_domain`. Training happens in a temporary sibling folder renamed
-    into place when done (:func:`metasuite.apps.logic.train_run_atomically`); an existing finished run at
-    ``out_dir`` is reused as is.
-    """
-    from metasuite.core.trainer import TrainConfig
-
-    out = Path(out_dir)
-    if (out / "best.safetensors").exists():
-        return out
-    domain = domain or app_domain()
-    setting = {**domain.default_setting(), "n_query": n_query}
-    learner = make_learner(domain, FALLBACK_ALGORITHM, n_way=len(AAMI_CLASSES), seed=seed)
-    cfg = TrainConfig(
-        steps=steps,
-        meta_batch_size=meta_batch_size,
-        outer_lr=1e-3,
-        val_every=steps,
-        val_tasks=4,
-        checkpoint_every=steps,
-        seed=seed,
-        pad_tasks=True,  # patients have different numbers of support beats
-    )
-    return train_run_atomically(out, learner, domain, setting, cfg)
-
-
 def load_meta_learner(
     path: str | Path | None = None,
-    cache_dir: str | Path = FALLBACK_CACHE,
+    cache_dir: str | Path | None = None,
     steps: int = FALLBACK_STEPS,
     domain: DiagnosisDomain | None = None,
     default: str | Path = DEFAULT_CHECKPOINT,
 ) -> tuple[MetaLearner, dict[str, Any]]:
     """Load the diagnosis meta-learner -> ``(learner, meta)``; ``meta`` is the checkpoint's JSON.
 
-    Default: ``default`` (:data:`DEFAULT_CHECKPOINT`); when it does not exist, the stand-in of
-    :func:`train_quick_learner` (``steps`` steps on ``domain``, default :func:`app_domain`), cached
-    under ``cache_dir`` keyed by its budget and the domain's data fingerprint. An explicit ``path``
-    that does not exist raises :class:`~metasuite.core.errors.CheckpointError`. ``meta["source"]`` is
-    ``"checkpoint"`` or ``"quick-train"``.
+    ``path``: a run folder or ``.safetensors`` file (one that does not exist raises
+    :class:`~metasuite.core.errors.CheckpointError`). Default: ``default`` (:data:`DEFAULT_CHECKPOINT`), or
+    when it is missing the :data:`STAND_IN` first-order MAML meta-trained for ``steps`` steps on ``domain``
+    (default :func:`app_domain`), once, and cached under ``cache_dir`` (default: the app's cache) keyed by
+    its budget and the domain's data fingerprint (:func:`metasuite.apps.logic.models.shipped_or_stand_in`).
+    ``meta["source"]`` is ``"checkpoint"`` or ``"quick-train"``.
     """
-    if path is None:
-        try:
-            resolve_checkpoint(default)
-        except CheckpointError:
-            domain = domain or app_domain()
-            run_dir = Path(cache_dir) / f"{FALLBACK_ALGORITHM}-{steps}-{domain.fingerprint()}"
-            run = train_quick_learner(run_dir, domain, steps=steps)
-            learner, meta = load_learner(run, domain)
-            return learner, {**meta, "source": "quick-train"}
-        path = default
-    learner, meta = load_learner(path, domain or app_domain())
-    return learner, {**meta, "source": "checkpoint"}
+    stand_in = replace(STAND_IN, steps=steps)
+    return shipped_or_stand_in(domain or app_domain(), default, stand_in, path=path, cache=cache_dir)
 
 
 def load_global_model(
-    cache_dir: str | Path = FALLBACK_CACHE,
+    cache_dir: str | Path | None = None,
     steps: int = PRETRAIN_STEPS,
     batch_size: int = PRETRAIN_BATCH,
     domain: DiagnosisDomain | None = None,
@@ -213,26 +173,12 @@ def load_global_model(
 ) -> nn.Module:
     """The global model: pre-trained on beats pooled over ``domain``'s training patients, logits over N, S, V, F.
 
-    Trained once with :func:`metasuite.core.baselines.pretrain` (the domain's class-balanced baseline settings,
-    ``steps`` Adam steps of ``batch_size`` beats) and cached as ``.safetensors`` + ``.json`` under
-    ``cache_dir``, keyed by the budget and the domain's data fingerprint. Returned in eval mode.
+    ``domain`` defaults to :func:`app_domain`. Pre-trained once with the domain's class-balanced baseline
+    settings for ``steps`` Adam steps of ``batch_size`` beats and cached under ``cache_dir`` (default: the
+    app's cache), keyed by the budget and the domain's data fingerprint
+    (:func:`metasuite.apps.logic.models.pooled_model`). Returned in eval mode.
     """
-    domain = domain or app_domain()
-    stem = Path(cache_dir) / f"global-{steps}-b{batch_size}-s{seed}-{domain.fingerprint()}"
-    try:
-        tensors, meta = load_checkpoint(stem.with_suffix(".safetensors"))
-    except CheckpointError:
-        config = BaselineConfig(
-            **{**domain.default_baselines(), "pretrain_steps": steps, "pretrain_batch_size": batch_size, "seed": seed}
-        )
-        model = pretrain(domain, config)
-        save_checkpoint(stem, model.state_dict(), {"backbone": model.backbone_spec, "classes": list(AAMI_CLASSES)})
-        return model.eval()
-    spec = meta["backbone"]
-    model = build_backbone(spec["name"], **spec["kwargs"])
-    model.load_state_dict(tensors)
-    model.backbone_spec = spec
-    return model.eval()
+    return pooled_model(domain or app_domain(), steps, batch_size, seed, cache=cache_dir)
 
 
 def model_card(meta: dict[str, Any], global_model: bool = True) -> dict[str, Any]:
@@ -257,10 +203,6 @@ def model_card(meta: dict[str, Any], global_model: bool = True) -> dict[str, Any
         train_ids = (meta.get("split_ids") or {}).get("train")
         if train_ids and not train_ids[0].startswith("synth:"):
             data = f"{len(train_ids)} training patients: " + ", ".join(i.split(":", 1)[-1] for i in train_ids)
-    path = meta.get("path")
-    if path is not None:
-        with contextlib.suppress(ValueError):  # outside the repository: keep it absolute
-            path = str(Path(path).resolve().relative_to(REPO_ROOT))
     return {
         "model": "stand-in, meta-trained in-process" if stand_in else "shipped checkpoint",
         "algorithm": meta.get("algorithm"),
@@ -270,7 +212,7 @@ def model_card(meta: dict[str, Any], global_model: bool = True) -> dict[str, Any
         "inner lr": hparams.get("inner_lr"),
         "adaptation steps": hparams.get("test_inner_steps"),
         "training data": data,
-        "file": path,
+        "file": None if meta.get("path") is None else display_path(meta["path"]),
         "comparison": f"global model pre-trained {PRETRAIN_STEPS} steps × {PRETRAIN_BATCH} pooled training beats"
         if global_model
         else UNADAPTED,
@@ -292,12 +234,6 @@ def patient_label(record: PatientRecord) -> str:
     counts = record.counts()
     beats = " · ".join(f"{c} {counts[c]}" for c in AAMI_CLASSES)
     return f"{record.patient_id} ({record.duration_s / 60:.0f} min; {beats})"
-
-
-def resolve_folder(text: str) -> Path:
-    """A folder typed by the user: ``~`` expanded, a relative path taken from the repository root."""
-    path = Path(text.strip()).expanduser()
-    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def mitdb_records(folder: str | Path) -> list[str]:

@@ -18,7 +18,7 @@ import io
 import json
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +27,16 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from metasuite.apps.logic import REPO_ROOT, confusion_heatmap, train_run_atomically
-from metasuite.core.algorithms import MetaLearner
-from metasuite.core.backbones import build_backbone
-from metasuite.core.baselines import BaselineConfig, pretrain
-from metasuite.core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-from metasuite.core.errors import CheckpointError, DataError
-from metasuite.core.learners import load_learner, make_learner
+from metasuite.apps.logic import chart_layout, confusion_heatmap
+from metasuite.apps.logic.models import (
+    MetaLearner,
+    StandIn,
+    pooled_model,
+    shipped_checkpoint,
+    shipped_eval,
+    shipped_or_stand_in,
+)
+from metasuite.core.errors import DataError
 from metasuite.core.losses import task_metric
 from metasuite.core.tasks import Task, generator
 from metasuite.domains.driving import DrivingDomain
@@ -48,7 +51,6 @@ __all__ = [
     "DEFAULT_SEED",
     "EVAL_COMMAND",
     "EVAL_JSON",
-    "FALLBACK_CACHE",
     "FALLBACK_STEPS",
     "IMAGES_PER_CLASS",
     "K_SHOTS",
@@ -56,7 +58,10 @@ __all__ = [
     "N_QUERY",
     "N_WAY",
     "PRETRAIN_STEPS",
+    "STAND_IN",
     "AdaptResult",
+    "ImagePool",
+    "MetaLearner",
     "adapt_and_score",
     "comparison_figure",
     "confusion_figure",
@@ -70,15 +75,17 @@ __all__ = [
     "load_uploaded_zip",
     "pooled_logits",
     "sample_task",
-    "train_quick_protonet",
     "unseen_environments",
     "upscale",
 ]
 
-#: The shipped checkpoint: a run folder holding ``best.safetensors`` + ``best.json``.
-DEFAULT_CHECKPOINT = REPO_ROOT / "data" / "checkpoints" / "driving" / "protonet"
-#: The method comparison the page plots, written by :data:`EVAL_COMMAND`.
-EVAL_JSON = REPO_ROOT / "data" / "eval" / "driving" / "eval.json"
+#: The task shape the page shows: 5-way, with K = 1 or 5 support frames per scene.
+N_WAY = 5
+K_SHOTS = (1, 5)
+#: The shipped ProtoNet (run folder with ``best.safetensors`` + ``best.json``); may be missing.
+DEFAULT_CHECKPOINT = shipped_checkpoint("driving", "protonet")
+#: The method comparison the page plots, written by :data:`EVAL_COMMAND` (run from the repository root).
+EVAL_JSON = shipped_eval("driving", "eval.json")
 EVAL_COMMAND = (
     "metasuite eval driving "
     + " ".join(
@@ -87,11 +94,8 @@ EVAL_COMMAND = (
     )
     + " --baselines --workers 2 --json data/eval/driving/eval.json"
 )
-#: Where the stand-in ProtoNet and the pooled supervised model are cached (git-ignored).
-FALLBACK_CACHE = REPO_ROOT / "data" / "cache" / "app-driving"
-#: Meta-training budget of the stand-in ProtoNet (5-way 1-shot, 5 queries, meta-batch 2).
+#: Meta-training steps of the stand-in ProtoNet.
 FALLBACK_STEPS = 150
-FALLBACK_META_BATCH = 2
 #: Pre-training budget of the pooled supervised model ("before adaptation").
 PRETRAIN_STEPS = 200
 PRETRAIN_BATCH = 32
@@ -99,8 +103,6 @@ PRETRAIN_BATCH = 32
 #: so the frames cached by any ``metasuite train driving`` run are reused (pre-training draws 5-way
 #: 1-shot tasks with 15 queries, so it needs at least 16).
 IMAGES_PER_CLASS = 30
-N_WAY = 5
-K_SHOTS = (1, 5)
 N_QUERY = 10
 #: Frames rendered per class for the chosen test environment (seed 1: never the training image seed).
 POOL_PER_CLASS = 20
@@ -108,6 +110,11 @@ POOL_SEED = 1
 #: Largest uncompressed size of an uploaded zip (a guard against zip bombs).
 MAX_UPLOAD_BYTES = 512 * 2**20
 DEFAULT_SEED = 0
+#: The ProtoNet meta-trained in-process when no checkpoint is shipped: 5-way 1-shot tasks with 5 queries,
+#: meta-batch 2, Adam 1e-3.
+STAND_IN = StandIn(
+    "protonet", "ProtoNet", steps=FALLBACK_STEPS, meta_batch_size=2, n_way=N_WAY, k_shot=1, n_query=5, val_tasks=20
+)
 
 
 def _domain(images_per_class: int = IMAGES_PER_CLASS) -> DrivingDomain:
@@ -115,90 +122,35 @@ def _domain(images_per_class: int = IMAGES_PER_CLASS) -> DrivingDomain:
 
 
 # ---------------------------------------------------------------------------- models
-def train_quick_protonet(
-    out_dir: str | Path,
-    steps: int = FALLBACK_STEPS,
-    meta_batch_size: int = FALLBACK_META_BATCH,
-    images_per_class: int = IMAGES_PER_CLASS,
-    seed: int = 0,
-) -> Path:
-    """Meta-train a small ProtoNet on driving train environments into run folder ``out_dir``; return it.
-
-    5-way 1-shot tasks with 5 queries, Adam 1e-3. Training happens in a temporary sibling folder
-    renamed into place when done, so concurrent callers never see a half-written run; an existing
-    finished run at ``out_dir`` is reused as is.
-    """
-    from metasuite.core.trainer import TrainConfig
-
-    out = Path(out_dir)
-    if (out / "best.safetensors").exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    domain = _domain(images_per_class)
-    setting = {"n_way": N_WAY, "k_shot": 1, "n_query": 5}
-    learner = make_learner(domain, "protonet", n_way=N_WAY, seed=seed)
-    cfg = TrainConfig(
-        steps=steps,
-        meta_batch_size=meta_batch_size,
-        outer_lr=1e-3,
-        val_every=steps,
-        val_tasks=20,
-        checkpoint_every=steps,
-        seed=seed,
-    )
-    return train_run_atomically(out, learner, domain, setting, cfg)
-
-
 def load_protonet(
-    path: str | Path | None = None, cache_dir: str | Path = FALLBACK_CACHE, steps: int = FALLBACK_STEPS
+    path: str | Path | None = None, cache_dir: str | Path | None = None, steps: int = FALLBACK_STEPS
 ) -> tuple[MetaLearner, dict[str, Any]]:
     """Load the driving ProtoNet -> ``(learner, meta)``; ``meta`` is the checkpoint's JSON.
 
-    Default: :data:`DEFAULT_CHECKPOINT`; when it does not exist, a ProtoNet meta-trained for ``steps``
-    steps (cached under ``cache_dir``) so the page still works. An explicit ``path`` that does not
-    exist raises :class:`~metasuite.core.errors.CheckpointError`. ``meta["source"]`` is ``"checkpoint"`` or
-    ``"quick-train"``.
+    ``path``: a run folder or ``.safetensors`` file (one that does not exist raises
+    :class:`~metasuite.core.errors.CheckpointError`). Default: :data:`DEFAULT_CHECKPOINT`, or when it is
+    missing the :data:`STAND_IN` ProtoNet meta-trained for ``steps`` steps, once, and cached under
+    ``cache_dir`` (default: the app's cache; :func:`metasuite.apps.logic.models.shipped_or_stand_in`).
+    ``meta["source"]`` is ``"checkpoint"`` or ``"quick-train"``.
     """
-    domain = DrivingDomain()
-    if path is None:
-        try:
-            resolve_checkpoint(DEFAULT_CHECKPOINT)
-        except CheckpointError:
-            run = train_quick_protonet(Path(cache_dir) / f"protonet-{steps}", steps=steps)
-            learner, meta = load_learner(run, domain)
-            return learner, {**meta, "source": "quick-train"}
-        path = DEFAULT_CHECKPOINT
-    learner, meta = load_learner(path, domain)
-    return learner, {**meta, "source": "checkpoint"}
+    stand_in = replace(STAND_IN, steps=steps)
+    return shipped_or_stand_in(_domain(), DEFAULT_CHECKPOINT, stand_in, path=path, cache=cache_dir)
 
 
 def load_pooled_model(
-    cache_dir: str | Path = FALLBACK_CACHE,
+    cache_dir: str | Path | None = None,
     steps: int = PRETRAIN_STEPS,
     batch_size: int = PRETRAIN_BATCH,
     images_per_class: int = IMAGES_PER_CLASS,
     seed: int = 0,
 ) -> nn.Module:
-    """The supervised model pre-trained on pooled meta-train frames (global logits over all classes).
+    """The supervised model pre-trained on pooled meta-train frames (global logits over all scene classes).
 
-    Trained once with :func:`metasuite.core.baselines.pretrain` and cached as ``.safetensors`` + ``.json``
-    under ``cache_dir``, keyed by its budget. Returned in eval mode (its norm layers use batch
-    statistics either way).
+    Pre-trained once for ``steps`` steps of ``batch_size`` frames and cached under ``cache_dir`` (default:
+    the app's cache), keyed by the budget and the data (:func:`metasuite.apps.logic.models.pooled_model`).
+    Returned in eval mode (its norm layers use batch statistics either way).
     """
-    stem = Path(cache_dir) / f"pretrain-{steps}-b{batch_size}-n{images_per_class}-s{seed}"
-    domain = _domain(images_per_class)
-    try:
-        tensors, meta = load_checkpoint(stem.with_suffix(".safetensors"))
-    except CheckpointError:
-        config = BaselineConfig(pretrain_steps=steps, pretrain_batch_size=batch_size, seed=seed)
-        model = pretrain(domain, config)
-        save_checkpoint(stem, model.state_dict(), {"backbone": model.backbone_spec, "classes": domain.classes})
-        return model.eval()
-    spec = meta["backbone"]
-    model = build_backbone(spec["name"], **spec["kwargs"])
-    model.load_state_dict(tensors)
-    model.backbone_spec = spec
-    return model.eval()
+    return pooled_model(_domain(images_per_class), steps, batch_size, seed, cache=cache_dir)
 
 
 # ---------------------------------------------------------------------------- data
@@ -401,12 +353,4 @@ def comparison_figure(table: pd.DataFrame) -> go.Figure:
         fig.add_bar(
             x=rows["setting"], y=rows["accuracy"], name=str(method), error_y={"type": "data", "array": rows["ci95"]}
         )
-    fig.update_layout(
-        barmode="group",
-        yaxis_title="query accuracy",
-        yaxis_range=[0, 1],
-        height=380,
-        margin={"l": 40, "r": 20, "t": 30, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
-    )
-    return fig
+    return chart_layout(fig, 380, y="query accuracy", legend_y=-0.2, barmode="group", yaxis_range=[0, 1])

@@ -11,8 +11,9 @@ The page shows what every domain offers through :class:`metasuite.core.domain.Do
   scratch baseline, plus the baselines built on pooled pre-training when the domain's pre-training budget
   is small (:data:`POOLED_MAX_PRETRAIN_STEPS`), as mean ± 95% CI (:func:`metasuite.core.evaluate.evaluate`).
 
-The meta-learner is a shipped checkpoint (``data/checkpoints/<domain>/<run>/best.safetensors``), any run
-folder, or an untrained learner of a chosen algorithm (the comparison then says "untrained").
+The meta-learner is a shipped checkpoint (``<metasuite.data.CHECKPOINTS>/<domain>/<run>/best.safetensors``),
+any run folder, or an untrained learner of a chosen algorithm (the comparison then says "untrained"). The
+pooled pre-trained model is cached across sessions (:func:`metasuite.apps.logic.models.pooled_model`).
 """
 
 from __future__ import annotations
@@ -27,13 +28,12 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from metasuite.apps.logic import REPO_ROOT
+from metasuite.apps.logic import chart_layout
+from metasuite.apps.logic.models import ALGORITHM_NAMES, load_recorded, pooled_model, shipped_runs
 from metasuite.core.algorithms import AdaptedModel, MetaLearner
-from metasuite.core.baselines import BaselineConfig, ScratchBaseline, build_baselines, pretrain
-from metasuite.core.checkpoint import load_checkpoint
-from metasuite.core.errors import CheckpointError
+from metasuite.core.baselines import BaselineConfig, ScratchBaseline, build_baselines
 from metasuite.core.evaluate import MetaMethod, evaluate
-from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.learners import make_learner
 from metasuite.core.registry import get_domain
 from metasuite.core.tasks import Task, TaskSampler, fixed_tasks, generator
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from metasuite.core.domain import Domain
 
 __all__ = [
-    "CHECKPOINT_ROOT",
+    "ALGORITHM_NAMES",
     "COMPARISON_SEED",
     "DEFAULT_SEED",
     "MAX_IMAGES",
@@ -65,16 +65,13 @@ __all__ = [
     "lower_is_better",
     "metrics_table",
     "pooled_plan",
-    "resolve_run_folder",
     "sample_task",
-    "shipped_checkpoints",
+    "shipped_runs",
     "task_view",
     "untrained_model",
     "vector_figure",
 ]
 
-#: Shipped run folders live at ``CHECKPOINT_ROOT / <domain> / <run> / best.safetensors``.
-CHECKPOINT_ROOT = REPO_ROOT / "data" / "checkpoints"
 DEFAULT_SEED = 0
 #: Fixed test tasks of the method comparison, and the seed that draws them (``fixed_tasks``).
 N_COMPARISON_TASKS = 20
@@ -112,17 +109,6 @@ def default_domain(rows: list[dict[str, Any]]) -> str | None:
     if any(r["name"] == FALLBACK_DOMAIN for r in usable):
         return FALLBACK_DOMAIN
     return usable[0]["name"] if usable else None
-
-
-def shipped_checkpoints(domain_name: str, root: Path = CHECKPOINT_ROOT) -> list[Path]:
-    """Run folders ``root/<domain_name>/*`` that hold a ``best.safetensors``, sorted by name."""
-    return sorted(p.parent for p in (Path(root) / domain_name).glob("*/best.safetensors"))
-
-
-def resolve_run_folder(text: str) -> Path:
-    """A run folder or ``.safetensors`` path typed on the page; relative paths start at the repository root."""
-    path = Path(text.strip()).expanduser()
-    return path if path.is_absolute() else REPO_ROOT / path
 
 
 @dataclass
@@ -184,19 +170,13 @@ def load_model(
     """The registered domain ``domain_name`` with a checkpoint's learner, or an untrained ``algorithm`` learner.
 
     A checkpoint (run folder or ``.safetensors`` file) rebuilds the domain from its recorded
-    ``domain_options`` (the data it was trained for). Raises :class:`~metasuite.core.errors.CheckpointError` when
-    the checkpoint is missing, unreadable or trained on another domain.
+    ``domain_options`` (:func:`metasuite.apps.logic.models.load_recorded`). Raises
+    :class:`~metasuite.core.errors.CheckpointError` when the checkpoint is missing, unreadable or trained on
+    another domain.
     """
     if checkpoint is None:
         return untrained_model(get_domain(domain_name), algorithm, seed)
-    _, meta = load_checkpoint(checkpoint)
-    trained_on = meta.get("domain")
-    if trained_on not in (None, domain_name):
-        raise CheckpointError(
-            f"checkpoint {meta['path']} was trained on domain {trained_on!r}; pick a {domain_name!r} run folder"
-        )
-    domain = get_domain(domain_name, **(meta.get("domain_options") or {}))
-    learner, meta = load_learner(checkpoint, domain)
+    domain, learner, meta = load_recorded(domain_name, checkpoint)
     return DomainModel(domain, learner, _setting(domain, meta.get("setting")), "checkpoint", meta)
 
 
@@ -350,13 +330,7 @@ def vector_figure(task: Task, names: list[str] | None, height: int = 420) -> go.
                     "color": _PALETTE[c % len(_PALETTE)],
                 },
             )
-    fig.update_layout(
-        xaxis_title="x[0]",
-        yaxis_title="x[1]" if two_d else "example",
-        height=height,
-        margin={"l": 40, "r": 20, "t": 30, "b": 40},
-    )
-    return fig
+    return chart_layout(fig, height, x="x[0]", y="x[1]" if two_d else "example")
 
 
 # ---------------------------------------------------------------------------- adaptation
@@ -465,14 +439,7 @@ def curve_figure(task: Task, adaptation: Adaptation, n_grid: int = GRID_POINTS) 
         name=f"{len(sx)} support points",
         marker={"color": "#d62728", "size": 10},
     )
-    fig.update_layout(
-        xaxis_title="x",
-        yaxis_title="y",
-        height=440,
-        margin={"l": 40, "r": 20, "t": 30, "b": 40},
-        legend={"orientation": "h", "y": -0.15},
-    )
-    return fig
+    return chart_layout(fig, 440, x="x", y="y", legend_y=-0.15)
 
 
 # ---------------------------------------------------------------------------- method comparison
@@ -508,7 +475,8 @@ def comparison_methods(model: DomainModel, include_pooled: bool | None = None) -
         include_pooled = pooled_plan(domain)[0]
     methods: list[Any] = [MetaMethod(model.learner, name=model.method_name)]
     if include_pooled:
-        methods += build_baselines(domain, n_way, config, pretrain(domain, config))
+        pretrained = pooled_model(domain, config.pretrain_steps, config.pretrain_batch_size, config.seed)
+        methods += build_baselines(domain, n_way, config, pretrained)
     else:
         methods.append(ScratchBaseline(domain, n_way, config))
     return methods

@@ -15,8 +15,6 @@ true curve. Step 0 is each model before it has seen the support set.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,12 +24,10 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from metasuite.apps.logic import REPO_ROOT, train_run_atomically
+from metasuite.apps.logic import chart_layout, display_path
+from metasuite.apps.logic.models import StandIn, shipped_checkpoint, shipped_or_stand_in
 from metasuite.core.algorithms import MAML, MetaLearner
 from metasuite.core.backbones import build_backbone
-from metasuite.core.checkpoint import resolve_checkpoint
-from metasuite.core.errors import CheckpointError
-from metasuite.core.learners import load_learner, make_learner
 from metasuite.core.losses import task_metric
 from metasuite.core.tasks import derive_seed, generator
 from metasuite.domains.sinusoid import SinusoidDomain
@@ -43,12 +39,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CHECKPOINT",
     "DEFAULT_SEED",
-    "FALLBACK_CACHE",
     "FALLBACK_STEPS",
     "GRID_POINTS",
     "K_SHOTS",
     "MAX_STEPS",
     "METHODS",
+    "STAND_IN",
     "AdaptationCurves",
     "SineTask",
     "adaptation_curves",
@@ -60,15 +56,16 @@ __all__ = [
     "sample_task",
     "scratch_learner",
     "sine",
-    "train_quick_maml",
 ]
 
 #: The shipped checkpoint: a run folder holding ``best.safetensors`` + ``best.json``.
-DEFAULT_CHECKPOINT = REPO_ROOT / "data" / "checkpoints" / "sinusoid" / "maml"
-#: Where the quick stand-in model is cached when no checkpoint is shipped (git-ignored).
-FALLBACK_CACHE = REPO_ROOT / "data" / "cache" / "app-sinusoid"
-#: Meta-training steps of the stand-in model (about 12 s on two CPU cores; val MSE ~1.2).
+DEFAULT_CHECKPOINT = shipped_checkpoint("sinusoid", "maml")
+#: Meta-training steps of the stand-in model (about 12 s on one CPU thread; val MSE ~1.2).
 FALLBACK_STEPS = 1500
+#: The MAML meta-trained in-process when no checkpoint is shipped: the domain's defaults (MLP 1-40-40-1,
+#: inner lr 0.01, one inner step, K=10), meta-batch 25, Adam 1e-3, on one thread (the tiny MLP gains
+#: nothing from more, and on a busy two-core machine they only contend).
+STAND_IN = StandIn("maml", "MAML", steps=FALLBACK_STEPS, meta_batch_size=25, val_tasks=100, threads=1)
 K_SHOTS = (5, 10, 20)
 #: The task the page opens on: its phase is far from the average task's, so the unadapted
 #: initialisation is visibly wrong and one inner step visibly fixes it.
@@ -79,77 +76,15 @@ METHODS = ("meta-learned", "scratch")
 
 
 # ---------------------------------------------------------------------------- model
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread, then restore the previous setting.
-
-    The 1-40-40-1 MLP is far too small to gain from threads; on a busy two-core machine extra
-    threads only contend (measured: 1500 meta-training steps take ~12 s on one thread, minutes
-    on two).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def train_quick_maml(out_dir: str | Path, steps: int = FALLBACK_STEPS, seed: int = 0) -> Path:
-    """Meta-train a small MAML on sinusoid tasks into run folder ``out_dir``; return it.
-
-    Uses the domain's defaults (MLP 1-40-40-1, inner_lr 0.01, one inner step, K=10, meta-batch
-    25, Adam 1e-3) for ``steps`` steps. Training happens in a temporary sibling folder that is
-    renamed into place when done, so concurrent callers (two app sessions, parallel tests) never
-    see a half-written run. An existing finished run at ``out_dir`` is reused as is.
-    """
-    from metasuite.core.trainer import TrainConfig
-
-    out = Path(out_dir)
-    if (out / "best.safetensors").exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    domain = SinusoidDomain()
-    setting = domain.default_setting()
-    learner = make_learner(domain, "maml", n_way=None, seed=seed)
-    cfg = TrainConfig(
-        steps=steps,
-        meta_batch_size=25,
-        outer_lr=1e-3,
-        val_every=steps,
-        val_tasks=100,
-        checkpoint_every=steps,
-        seed=seed,
-    )
-    with _one_thread():
-        return train_run_atomically(out, learner, domain, setting, cfg)
-
-
 def load_sinusoid_model(path: str | Path | None = None) -> tuple[MetaLearner, dict[str, Any]]:
     """Load the sinusoid meta-learner -> ``(learner, meta)``; ``meta`` is the checkpoint's JSON.
 
-    Parameters
-    ----------
-    path : str or Path, optional
-        A run folder or ``.safetensors`` file. Default: :data:`DEFAULT_CHECKPOINT`; when that
-        does not exist, a MAML is meta-trained for :data:`FALLBACK_STEPS` steps (cached under
-        ``data/cache/``) so the page still works. An explicit ``path`` that does not exist
-        raises :class:`~metasuite.core.errors.CheckpointError`.
-
-    ``meta["source"]`` says which of the two happened: ``"checkpoint"`` or ``"quick-train"``.
+    ``path``: a run folder or ``.safetensors`` file (one that does not exist raises
+    :class:`~metasuite.core.errors.CheckpointError`). Default: :data:`DEFAULT_CHECKPOINT`, or when it is
+    missing the :data:`STAND_IN` MAML, quick-trained once and cached
+    (:func:`metasuite.apps.logic.models.shipped_or_stand_in`); ``meta["source"]`` says which.
     """
-    domain = SinusoidDomain()
-    if path is not None:
-        learner, meta = load_learner(path, domain)
-        return learner, {**meta, "source": "checkpoint"}
-    try:
-        resolve_checkpoint(DEFAULT_CHECKPOINT)
-    except CheckpointError:
-        run = train_quick_maml(FALLBACK_CACHE / f"maml-{FALLBACK_STEPS}")
-        learner, meta = load_learner(run, domain)
-        return learner, {**meta, "source": "quick-train"}
-    learner, meta = load_learner(DEFAULT_CHECKPOINT, domain)
-    return learner, {**meta, "source": "checkpoint"}
+    return shipped_or_stand_in(SinusoidDomain(), DEFAULT_CHECKPOINT, STAND_IN, path=path)
 
 
 def model_card(meta: dict[str, Any]) -> dict[str, Any]:
@@ -172,18 +107,8 @@ def model_card(meta: dict[str, Any]) -> dict[str, Any]:
         "inner steps": hparams.get("inner_steps"),
         "train K": (meta.get("setting") or {}).get("k_shot"),
         "meta-batch size": train_cfg.get("meta_batch_size"),
-        "file": _display_path(meta.get("path")),
+        "file": None if meta.get("path") is None else display_path(meta["path"]),
     }
-
-
-def _display_path(path: str | None) -> str | None:
-    """``path`` relative to the repository root when it lies inside it (shorter on screen)."""
-    if path is None:
-        return None
-    try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return path
 
 
 def scratch_learner(learner: MetaLearner, seed: int = 0) -> MetaLearner:
@@ -332,16 +257,8 @@ def adaptation_figure(task: SineTask, curves: AdaptationCurves, step: int) -> go
         name=f"{task.k_shot} support points",
         marker={"color": COLORS["support"], "size": 10, "symbol": "circle"},
     )
-    fig.update_layout(
-        title=f"After {step} inner step{'s' if step != 1 else ''}",
-        xaxis_title="x",
-        yaxis_title="y",
-        yaxis_range=[-5.5, 5.5],
-        height=460,
-        margin={"l": 40, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.15},
-    )
-    return fig
+    title = f"After {step} inner step{'s' if step != 1 else ''}"
+    return chart_layout(fig, 460, x="x", y="y", title=title, legend_y=-0.15, yaxis_range=[-5.5, 5.5])
 
 
 def mse_figure(curves: AdaptationCurves, step: int | None = None) -> go.Figure:
@@ -355,11 +272,4 @@ def mse_figure(curves: AdaptationCurves, step: int | None = None) -> go.Figure:
         )
     if step is not None:
         fig.add_vline(x=step, line={"color": "#888888", "dash": "dash"})
-    fig.update_layout(
-        xaxis_title="inner steps",
-        yaxis_title="MSE on grid",
-        height=300,
-        margin={"l": 40, "r": 20, "t": 30, "b": 40},
-        legend={"orientation": "h", "y": -0.3},
-    )
-    return fig
+    return chart_layout(fig, 300, x="inner steps", y="MSE on grid", legend_y=-0.3)

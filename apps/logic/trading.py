@@ -28,19 +28,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from metasuite.apps.logic import REPO_ROOT
-from metasuite.core.checkpoint import load_checkpoint, resolve_checkpoint
+from metasuite.apps.logic import user_path
+from metasuite.apps.logic.models import checkpoint_meta, checkpoint_version
 from metasuite.core.errors import DataError
 from metasuite.domains.trading import TradingDomain
 from metasuite.domains.trading.backtest import drawdown
 from metasuite.domains.trading.data import (
     ARCH_TICKERS,
-    DEFAULT_YFINANCE_CACHE,
     load_csv_folder,
     load_market,
     load_yfinance,
 )
 from metasuite.domains.trading.evaluation import (
+    DISCLAIMER,
     TradingEvaluation,
     build_methods,
     default_checkpoint,
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_COST_BPS",
+    "DISCLAIMER",
     "METRIC_COLUMNS",
     "PAGE_N_BOOT",
     "PERCENT_COLUMNS",
@@ -66,8 +67,10 @@ __all__ = [
     "SOURCE_LABELS",
     "MarketData",
     "RegimeRun",
+    "TradingEvaluation",
     "arch_market",
     "checkpoint_for",
+    "checkpoint_meta",
     "csv_market",
     "decision_days",
     "default_test_period",
@@ -211,11 +214,12 @@ def yfinance_market(
     ticker: str,
     end: str | None = None,
     *,
-    cache_dir: str | Path = DEFAULT_YFINANCE_CACHE,
+    cache_dir: str | Path | None = None,
     download: Callable[..., pd.DataFrame] | None = None,
 ) -> MarketData:
-    """``ticker`` from Yahoo Finance (adjusted, cached under ``cache_dir``): history for the last five years
-    up to ``end`` (default today) and the years before them that the features, support and HMM need.
+    """``ticker`` from Yahoo Finance (adjusted, cached under ``cache_dir``, default the per-user price cache that
+    ``metasuite eval trading`` uses too): history for the last five years up to ``end`` (default today) and the
+    years before them that the features, support and HMM need.
 
     Online. Raises :class:`~metasuite.core.errors.DataError` naming the ticker and the cache when nothing can be
     downloaded (offline, unknown ticker) and nothing is cached. ``download`` replaces
@@ -305,10 +309,7 @@ def checkpoint_for(source: str, override: str = "") -> Path:
     """The checkpoint to evaluate: ``override`` (a path typed on the page; relative paths start at the
     repository root), else the shipped one for ``source`` (``fomaml-synthetic`` for the synthetic market,
     ``fomaml-indices`` for real data). The path may not exist: :func:`load_methods` says so."""
-    if override.strip():
-        path = Path(override.strip()).expanduser()
-        return path if path.is_absolute() else REPO_ROOT / path
-    return default_checkpoint(source)
+    return user_path(override) if override.strip() else default_checkpoint(source)
 
 
 def load_methods(checkpoint: str | Path) -> tuple[list[Any], dict[str, Any]]:
@@ -320,13 +321,13 @@ def load_methods(checkpoint: str | Path) -> tuple[list[Any], dict[str, Any]]:
     ``meta`` is the checkpoint's JSON with ``"warnings"`` added. Raises
     :class:`~metasuite.core.errors.CheckpointError` when the checkpoint is missing or not a trading one.
     """
-    target = resolve_checkpoint(checkpoint)
-    return _load_methods(str(target), target.stat().st_mtime_ns)
+    target, stamp = checkpoint_version(checkpoint)
+    return _load_methods(str(target), stamp)
 
 
 @functools.lru_cache(maxsize=4)
 def _load_methods(path: str, mtime_ns: int) -> tuple[list[Any], dict[str, Any]]:
-    _, meta = load_checkpoint(path)
+    meta = checkpoint_meta(path)
     domain = TradingDomain(**(meta.get("domain_options") or {}))
     methods, _, warnings = build_methods([path], domain, progress=False)
     return methods, {**meta, "warnings": warnings}

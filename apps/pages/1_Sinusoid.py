@@ -9,11 +9,10 @@ from typing import Any
 
 import streamlit as st
 
-from metasuite.apps.logic import REPO_ROOT
+from metasuite.apps.logic import card_table, next_task
+from metasuite.apps.logic.models import MetaLearner, stand_in_notice
 from metasuite.apps.logic.sinusoid import (
-    DEFAULT_CHECKPOINT,
     DEFAULT_SEED,
-    FALLBACK_STEPS,
     K_SHOTS,
     MAX_STEPS,
     adaptation_curves,
@@ -24,7 +23,6 @@ from metasuite.apps.logic.sinusoid import (
     mse_table,
     sample_task,
 )
-from metasuite.core.algorithms import MetaLearner
 
 st.set_page_config(page_title="Sinusoid · metasuite", page_icon=":material/ssid_chart:", layout="wide")
 
@@ -32,10 +30,6 @@ st.set_page_config(page_title="Sinusoid · metasuite", page_icon=":material/ssid
 @st.cache_resource(show_spinner="Loading the meta-learned sinusoid model…")
 def _model() -> tuple[MetaLearner, dict[str, Any]]:
     return load_sinusoid_model()
-
-
-def _next_task() -> None:
-    st.session_state.seed = int(st.session_state.seed) + 1
 
 
 st.session_state.setdefault("seed", DEFAULT_SEED)
@@ -50,19 +44,14 @@ st.markdown(
     f"optimiser steps on the K points: full-batch **plain SGD at the inner-loop learning rate "
     f"{learner.inner_lr:g}**. Step 0 is each model before it has seen them."
 )
-if meta["source"] == "quick-train":
-    shipped = DEFAULT_CHECKPOINT.relative_to(REPO_ROOT)
-    st.warning(
-        f"No shipped checkpoint at `{shipped}`: using a MAML meta-trained in-process for {FALLBACK_STEPS} "
-        f"steps, weaker than the real one (`metasuite train sinusoid --algo maml --out {shipped}` makes it).",
-        icon=":material/info:",
-    )
+if notice := stand_in_notice(meta):
+    st.warning(notice, icon=":material/info:")
 
 seed_col, button_col, k_col = st.columns([2, 1, 3], vertical_alignment="bottom")
 with seed_col:
     seed = st.number_input("Task seed", min_value=0, max_value=10**9, step=1, key="seed")
 with button_col:
-    st.button("New task", on_click=_next_task, icon=":material/casino:", width="stretch")
+    st.button("New task", on_click=next_task, args=(st.session_state,), icon=":material/casino:", width="stretch")
 with k_col:
     k_shot = st.select_slider("K (support points)", options=K_SHOTS, value=10, key="k_shot")
 
@@ -105,6 +94,4 @@ with chart_col:
         st.dataframe(mse_table(curves).style.format("{:.4f}"))
 with card_col:
     st.subheader("Model card")
-    card = model_card(meta)
-    values = ["—" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in card.values()]
-    st.table({"": list(card), "value": values})
+    st.table(card_table(model_card(meta)))

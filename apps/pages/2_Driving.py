@@ -10,16 +10,16 @@ from typing import Any
 import streamlit as st
 from torch import nn
 
-from metasuite.apps.logic import REPO_ROOT
+from metasuite.apps.logic import display_path
 from metasuite.apps.logic.driving import (
-    DEFAULT_CHECKPOINT,
     DEFAULT_SEED,
     EVAL_COMMAND,
     EVAL_JSON,
-    FALLBACK_STEPS,
     K_SHOTS,
     N_WAY,
     PRETRAIN_STEPS,
+    ImagePool,
+    MetaLearner,
     adapt_and_score,
     comparison_figure,
     confusion_figure,
@@ -34,9 +34,8 @@ from metasuite.apps.logic.driving import (
     unseen_environments,
     upscale,
 )
-from metasuite.core.algorithms import MetaLearner
+from metasuite.apps.logic.models import stand_in_notice
 from metasuite.core.errors import DataError, TaskError
-from metasuite.domains.driving.data import ImagePool
 
 st.set_page_config(page_title="Driving · metasuite", page_icon=":material/directions_car:", layout="wide")
 
@@ -78,13 +77,8 @@ st.markdown(
     "meta-train frames pooled together; it never sees the support set, and scores the query frames with its "
     "logits over the task's scenes."
 )
-if meta["source"] == "quick-train":
-    shipped = DEFAULT_CHECKPOINT.relative_to(REPO_ROOT)
-    st.warning(
-        f"No shipped checkpoint at `{shipped}`: using a ProtoNet meta-trained in-process for {FALLBACK_STEPS} "
-        f"steps, weaker than the real one (`metasuite train driving --algo protonet --out {shipped}` makes it).",
-        icon=":material/info:",
-    )
+if notice := stand_in_notice(meta):
+    st.warning(notice, icon=":material/info:")
 
 environments = unseen_environments()
 env_col, k_col, seed_col = st.columns([3, 1, 1], vertical_alignment="bottom")
@@ -167,7 +161,7 @@ except DataError as exc:
     st.error(str(exc), icon=":material/error:")
     table = None
 if table is None:
-    st.info(f"No evaluation yet at `{EVAL_JSON.relative_to(REPO_ROOT)}`. Produce it with\n\n`{EVAL_COMMAND}`")
+    st.info(f"No evaluation yet at `{display_path(EVAL_JSON)}`. Produce it with\n\n`{EVAL_COMMAND}`")
 else:
     st.caption("Mean query accuracy over evaluation tasks, with 95% confidence intervals.")
     st.plotly_chart(comparison_figure(table), key="comparison_chart")

@@ -11,15 +11,19 @@ import pandas as pd
 import streamlit as st
 from torch import nn
 
-from metasuite.apps.logic import REPO_ROOT
+from metasuite.apps.logic import card_table, display_path, user_path
 from metasuite.apps.logic.diagnosis import (
-    DEFAULT_CHECKPOINT,
     DEFAULT_SUPPORT_MINUTES,
-    FALLBACK_STEPS,
+    DISCLAIMER,
     MITDB_CHECKPOINT,
     PRETRAIN_STEPS,
     SUPPORT_MINUTES_RANGE,
     AdaptResult,
+    BeatSet,
+    MetaLearner,
+    PatientRecord,
+    ReportThresholds,
+    Task,
     adapt_and_predict,
     confusion_figure,
     load_global_model,
@@ -32,17 +36,12 @@ from metasuite.apps.logic.diagnosis import (
     patient_label,
     patient_report,
     patient_task,
-    resolve_folder,
     strip_figure,
     synthetic_patients,
     threshold_fields,
 )
-from metasuite.core.algorithms import MetaLearner
+from metasuite.apps.logic.models import stand_in_notice
 from metasuite.core.errors import DataError, TaskError
-from metasuite.core.tasks import Task
-from metasuite.domains.diagnosis.beats import BeatSet
-from metasuite.domains.diagnosis.records import PatientRecord
-from metasuite.domains.diagnosis.report import DISCLAIMER, ReportThresholds
 
 st.set_page_config(page_title="Diagnosis · metasuite", page_icon=":material/ecg_heart:", layout="wide")
 
@@ -124,13 +123,13 @@ with patient_col:
             st.info("Type the path of a folder holding MIT-BIH records.", icon=":material/folder_open:")
             st.stop()
         try:
-            names = mitdb_records(resolve_folder(folder))
+            names = mitdb_records(user_path(folder))
         except DataError as exc:
             st.error(f"Could not list MIT-BIH records: {exc}", icon=":material/error:")
             st.stop()
         name = st.selectbox("Record", names, key="mitdb_record")
         try:
-            record = _mitdb_patient(str(resolve_folder(folder)), name)
+            record = _mitdb_patient(str(user_path(folder)), name)
         except DataError as exc:
             st.error(f"Could not read record {name}: {exc}", icon=":material/error:")
             st.stop()
@@ -138,17 +137,11 @@ with patient_col:
 
 checkpoint = str(MITDB_CHECKPOINT) if source == MITDB and (MITDB_CHECKPOINT / "best.json").is_file() else None
 learner, meta = _learner(checkpoint)
-if meta["source"] == "quick-train":
-    shipped = DEFAULT_CHECKPOINT.relative_to(REPO_ROOT)
-    st.warning(
-        f"No shipped checkpoint at `{shipped}`: the adapted model is a **stand-in**, first-order MAML meta-trained "
-        f"in-process for {FALLBACK_STEPS} steps on a small synthetic cohort, much weaker than a real one "
-        f"(`metasuite train diagnosis --algo fomaml --out {shipped}` makes it).",
-        icon=":material/info:",
-    )
+if notice := stand_in_notice(meta):
+    st.warning(notice, icon=":material/info:")
 if source == MITDB and checkpoint is None:
     st.warning(
-        f"No MIT-BIH checkpoint at `{MITDB_CHECKPOINT.relative_to(REPO_ROOT)}`: the model was meta-trained on "
+        f"No MIT-BIH checkpoint at `{display_path(MITDB_CHECKPOINT)}`: the model was meta-trained on "
         "synthetic beats only.",
         icon=":material/info:",
     )
@@ -245,6 +238,4 @@ else:
         st.markdown(report.to_markdown())
 
 st.header("Model card")
-card = model_card(meta, global_model=checkpoint is None)
-values_shown = ["—" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in card.values()]
-st.table({"": list(card), "value": values_shown})
+st.table(card_table(model_card(meta, global_model=checkpoint is None)))

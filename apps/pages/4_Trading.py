@@ -6,21 +6,23 @@ Layout only; every number comes from :mod:`metasuite.apps.logic.trading`. Not in
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from metasuite.apps.logic import REPO_ROOT
+from metasuite.apps.logic import display_path
 from metasuite.apps.logic.trading import (
     DEFAULT_COST_BPS,
+    DISCLAIMER,
     PAGE_N_BOOT,
     PERCENT_COLUMNS,
     POSITION_LABELS,
     SOURCE_LABELS,
     MarketData,
+    TradingEvaluation,
     arch_market,
     checkpoint_for,
+    checkpoint_meta,
     csv_market,
     decision_days,
     default_test_period,
@@ -33,9 +35,7 @@ from metasuite.apps.logic.trading import (
     synthetic_market,
     yfinance_market,
 )
-from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import CheckpointError, DataError
-from metasuite.domains.trading.evaluation import DISCLAIMER, TradingEvaluation
 
 st.set_page_config(page_title="Trading · metasuite", page_icon=":material/candlestick_chart:", layout="wide")
 
@@ -79,11 +79,6 @@ def _backtest(key: tuple, _market: MarketData, checkpoint: str) -> tuple[Trading
     )
 
 
-def _shown(path: Path) -> Path:
-    """``path`` relative to the repository root when it lies inside it."""
-    return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
-
-
 st.title("Trading")
 st.warning(DISCLAIMER, icon=":material/gavel:")
 
@@ -110,9 +105,9 @@ with st.sidebar:
 
 checkpoint = checkpoint_for(source, override)
 try:
-    _, meta = load_checkpoint(checkpoint)
+    meta = checkpoint_meta(checkpoint)
 except CheckpointError as exc:
-    shown = _shown(checkpoint)
+    shown = display_path(checkpoint)
     real = "" if source == "synthetic" else " --source indices"
     st.error(
         f"No trading checkpoint at `{shown}`, so there is no meta-learned model to backtest. Train it with "
@@ -253,6 +248,6 @@ trained_on = f"{options.get('source', '?')} data" + (
     f" up to {ids['val_period'][1]}" if (ids.get("val_period") or [None, None])[1] else ""
 )
 st.caption(
-    f"`{_shown(checkpoint)}`: {meta.get('algorithm', '?')} meta-trained on {trained_on}; support {support} days, "
+    f"`{display_path(checkpoint)}`: {meta.get('algorithm', '?')} meta-trained on {trained_on}; support {support} days, "
     f"query {query} days, embargo {embargo}. The pooled model was pre-trained on the same training data."
 )

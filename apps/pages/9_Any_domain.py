@@ -11,8 +11,9 @@ from typing import Any
 
 import streamlit as st
 
-from metasuite.apps.logic import REPO_ROOT, list_domains
+from metasuite.apps.logic import display_path, list_domains, next_task, user_path
 from metasuite.apps.logic.generic import (
+    ALGORITHM_NAMES,
     COMPARISON_SEED,
     DEFAULT_SEED,
     N_COMPARISON_TASKS,
@@ -29,14 +30,12 @@ from metasuite.apps.logic.generic import (
     lower_is_better,
     metrics_table,
     pooled_plan,
-    resolve_run_folder,
     sample_task,
-    shipped_checkpoints,
+    shipped_runs,
     task_view,
     vector_figure,
 )
-from metasuite.core.algorithms import ALGORITHMS
-from metasuite.core.checkpoint import resolve_checkpoint
+from metasuite.apps.logic.models import checkpoint_version
 from metasuite.core.errors import MetasuiteError
 
 st.set_page_config(page_title="Any domain · metasuite", page_icon=":material/category:", layout="wide")
@@ -54,17 +53,6 @@ def _model(domain_name: str, checkpoint: str | None, algorithm: str, stamp: int)
 @st.cache_data(show_spinner=f"Comparing methods on {N_COMPARISON_TASKS} fixed test tasks…", max_entries=8)
 def _comparison(domain_name: str, checkpoint: str | None, algorithm: str, stamp: int) -> dict[str, Any]:
     return compare_methods(_model(domain_name, checkpoint, algorithm, stamp))
-
-
-def _next_task() -> None:
-    st.session_state.seed = int(st.session_state.seed) + 1
-
-
-def _display(path: Any) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
 
 
 st.title("Any domain")
@@ -99,8 +87,8 @@ st.subheader(row["title"])
 st.caption(f"`{domain_name}` · {row['kind']} · {row['description']}{own_page}")
 
 # ---------------------------------------------------------------------------- the meta-learner
-shipped = shipped_checkpoints(domain_name)
-choices = [_display(p) for p in shipped] + [UNTRAINED, OTHER]
+shipped = shipped_runs(domain_name)
+choices = [display_path(p) for p in shipped] + [UNTRAINED, OTHER]
 ckpt_col, detail_col = st.columns([2, 3], vertical_alignment="bottom")
 with ckpt_col:
     choice = st.selectbox(
@@ -113,18 +101,18 @@ checkpoint: str | None = None
 algorithm = "maml"
 with detail_col:
     if choice == UNTRAINED:
-        algorithm = st.selectbox("Algorithm", sorted(ALGORITHMS), index=sorted(ALGORITHMS).index("maml"), key="algo")
+        algorithm = st.selectbox("Algorithm", ALGORITHM_NAMES, index=ALGORITHM_NAMES.index("maml"), key="algo")
     elif choice == OTHER:
         typed = st.text_input("Run folder or .safetensors file (relative to the repository root)", key="run_folder")
         if not typed.strip():
             st.info("Type a run folder (e.g. `runs/mine`), or pick a shipped checkpoint or an untrained learner.")
             st.stop()
-        checkpoint = str(resolve_run_folder(typed))
+        checkpoint = str(user_path(typed))
     else:
         checkpoint = str(shipped[choices.index(choice)])
 
 try:
-    stamp = resolve_checkpoint(checkpoint).stat().st_mtime_ns if checkpoint is not None else 0
+    checkpoint_file, stamp = checkpoint_version(checkpoint) if checkpoint is not None else (None, 0)
     model = _model(domain_name, checkpoint, algorithm, stamp)
 except MetasuiteError as exc:
     st.error(str(exc), icon=":material/error:")
@@ -140,7 +128,7 @@ if model.source == "untrained":
 else:
     options = model.meta.get("domain_options") or {}
     st.caption(
-        f"{learner.name.upper()} checkpoint `{_display(resolve_checkpoint(checkpoint))}`"
+        f"{learner.name.upper()} checkpoint `{display_path(checkpoint_file)}`"
         + (f" · domain options {options}" if options else "")
         + f" · task shape {model.setting}"
     )
@@ -152,7 +140,7 @@ seed_col, button_col, steps_col = st.columns([2, 1, 3], vertical_alignment="bott
 with seed_col:
     seed = st.number_input("Task seed", min_value=0, max_value=10**9, step=1, key="seed")
 with button_col:
-    st.button("New task", on_click=_next_task, icon=":material/casino:", width="stretch")
+    st.button("New task", on_click=next_task, args=(st.session_state,), icon=":material/casino:", width="stretch")
 with steps_col:
     steps = st.slider(
         "Inner steps at test time",
