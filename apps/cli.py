@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +84,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         nproc=args.nproc,
         threads=args.threads,
         resume=not args.no_resume,
+        overwrite=args.overwrite,
         progress=not args.quiet,
     )
     result = train_run(request)
+    for warning in result.warnings if result.main else ():
+        print(f"warning: {warning}", file=sys.stderr)
     if result.main:
         print(json.dumps({"out": str(result.out), **result.summary}, indent=2))
     return 0
@@ -232,6 +236,25 @@ def _domain_flags(s: argparse.ArgumentParser, domain: str | None, command: str) 
 
 
 # ---------------------------------------------------------------------------- parser
+def _count(low: int):  # type: ignore[no-untyped-def]
+    """An argparse ``type``: an integer >= ``low`` (checked before any work starts)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {'positive' if low == 1 else f'>= {low}'}, got {value}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
+
+
+POSITIVE, NON_NEGATIVE = _count(1), _count(0)
+
+
 def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of the ``metasuite`` command (with ``domain``'s own flags on train / eval)."""
     p = argparse.ArgumentParser(prog="metasuite", description="Meta-learning application suite.")
@@ -244,9 +267,9 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
 
     def task_args(s: argparse.ArgumentParser) -> None:
         s.add_argument("domain", help="domain name (see `metasuite domains`)")
-        s.add_argument("--ways", type=int, help="N: classes per task (classification)")
-        s.add_argument("--shots", type=int, help="K: support examples per class (or per task for regression)")
-        s.add_argument("--queries", type=int, help="query examples per class (or per task)")
+        s.add_argument("--ways", type=POSITIVE, help="N: classes per task (classification)")
+        s.add_argument("--shots", type=POSITIVE, help="K: support examples per class (or per task for regression)")
+        s.add_argument("--queries", type=POSITIVE, help="query examples per class (or per task)")
         s.add_argument(
             "--option",
             action="append",
@@ -255,41 +278,46 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         )
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--quiet", action="store_true", help="no progress bars")
-        s.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for tiny models)")
+        s.add_argument("--threads", type=POSITIVE, help="torch CPU threads (1 is fastest for tiny models)")
 
     s = sub.add_parser("train", help="meta-train an algorithm on a domain")
     task_args(s)
     s.add_argument("--algo", required=True, help="maml, fomaml, anil, metasgd, reptile or protonet")
     s.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, metrics.jsonl)")
-    s.add_argument("--steps", type=int, help="meta-training steps")
-    s.add_argument("--meta-batch-size", type=int)
+    s.add_argument("--steps", type=POSITIVE, help="meta-training steps")
+    s.add_argument("--meta-batch-size", type=POSITIVE)
     s.add_argument("--outer-lr", type=float)
     s.add_argument("--inner-lr", type=float)
-    s.add_argument("--inner-steps", type=int)
-    s.add_argument("--test-inner-steps", type=int)
+    s.add_argument("--inner-steps", type=NON_NEGATIVE)
+    s.add_argument("--test-inner-steps", type=NON_NEGATIVE)
     s.add_argument("--execution", choices=("vmap", "loop", "auto"))
-    s.add_argument("--val-every", type=int)
-    s.add_argument("--val-tasks", type=int)
-    s.add_argument("--patience", type=int, help="stop after this many validations without improvement")
-    s.add_argument("--checkpoint-every", type=int, help="write the resumable state every N steps")
+    s.add_argument("--val-every", type=POSITIVE)
+    s.add_argument("--val-tasks", type=NON_NEGATIVE)
+    s.add_argument("--patience", type=POSITIVE, help="stop after this many validations without improvement")
+    s.add_argument("--checkpoint-every", type=POSITIVE, help="write the resumable state every N steps")
     s.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run folder")
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in an --out folder that holds files but no resumable run (replaces its run files)",
+    )
     s.add_argument("--compile", action="store_true", help="torch.compile the vmap meta-step (~2x faster small models)")
     s.add_argument(
         "--pretrain-steps",
-        type=int,
+        type=NON_NEGATIVE,
         default=0,
         help="first pre-train the backbone on pooled training data (the pretrain baselines' recipe) for this many "
         "steps and meta-train from it",
     )
     s.add_argument(
         "--nproc",
-        type=int,
+        type=POSITIVE,
         help="meta-train in N processes on this machine through torchrun (gloo on CPU, nccl with one GPU per "
         "process); each process takes 1/N of every meta-batch",
     )
     s.add_argument(
         "--shards",
-        type=int,
+        type=POSITIVE,
         help="draw each meta-batch as K equally sized, separately seeded shards (what a K-process run does; "
         "one process with --shards K reproduces it)",
     )
@@ -299,19 +327,19 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="evaluate checkpoints and baselines on fixed seeded test tasks")
     task_args(s)
     s.add_argument("--checkpoint", action="append", help="run folder or .safetensors file (repeatable)")
-    s.add_argument("--tasks", type=int, default=600, help="number of test tasks (default 600)")
+    s.add_argument("--tasks", type=POSITIVE, default=600, help="number of test tasks (default 600)")
     s.add_argument(
         "--baselines",
         action="store_true",
         help="also run the baselines: scratch, pretrain+finetune, pretrain+logreg (and the pooled model where "
         "every task shares the global classes)",
     )
-    s.add_argument("--inner-steps", type=int, help="override the test-time inner steps")
+    s.add_argument("--inner-steps", type=NON_NEGATIVE, help="override the test-time inner steps")
     s.add_argument("--split", help="split to evaluate on (default: the domain's plan, usually 'test')")
     s.add_argument("--json", type=Path, help="write the eval JSON here")
     s.add_argument(
         "--workers",
-        type=int,
+        type=POSITIVE,
         default=1,
         help="evaluate (setting, method) pairs in this many processes, one torch thread each (default 1)",
     )
@@ -344,13 +372,19 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_new_domain)
 
     s = sub.add_parser("demo", help="launch the Streamlit suite")
-    s.add_argument("--port", type=int, default=8501)
+    s.add_argument("--port", type=POSITIVE, default=8501)
     s.set_defaults(func=cmd_demo)
     return p
 
 
+def _readable_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, line=None) -> str:
+    """One ``warning: ...`` line: the sentence a user can act on, without Python's category and source line."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metasuite`` console script."""
+    warnings.formatwarning = _readable_warning
     argv = list(sys.argv[1:] if argv is None else argv)
     domain = _find_domain(argv) if argv and argv[0] in ("train", "eval") else None
     try:

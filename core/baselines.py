@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from metasuite.core.backbones import build_backbone, init_parameters
 from metasuite.core.losses import task_loss
+from metasuite.core.progress import progress as progress_bar
 from metasuite.core.tasks import Task, derive_seed, generator
 
 if TYPE_CHECKING:
@@ -123,8 +124,6 @@ def pretrain(domain: Domain, config: BaselineConfig, progress: bool = False) -> 
     Classification uses a head over ``domain.n_classes_total()`` global classes; regression
     keeps the domain's regression head.
     """
-    from tqdm.auto import tqdm
-
     bb_name, kwargs = domain.backbone_spec("pretrain", domain.n_classes_total())
     if domain.kind == "classification":
         total = domain.n_classes_total()
@@ -133,7 +132,7 @@ def pretrain(domain: Domain, config: BaselineConfig, progress: bool = False) -> 
         kwargs = {**kwargs, "out_features": total}
     model = build_backbone(bb_name, seed=derive_seed(config.seed, "pretrain"), **kwargs)
     opt = torch.optim.Adam(model.parameters(), lr=config.pretrain_lr)
-    for step in tqdm(range(config.pretrain_steps), desc="pretrain baseline", disable=not progress, unit="step"):
+    for step in progress_bar(range(config.pretrain_steps), desc="pretrain baseline", disable=not progress, unit="step"):
         x, y = domain.pooled_batch("train", config.pretrain_batch_size, generator(config.seed, "pretrain", step))
         opt.zero_grad(set_to_none=True)
         task_loss(model(x), y, domain.kind, balanced=config.balanced).backward()

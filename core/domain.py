@@ -197,6 +197,12 @@ class Domain(ABC):
         """
         return [{**setting, "split": split or "test"}]
 
+    def data_notes(self) -> list[str]:
+        """What loading the data changed or found suspicious, one sentence each (sorted dates, dropped rows,
+        adjusted splits, skipped files ...), for the command line to print and reports to keep under
+        ``warnings``. Default: nothing; call after the data was loaded."""
+        return []
+
     def split_ids(self) -> dict[str, list[str]] | None:
         """Identifiers of the train / val data (e.g. patient ids), recorded in checkpoints; default none."""
         return None

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from metasuite.core.algorithms import MetaLearner
+from metasuite.core.progress import progress as progress_bar
 from metasuite.core.tasks import Task, fixed_tasks
 
 if TYPE_CHECKING:
@@ -112,15 +113,13 @@ def evaluate(
     "task_ids": [...] (when tasks name themselves in ``metadata["task_id"]``, e.g. a patient),
     "confusion": {"labels": [str], "matrix": [[int]]} (optional)}]}``
     """
-    from tqdm.auto import tqdm
-
     results = []
     for method in methods:
         per_task: dict[str, list[float]] = {}
         counts: dict[tuple[str, str], int] = {}
         global_id: dict[str, int] = {}  # class name -> global class id, to order the confusion matrix
         task_ids: list[Any] = []
-        for task in tqdm(tasks, desc=f"eval {method.name}", disable=not progress, unit="task", leave=False):
+        for task in progress_bar(tasks, desc=f"eval {method.name}", disable=not progress, unit="task", leave=False):
             task_ids.append(task.metadata.get("task_id"))
             predict = method.adapt(task)
             with torch.no_grad():
@@ -199,8 +198,6 @@ def evaluate_parallel(
     import tempfile
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from tqdm.auto import tqdm
-
     threads = max(1, torch.get_num_threads() // workers)
     jobs = [(e, m) for e in range(len(plan)) for m in range(len(methods))]
     results: dict[tuple[int, int], dict[str, Any]] = {}
@@ -210,7 +207,7 @@ def evaluate_parallel(
         ctx = multiprocessing.get_context("spawn")  # fork is unsafe after torch's thread pools started
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(blob, threads)) as pool:
             futures = {pool.submit(_worker_job, e, m, n_tasks, seed, confusion): (e, m) for e, m in jobs}
-            for fut in tqdm(as_completed(futures), total=len(jobs), desc="eval jobs", disable=not progress):
+            for fut in progress_bar(as_completed(futures), total=len(jobs), desc="eval jobs", disable=not progress):
                 results[futures[fut]] = fut.result()
     return [
         {

@@ -168,6 +168,10 @@ class FixedTaskEvaluation(Evaluation):
         explicit = any(v is not None for v in (request.k_shot, request.n_query, request.split))
         plan = domain.eval_plan(setting, request.split, explicit)
         reports = self._evaluate(domain, methods, plan, request)
+        warnings = domain.data_notes() + warnings
+        if warnings:
+            for r in reports:
+                r["warnings"] = warnings
         return self._report(domain.name, reports, request, warnings)
 
     def merge(self, paths: list[str | Path]) -> EvalReport:
@@ -237,6 +241,7 @@ class FixedTaskEvaluation(Evaluation):
         else:
             assert request is not None
             data = {
+                **({"warnings": warnings} if warnings else {}),
                 "domain": domain_name,
                 "setting": {
                     "n_tasks": request.n_tasks,

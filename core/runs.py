@@ -161,11 +161,13 @@ class TrainRequest:
 @dataclass
 class TrainResult:
     """``out`` and the trainer's summary (``steps_done``, ``best_step``, ``best_val``, ``stopped_early``,
-    ``seconds``); ``main`` is False on the non-zero ranks of a multi-process run."""
+    ``seconds``); ``main`` is False on the non-zero ranks of a multi-process run; ``warnings`` are the domain's
+    data notes (what loading its data changed or found suspicious)."""
 
     out: Path
     summary: dict[str, Any]
     main: bool = True
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_metadata(domain: Domain, setting: dict[str, Any], init: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -285,7 +287,7 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
         progress=request.progress,
         dist=dist,
     )
-    return TrainResult(Path(request.out), summary, dist is None or dist.is_main)
+    return TrainResult(Path(request.out), summary, dist is None or dist.is_main, domain.data_notes())
 
 
 def _launch(request: TrainRequest) -> TrainResult:

@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from metasuite.core.algorithms import MetaLearner
 from metasuite.core.checkpoint import atomic_write_text, load_checkpoint, load_into, save_checkpoint
@@ -43,6 +42,7 @@ from metasuite.core.errors import CheckpointError
 from metasuite.core.jsonio import dumps
 from metasuite.core.learners import MODEL_PREFIX, learner_meta
 from metasuite.core.losses import metric_is_better
+from metasuite.core.progress import progress as progress_bar
 from metasuite.core.tasks import TaskBatch, TaskSampler, derive_seed, fixed_tasks, generator, sample_batch
 
 __all__ = ["RUN_CONFIG", "TrainConfig", "train", "validate"]
@@ -343,7 +343,7 @@ def train(
     stopped_early = False
     start = state.step
     world = 1 if dist is None else dist.world_size
-    bar = tqdm(
+    bar = progress_bar(
         total=cfg.steps,
         initial=start,
         desc=f"meta-train {learner.name}" + (f" ({world} processes)" if world > 1 else ""),

@@ -20,6 +20,8 @@ from metasuite.domains.sinusoid import SinusoidSampler
 # Caches (rendered pools, the app's stand-in models) go to one folder outside the source tree and the user's
 # own cache, shared by every test run on this machine (and inherited by the processes tests start).
 os.environ.setdefault("METASUITE_CACHE", str(Path(tempfile.gettempdir()) / "metasuite-test-cache"))
+# hypothesis keeps its own files in ./.hypothesis unless told otherwise
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "metasuite-test-hypothesis"))
 
 # The tensors here are tiny: intra-op threads only add overhead (and stall badly on a busy machine).
 torch.set_num_threads(1)

@@ -339,3 +339,28 @@ def test_one_task_has_no_confidence_interval(capsys) -> None:
     assert main(["eval", "sinusoid", "--checkpoint", str(SHIPPED_SINUSOID), "--tasks", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "± n/a (n=1)" in out and "± 0.0000" not in out
+
+
+def test_logs_get_plain_progress_lines_and_one_line_warnings(tmp_path: Path) -> None:
+    """Written to a file (not a terminal), progress is a few readable lines, never carriage-return redraws, and a
+    warning is one line without Python's category and source line."""
+    script = (
+        "import warnings\n"
+        "from metasuite.apps.cli import main\n"
+        "from metasuite.domains.sinusoid import SinusoidDomain\n"
+        "sampler = SinusoidDomain.sampler\n"
+        "def noisy(self, *a, **k):\n"
+        "    warnings.warn('the sampler saw something odd', stacklevel=2)\n"
+        "    return sampler(self, *a, **k)\n"
+        "SinusoidDomain.sampler = noisy\n"
+        f"raise SystemExit(main(['eval', 'sinusoid', '--checkpoint', {str(SHIPPED_SINUSOID)!r}, '--tasks', '30']))\n"
+    )
+    log = tmp_path / "run.log"
+    with log.open("w") as f:
+        done = subprocess.run([sys.executable, "-c", script], stdout=f, stderr=subprocess.STDOUT, timeout=300)
+    text = log.read_text()
+    assert done.returncode == 0, text[-2000:]
+    assert "\r" not in text
+    assert "warning: the sampler saw something odd" in text.splitlines()
+    assert "UserWarning" not in text and "warnings.warn" not in text
+    assert "eval maml: 30/30 tasks (100%)" in text

@@ -93,7 +93,9 @@ def test_clean_bars_pass_unchanged() -> None:
 
 
 def test_missing_columns_are_named_with_the_fix() -> None:
-    with pytest.raises(DataError, match=r"'T'.*missing column\(s\) \['volume'\].*found.*column_map"):
+    with pytest.raises(
+        DataError, match=r"'T'.*missing column\(s\) \['volume'\]; the file has 4 column\(s\).*--option column_map="
+    ):
         validate_ohlcv(bars().drop(columns="volume"), "T")
 
 
@@ -107,7 +109,7 @@ def test_non_positive_prices_are_refused_with_their_dates() -> None:
 def test_missing_prices_raise_or_are_dropped_on_request() -> None:
     frame = bars()
     frame.iloc[[3, 9], 0] = np.nan
-    with pytest.raises(DataError, match=r"'T'.*2 row\(s\).*2021-01-07, 2021-01-15.*missing='drop'"):
+    with pytest.raises(DataError, match=r"'T'.*2 row\(s\).*2021-01-07, 2021-01-15.*--option missing=drop"):
         validate_ohlcv(frame, "T")
     out, notes = validate_ohlcv(frame, "T", missing="drop")
     assert len(out) == len(frame) - 2 and pd.Timestamp("2021-01-07") not in out.index
@@ -193,16 +195,24 @@ def test_two_splits_are_both_adjusted() -> None:
 )
 def test_crashes_are_not_mistaken_for_splits(close_ratio: float, open_ratio: float) -> None:
     frame = bars(move=(30, close_ratio, open_ratio), volume_jump=4.0)
-    out, notes = validate_ohlcv(frame, "T")
+    out, notes = validate_ohlcv(frame, "T", allow_jumps=True)
     pd.testing.assert_frame_equal(out, frame, check_freq=False)
-    assert notes == []
+    assert not any("split" in n for n in notes)
 
 
 def test_a_halving_with_a_matching_gap_is_a_split_only_if_volume_jumps() -> None:
     quiet = bars(move=(30, 0.5, 0.5), volume_jump=1.0)
-    out, notes = validate_ohlcv(quiet, "T")
+    # not a split by the volume rule, and an overnight -50 %: refused unless the user keeps it
+    with pytest.raises(
+        DataError,
+        match=r"'T': overnight move\(s\) beyond 35% on 2021-02-15 \(open x0\.500.*"
+        r"--option allow_jumps=true",
+    ):
+        validate_ohlcv(quiet, "T")
+    out, notes = validate_ohlcv(quiet, "T", allow_jumps=True)
     pd.testing.assert_frame_equal(out, quiet, check_freq=False)  # kept as a real move...
-    assert len(notes) == 1 and "suspicious" in notes[0] and "2021-02-15" in notes[0]  # ...but flagged
+    assert len(notes) == 2 and "suspicious" in notes[0] and "2021-02-15" in notes[0]  # ...but flagged
+    assert "kept 1 overnight move(s) beyond 35% as real" in notes[1]
     busy = bars(move=(30, 0.5, 0.5), volume_jump=2.0)
     out, notes = validate_ohlcv(busy, "T")
     assert out["close"].iloc[29] == pytest.approx(quiet["close"].iloc[29] / 2)
@@ -211,11 +221,13 @@ def test_a_halving_with_a_matching_gap_is_a_split_only_if_volume_jumps() -> None
 
 def test_refuse_mode_raises_and_ignore_mode_keeps_raw_prices() -> None:
     raw = unadjust(bars(), 30, 2.0)
-    with pytest.raises(DataError, match=r"'T'.*2021-02-15 \(2:1\).*adjusted prices.*splits='adjust'"):
+    with pytest.raises(DataError, match=r"'T'.*2021-02-15 \(2:1\).*adjusted prices.*--option splits=adjust"):
         validate_ohlcv(raw, "T", splits="refuse")
-    out, notes = validate_ohlcv(raw, "T", splits="ignore")
+    with pytest.raises(DataError, match="overnight move"):  # ignored, the split is a -50 % jump
+        validate_ohlcv(raw, "T", splits="ignore")
+    out, notes = validate_ohlcv(raw, "T", splits="ignore", allow_jumps=True)
     pd.testing.assert_frame_equal(out, raw, check_freq=False)
-    assert notes == []
+    assert len(notes) == 1 and "kept 1 overnight move" in notes[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,7 +328,7 @@ def test_real_market_sample() -> None:
         assert len(frame) > 1000 and frame.index[0] >= pd.Timestamp("2013-02-08")
         assert frame.index[-1] <= pd.Timestamp("2018-02-07")
     # DHR has two rows without an open price, and one bar whose low is above its open
-    with pytest.raises(DataError, match=r"DHR_data\.csv.*2015-07-17, 2016-01-12.*missing='drop'"):
+    with pytest.raises(DataError, match=r"DHR_data\.csv.*2015-07-17, 2016-01-12.*--option missing=drop"):
         load_csv_folder(REAL_DATA, ["DHR"])
     dhr = load_csv_folder(REAL_DATA, ["DHR"], missing="drop")["DHR"]
     assert_contract(dhr)

@@ -18,7 +18,7 @@ Sources:
   class = ``scene``.
 
 :func:`save_pool` / :func:`load_pool` cache a pool as one ``.npz`` file (no pickle), and
-:func:`pool_summary` tabulates the image counts. PIL, tqdm and pandas are imported lazily.
+:func:`pool_summary` tabulates the image counts. PIL and pandas are imported lazily.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 
 from metasuite.core.errors import DataError
+from metasuite.core.progress import progress as progress_bar
 
 if TYPE_CHECKING:
     import pandas
@@ -105,8 +106,8 @@ def load_image(path: Path, size: int) -> np.ndarray:
             out = np.array(img, dtype=np.uint8)  # a writeable copy, detached from PIL's buffer
     except (*_PIL_READ_ERRORS, Image.DecompressionBombError) as exc:
         raise DataError(
-            f"cannot read image {path}: {exc}; delete or replace the file, or pass skip_unreadable=True "
-            f"to the loader to skip such files with a warning"
+            f"cannot read image {path}: {exc}; delete or replace the file, or skip such files with a warning: "
+            "--option skip_unreadable=true (skip_unreadable=True in Python)"
         ) from exc
     return out
 
@@ -162,10 +163,8 @@ def _load_many(
     jobs: list[tuple[str, str, list[Path]]], size: int, skip_unreadable: bool, progress: bool, desc: str
 ) -> ImagePool:
     """Load every ``(env, cls, paths)`` job; a class whose files are all skipped gets a ``(0, size, size, 3)`` array."""
-    from tqdm.auto import tqdm
-
     pool: ImagePool = {}
-    bar = tqdm(total=sum(len(paths) for _, _, paths in jobs), desc=desc, unit="img", disable=not progress)
+    bar = progress_bar(total=sum(len(paths) for _, _, paths in jobs), desc=desc, unit="img", disable=not progress)
     try:
         for env, cls, paths in jobs:
             images = []
@@ -215,7 +214,7 @@ def load_image_folder(
     max_per_class : keep at most this many images per class, a subsample chosen by
         ``numpy.random.default_rng`` seeded from ``(seed, environment, class)`` (kept in file-name order).
     seed : seed of that subsample.
-    progress : show a tqdm progress bar.
+    progress : show progress (a bar on a terminal, periodic lines otherwise).
     skip_unreadable : skip (with a warning) instead of raising on a corrupt or unreadable image file.
 
     Raises
@@ -339,7 +338,7 @@ def load_bdd100k(
     min_per_class : classes with fewer frames in an environment are dropped from it (with one summary
         warning); environments left with fewer than 2 classes are dropped.
     seed : seed of the subsample.
-    progress : show a tqdm progress bar.
+    progress : show progress (a bar on a terminal, periodic lines otherwise).
     skip_unreadable : skip (with a warning) instead of raising on a corrupt image file.
 
     Frames whose image file is missing are skipped with a warning giving their count.

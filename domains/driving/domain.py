@@ -171,6 +171,7 @@ class DrivingDomain(Domain):
         Option("images_per_class", int, 30, "rendered frames per class and environment"),
         Option("hidden", int, 32, "filters per Conv-4 layer"),
         Option("cache_dir", Path, None, "where rendered pools are cached (default: the user cache)", flag=False),
+        Option("skip_unreadable", bool, False, "skip unreadable image files with a warning (else refused)", flag=False),
     )
 
     def __init__(
@@ -180,8 +181,16 @@ class DrivingDomain(Domain):
         images_per_class: int = 30,
         hidden: int = 32,
         cache_dir: str | None = None,
+        skip_unreadable: bool = False,
     ):
-        super().__init__(data_dir=data_dir, image_size=image_size, images_per_class=images_per_class, hidden=hidden)
+        super().__init__(
+            data_dir=data_dir,
+            image_size=image_size,
+            images_per_class=images_per_class,
+            hidden=hidden,
+            **({"skip_unreadable": True} if skip_unreadable else {}),
+        )
+        self.skip_unreadable = bool(skip_unreadable)
         self.hidden = int(hidden)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.data_dir = None if data_dir is None else Path(data_dir)
@@ -217,9 +226,13 @@ class DrivingDomain(Domain):
                 raise DataError(f"driving data folder {root} does not exist")
             labels = sorted(root.glob("*.json"))
             if labels:
-                self._pools["real"] = load_bdd100k(labels[0], root / "images", size=self.image_size)
+                self._pools["real"] = load_bdd100k(
+                    labels[0], root / "images", size=self.image_size, skip_unreadable=self.skip_unreadable
+                )
             else:
-                self._pools["real"] = load_image_folder(root, size=self.image_size)
+                self._pools["real"] = load_image_folder(
+                    root, size=self.image_size, skip_unreadable=self.skip_unreadable
+                )
         return self._pools["real"]
 
     def pool(self, split: str) -> ImagePool:

@@ -72,6 +72,7 @@ SPLIT_FACTORS = (2.0, 3.0, 4.0, 5.0, 8.0, 10.0, 20.0, 1.5, 1 / 2, 1 / 3, 1 / 4, 
 SPLIT_TOLERANCE = 0.03  # relative distance of a move from 1/factor that still counts as that split
 SPLIT_MIN_MOVE = 1.4  # |close ratio| beyond which (either way) a day is a split candidate at all
 HIGH_LOW_TOLERANCE = 1e-3  # relative: smaller high/low violations are rounding, fixed without a note
+JUMP_LIMIT = 0.35  # overnight |open / previous close - 1| beyond which a move is refused unless allowed
 
 SPLIT_MODES = ("adjust", "refuse", "ignore")
 MISSING_MODES = ("raise", "drop")
@@ -133,6 +134,7 @@ def validate_ohlcv(
     splits: str = "adjust",
     max_gap_days: float = 30,
     missing: str = "raise",
+    allow_jumps: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Check and clean one ticker's daily bars; returns ``(frame, notes)``.
 
@@ -158,8 +160,15 @@ def validate_ohlcv(
     suspicious. Crashes that match no factor (-20 %, -45 %) are left alone. ``splits="refuse"`` raises on
     a detected split instead; ``splits="ignore"`` skips detection (for prices already adjusted).
 
+    An overnight move of more than :data:`JUMP_LIMIT` (35 %; open against the previous close) that is not an
+    adjusted split is an unadjusted split, a data error or a rare real event: refused unless
+    ``allow_jumps=True``, which keeps it with a note.
+
     Finally ``high`` / ``low`` are widened where they do not contain ``open`` and ``close`` (noted when
     the violation exceeds rounding, 0.1 %).
+
+    The hints in the errors name the command line's spelling (``--option missing=drop``); the keywords here
+    and the domain's options have the same names (``missing="drop"``).
     """
     if splits not in SPLIT_MODES:
         raise DataError(f"splits={splits!r} is not one of {SPLIT_MODES}")
@@ -169,19 +178,20 @@ def validate_ohlcv(
         raise DataError(f"max_gap_days must be > 0, got {max_gap_days}")
     who = f"ticker {ticker!r}"
     notes: list[str] = []
+    found = df.attrs.get("file_columns") or [str(c) for c in df.columns]  # as the file names them
 
-    frame = _with_date_index(df, who)
+    frame = _with_date_index(df, who, found)
     absent = [c for c in OHLCV_COLUMNS if c not in frame.columns]
     if absent:
         raise DataError(
-            f"{who}: missing column(s) {absent}; found columns {[str(c) for c in df.columns]}, expected "
-            f"date + {list(OHLCV_COLUMNS)} (matched case-insensitively). Name yours with column_map, "
-            "e.g. column_map={'Adj Close': 'close', 'Vol': 'volume'}"
+            f"{who}: missing column(s) {absent}; the file has {len(found)} column(s) "
+            f"{found}, expected date + {list(OHLCV_COLUMNS)} (matched case-insensitively). "
+            """Name yours with --option column_map='{"Adj Close": "close", "Vol": "volume"}'"""
         )
     frame = frame.loc[:, list(OHLCV_COLUMNS)].copy()
     frame.columns.name = None
     if frame.empty:
-        raise DataError(f"{who}: no rows")
+        raise DataError(f"{who}: the file has a header ({len(df.columns)} columns) but no rows of prices")
     for col in OHLCV_COLUMNS:
         values = pd.to_numeric(frame[col], errors="coerce").astype("float64")
         bad = ((values.isna() & frame[col].notna()) | np.isinf(values)).to_numpy()
@@ -210,7 +220,7 @@ def validate_ohlcv(
         if missing == "raise":
             raise DataError(
                 f"{who}: {len(where)} row(s) with missing (NaN) prices on {_dates(where)}; drop or fill them "
-                "in the source, or pass missing='drop' to drop these rows"
+                "in the source, or drop these rows with --option missing=drop"
             )
         frame = frame.loc[~no_price]
         notes.append(f"dropped {len(where)} row(s) with missing prices: {_dates(where)}")
@@ -237,17 +247,35 @@ def validate_ohlcv(
         spans = ", ".join(f"{_day(frame.index[i])} -> {_day(frame.index[i + 1])} ({gaps[i]:g} days)" for i in long[:3])
         raise DataError(
             f"{who}: {len(long)} gap(s) longer than max_gap_days={max_gap_days:g} calendar days: {spans}; "
-            f"pass max_gap_days={int(np.ceil(gaps[long].max()))} to accept them, or load a date range "
+            f"accept them with --option max_gap_days={int(np.ceil(gaps[long].max()))}, or load a date range "
             "without them"
         )
 
     if splits != "ignore":
         frame = _handle_splits(frame, who, splits, notes)
+    _check_jumps(frame, who, allow_jumps, notes)
     frame = _repair_high_low(frame, notes)
     return frame, notes
 
 
-def _with_date_index(df: pd.DataFrame, who: str) -> pd.DataFrame:
+def _check_jumps(frame: pd.DataFrame, who: str, allow: bool, notes: list[str]) -> None:
+    """Refuse (or note, when allowed) overnight moves beyond :data:`JUMP_LIMIT` left after split adjustment."""
+    gap = frame["open"].to_numpy()[1:] / frame["close"].to_numpy()[:-1]
+    where = np.flatnonzero(np.abs(gap - 1.0) > JUMP_LIMIT)
+    if not len(where):
+        return
+    moves = ", ".join(f"{_day(frame.index[i + 1])} (open x{gap[i]:.3f} of the previous close)" for i in where[:3])
+    more = f" and {len(where) - 3} more" if len(where) > 3 else ""
+    if not allow:
+        raise DataError(
+            f"{who}: overnight move(s) beyond {JUMP_LIMIT:.0%} on {moves}{more}: an unadjusted split, a data error "
+            "or a rare real event. Pass split-adjusted prices, or keep them as real moves with --option "
+            "allow_jumps=true"
+        )
+    notes.append(f"kept {len(where)} overnight move(s) beyond {JUMP_LIMIT:.0%} as real (allow_jumps): {moves}{more}")
+
+
+def _with_date_index(df: pd.DataFrame, who: str, found: list[str]) -> pd.DataFrame:
     """``df`` indexed by tz-naive dates taken from its ``date`` column or its index."""
     if "date" in df.columns:
         frame = df.set_index("date")
@@ -255,8 +283,8 @@ def _with_date_index(df: pd.DataFrame, who: str) -> pd.DataFrame:
         frame = df
     else:
         raise DataError(
-            f"{who}: no 'date' column and the index is not dates (columns: {[str(c) for c in df.columns]}); "
-            "name the date column with column_map, e.g. column_map={'Timestamp': 'date'}"
+            f"{who}: no 'date' column and the index is not dates (the file's columns: {found}); "
+            """name the date column with --option column_map='{"Timestamp": "date"}'"""
         )
     try:
         index = pd.DatetimeIndex(pd.to_datetime(frame.index))
@@ -303,7 +331,7 @@ def _handle_splits(frame: pd.DataFrame, who: str, mode: str, notes: list[str]) -
         listed = ", ".join(f"{_day(frame.index[p])} ({_split_label(f)})" for p, f in found)
         raise DataError(
             f"{who}: prices look unadjusted for stock split(s) on {listed}; pass split-adjusted prices "
-            "(e.g. yfinance auto_adjust=True) or splits='adjust' to adjust them here"
+            "(e.g. yfinance auto_adjust=True) or adjust them here with --option splits=adjust"
         )
     factors = np.ones(len(frame))
     for pos, factor in found:
@@ -400,7 +428,11 @@ def _read_csv_file(path: Path, column_map: Mapping[str, str] | None) -> dict[str
         raw = pd.read_csv(path)
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {path} as CSV: {exc}") from exc
+    found = [str(c) for c in raw.columns]
+    if raw.empty:
+        raise DataError(f"{path}: the file has a header ({len(found)} columns: {found[:10]}) but no rows of prices")
     frame, notes = _standardize_columns(raw, column_map)
+    frame.attrs["file_columns"] = found  # named in errors about missing columns
     if "name" not in frame.columns:
         return {_ticker_from_filename(path): (frame, notes)}
     names = frame["name"]
@@ -408,7 +440,12 @@ def _read_csv_file(path: Path, column_map: Mapping[str, str] | None) -> dict[str
         rows = [int(i) + 2 for i in np.flatnonzero(names.isna().to_numpy())[:_SHOW]]  # +2: header, 1-based
         raise DataError(f"{path}: {int(names.isna().sum())} row(s) have no ticker name (lines {rows}); fill them")
     names = names.astype(str).str.strip()
-    return {str(t): (g.drop(columns="name"), list(notes)) for t, g in frame.groupby(names, sort=False)}
+    out = {}
+    for t, g in frame.groupby(names, sort=False):
+        g = g.drop(columns="name")
+        g.attrs["file_columns"] = found
+        out[str(t)] = (g, list(notes))
+    return out
 
 
 def _not_found(wanted: list[str], available: list[str], where: object) -> DataError:
@@ -431,6 +468,7 @@ def load_csv_folder(
     splits: str = "adjust",
     max_gap_days: float = 30,
     missing: str = "raise",
+    allow_jumps: bool = False,
 ) -> Market:
     """Daily bars from CSV files: a folder of them or a single file.
 
@@ -442,8 +480,8 @@ def load_csv_folder(
     raw ``Close`` scales open/high/low to match).
 
     ``tickers`` selects (in that order; default: all, sorted); a ticker that is not there raises a
-    :class:`~metasuite.core.errors.DataError` listing the available ones. ``splits``, ``max_gap_days`` and
-    ``missing`` go to :func:`validate_ohlcv`, whose notes end up in ``frame.attrs["notes"]``
+    :class:`~metasuite.core.errors.DataError` listing the available ones. ``splits``, ``max_gap_days``,
+    ``missing`` and ``allow_jumps`` go to :func:`validate_ohlcv`, whose notes end up in ``frame.attrs["notes"]``
     (``frame.attrs["source"]`` is the file).
     """
     path = Path(path)
@@ -500,7 +538,9 @@ def load_csv_folder(
     for ticker in names:
         raw, notes, file = tables[ticker]
         try:
-            frame, checks = validate_ohlcv(raw, ticker, splits=splits, max_gap_days=max_gap_days, missing=missing)
+            frame, checks = validate_ohlcv(
+                raw, ticker, splits=splits, max_gap_days=max_gap_days, missing=missing, allow_jumps=allow_jumps
+            )
         except DataError as exc:
             raise DataError(f"{file}: {exc}") from exc
         frame.attrs = {"notes": notes + checks, "source": str(file)}
@@ -674,6 +714,7 @@ def load_yfinance(
     offline: bool = False,
     max_gap_days: float = 30,
     missing: str = "raise",
+    allow_jumps: bool = False,
 ) -> Market:
     """Daily bars from Yahoo Finance for ``[start, end]`` (both inclusive; ``end=None``: up to today).
 
@@ -692,7 +733,7 @@ def load_yfinance(
     When a download fails (an exception, or no rows: unknown ticker or no network) the cached part of the
     range is returned with a warning and a note in ``attrs["notes"]``; with nothing cached in the range a
     :class:`~metasuite.core.errors.DataError` names the ticker, the cache file and the cause. ``offline=True`` never
-    downloads. ``max_gap_days`` and ``missing`` go to :func:`validate_ohlcv`.
+    downloads. ``max_gap_days``, ``missing`` and ``allow_jumps`` go to :func:`validate_ohlcv`.
     """
     names = [tickers] if isinstance(tickers, str) else list(tickers)
     if not names:
@@ -708,7 +749,9 @@ def load_yfinance(
     market: Market = {}
     for ticker in names:
         frame, notes = _load_one_yfinance(ticker, first, last, today, cache_dir, download, offline)
-        frame, checks = validate_ohlcv(frame, ticker, splits="ignore", max_gap_days=max_gap_days, missing=missing)
+        frame, checks = validate_ohlcv(
+            frame, ticker, splits="ignore", max_gap_days=max_gap_days, missing=missing, allow_jumps=allow_jumps
+        )
         frame.attrs = {
             "notes": notes + checks,
             "source": f"yfinance (adjusted), cached in {_cache_path(cache_dir, ticker)}",
@@ -887,13 +930,14 @@ def load_market(
     splits: str = "adjust",
     missing: str = "raise",
     max_gap_days: float = 30,
+    allow_jumps: bool = False,
 ) -> Market:
     """Load real market data from ``source`` (one of :data:`MARKET_SOURCES`), trimmed to ``[start, end]``.
 
     * ``"sp500"`` / ``"nasdaq"`` / ``"indices"`` (both): :func:`load_arch`; ``tickers`` may select
       ``"SP500"`` / ``"NASDAQ"``.
     * ``"csv"``: :func:`load_csv_folder` of ``data_dir`` (a folder or one file) with ``tickers``,
-      ``column_map``, ``splits``, ``missing``, ``max_gap_days``.
+      ``column_map``, ``splits``, ``missing``, ``max_gap_days``, ``allow_jumps``.
     * ``"yfinance"``: :func:`load_yfinance` of ``tickers`` (required) from ``start`` (required) to ``end``,
       cached in ``cache_dir``.
 
@@ -919,7 +963,13 @@ def load_market(
                 "or one CSV file"
             )
         market = load_csv_folder(
-            data_dir, tickers, column_map=column_map, splits=splits, max_gap_days=max_gap_days, missing=missing
+            data_dir,
+            tickers,
+            column_map=column_map,
+            splits=splits,
+            max_gap_days=max_gap_days,
+            missing=missing,
+            allow_jumps=allow_jumps,
         )
     else:
         tickers = [tickers] if isinstance(tickers, str) else list(tickers or [])
@@ -927,5 +977,13 @@ def load_market(
             raise DataError("source 'yfinance' needs tickers, e.g. tickers=['SPY', 'QQQ']")
         if start is None:
             raise DataError("source 'yfinance' needs start (a date such as '2015-01-01')")
-        market = load_yfinance(tickers, start, end, cache_dir=cache_dir, max_gap_days=max_gap_days, missing=missing)
+        market = load_yfinance(
+            tickers,
+            start,
+            end,
+            cache_dir=cache_dir,
+            max_gap_days=max_gap_days,
+            missing=missing,
+            allow_jumps=allow_jumps,
+        )
     return _trim(market, start, end)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -212,6 +211,17 @@ class TradingDomain(Domain):
         Option("hidden", int, 64, "MLP hidden units"),
         Option("cache_dir", Path, None, "yfinance price cache (default: the user cache)", flag=False),
         Option("missing", str, "raise", "rows with NaN prices: raise or drop", choices=("raise", "drop")),
+        Option("allow_jumps", bool, False, "keep overnight moves beyond 35% as real (else refused)", flag=False),
+        Option("max_gap_days", float, 30.0, "longest accepted gap between rows, in calendar days", flag=False),
+        Option("column_map", dict, None, 'CSV column names, e.g. {"Adj Close": "close"}', flag=False),
+        Option(
+            "splits",
+            str,
+            "adjust",
+            "unadjusted splits: adjust, refuse or ignore",
+            flag=False,
+            choices=("adjust", "refuse", "ignore"),
+        ),
     )
 
     def __init__(
@@ -235,6 +245,10 @@ class TradingDomain(Domain):
         hidden: int = 64,
         cache_dir: str | None = None,
         missing: str = "raise",
+        allow_jumps: bool = False,
+        max_gap_days: float = 30,
+        column_map: dict[str, str] | None = None,
+        splits: str = "adjust",
         prices: dict[str, pd.DataFrame] | None = None,
         regimes: pd.Series | dict[str, pd.Series] | None = None,
         n_markets: int = SYNTH_MARKETS,
@@ -252,6 +266,11 @@ class TradingDomain(Domain):
             test_start=test_start,
             test_tickers=parse_tickers(test_tickers),
             missing=None if missing == "raise" else missing,
+            # recorded only when they differ from the defaults (older checkpoints' options stay comparable)
+            allow_jumps=allow_jumps or None,
+            max_gap_days=None if max_gap_days == 30 else max_gap_days,
+            column_map=column_map or None,
+            splits=None if splits == "adjust" else splits,
             support_days=support_days,
             query_days=query_days,
             embargo=embargo,
@@ -285,6 +304,12 @@ class TradingDomain(Domain):
         self.hidden = int(hidden)
         self.cache_dir = cache_dir
         self.missing = missing
+        self.loader_options = {
+            "allow_jumps": bool(allow_jumps),
+            "max_gap_days": float(max_gap_days),
+            "column_map": column_map,
+            "splits": splits,
+        }
         self._prices = prices
         self._given = prices is not None  # data passed in (an upload) rather than loaded from the source
         self._regimes = regimes
@@ -306,6 +331,7 @@ class TradingDomain(Domain):
             prices, regimes = self._simulate("SYN", self.n_days, "2000-01-03", "trading-market")
         else:
             kw: dict[str, Any] = {"data_dir": self.data_dir, "tickers": self.tickers, "missing": self.missing}
+            kw.update(self.loader_options)
             if self.cache_dir is not None:
                 kw["cache_dir"] = Path(self.cache_dir)
             prices, regimes = load_market(self.source, start=self.start, end=self.end, **kw), None
@@ -335,11 +361,16 @@ class TradingDomain(Domain):
                     skipped.append(f"{t} ({exc})")
             if not series:
                 raise DataError(f"no asset of the {self.source} data is usable: {'; '.join(skipped[:5])}")
-            if skipped:
-                warnings.warn(f"skipped {len(skipped)} asset(s) with too short a history: {skipped}", stacklevel=2)
             self.skipped = skipped
             self._series = series
         return self._series
+
+    def data_notes(self) -> list[str]:
+        """Each loaded asset's data notes (``attrs["notes"]`` of the loaders) and the assets left out."""
+        notes = [f"{t}: {n}" for t, df in (self._prices or {}).items() for n in df.attrs.get("notes", [])]
+        if self.skipped:
+            notes.append(f"skipped {len(self.skipped)} asset(s) with too short a history: {self.skipped}")
+        return notes
 
     @property
     def independent_test(self) -> bool:

@@ -43,6 +43,7 @@ from metasuite.core.jsonio import strict
 from metasuite.core.learners import load_learner
 from metasuite.core.options import Option
 from metasuite.core.plots import save_figure
+from metasuite.core.progress import progress as progress_bar
 from metasuite.data import CHECKPOINTS
 from metasuite.domains.trading.backtest import (
     annualised_sharpe,
@@ -197,14 +198,14 @@ def walk_forward(
     ``halflife`` > 0 smooths each learned method's probability of "up" with a causal exponential moving
     average of that half-life (days) before it becomes a position: fewer trades on day-to-day noise.
     """
-    from tqdm.auto import tqdm
-
     _check_trading_rules(cost_bps, slippage_bps, position)
     series, ranges = domain.split_series(split)
     setting = _Setting(
         domain.support, domain.query, domain.embargo, cost_bps, slippage_bps, position, halflife, n_boot, seed
     )
-    bar = tqdm(total=len(series) * (len(methods) + int(rules)), desc="walk-forward", unit="run", disable=not progress)
+    bar = progress_bar(
+        total=len(series) * (len(methods) + int(rules)), desc="walk-forward", unit="run", disable=not progress
+    )
     assets = [_walk_asset(s, lo, hi, methods, setting, rules, bar) for s, (lo, hi) in zip(series, ranges)]
     bar.close()
     backtests = _combine(assets, series)
@@ -724,6 +725,7 @@ class WalkForwardEvaluation(Evaluation):
         eval_domain = domain_cls(**opts)
         eval_domain.split_series("test")  # the evaluation data loads (or fails clearly) before any training
         methods, info, warnings = build_methods(ckpts, eval_domain, seed=request.seed, progress=request.progress)
+        warnings = eval_domain.data_notes() + warnings
         settings = request.settings
         halflife = settings.get("halflife")
         ev = walk_forward(
