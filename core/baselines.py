@@ -17,10 +17,13 @@ Every baseline is seeded explicitly; ``adapt(task)`` returns ``predict(query_x)`
 from __future__ import annotations
 
 import copy
+import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -41,6 +44,10 @@ __all__ = [
     "build_baselines",
     "pretrain",
 ]
+
+#: log(1e-12): the smallest log-probability a baseline reports, so that a probability that underflows to 0 gives a
+#: large finite loss (27.6) instead of an infinite one (a mean of ``inf`` and a CI of ``nan``).
+LOG_PROB_FLOOR = math.log(1e-12)
 
 
 @dataclass
@@ -183,6 +190,7 @@ class LogRegBaseline:
     kind: str = "baseline"
 
     def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
@@ -199,19 +207,27 @@ class LogRegBaseline:
             only = classes[0]
 
             def predict_const(q: Tensor) -> Tensor:
-                out = torch.full((q.shape[0], self.n_way), -1e4)
+                out = torch.full((q.shape[0], self.n_way), LOG_PROB_FLOOR - 1.0)
                 out[:, only] = 0.0
                 return out
 
             return predict_const
-        clf = LogisticRegression(C=self.config.logreg_c, max_iter=1000).fit(scaler.transform(feats), labels)
+        # A support set of a few examples in many dimensions is separable: lbfgs drives the weights up and numpy
+        # reports overflow / divide-by-zero RuntimeWarnings (and sklearn ConvergenceWarnings) at every task, which
+        # say nothing about the result. They are silenced here; the metrics judge the fit.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = LogisticRegression(C=self.config.logreg_c, max_iter=1000).fit(scaler.transform(feats), labels)
 
         def predict(q: Tensor) -> Tensor:
             with torch.no_grad():
                 f = scaler.transform(body(q).double().numpy())
-            logp = torch.as_tensor(clf.predict_log_proba(f), dtype=torch.float32)
-            out = torch.full((q.shape[0], self.n_way), -1e4)
-            out[:, torch.as_tensor(clf.classes_, dtype=torch.long)] = logp
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                logp = np.maximum(clf.predict_log_proba(f), LOG_PROB_FLOOR)  # log 0 = -inf: a clipped log-loss
+            out = torch.full((q.shape[0], self.n_way), LOG_PROB_FLOOR - 1.0)  # classes absent from the support
+            out[:, torch.as_tensor(clf.classes_, dtype=torch.long)] = torch.as_tensor(logp, dtype=torch.float32)
             return out
 
         return predict

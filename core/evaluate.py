@@ -39,6 +39,9 @@ __all__ = [
 ]
 
 EVAL_SCHEMA_KEYS = ("domain", "setting", "results")
+#: A confusion matrix is kept up to this many classes; beyond it (e.g. 500 Omniglot characters) only per-class
+#: correct / total counts: a 500 x 500 matrix is a 20 MB JSON nobody reads and a PNG nobody can draw.
+CONFUSION_MAX_CLASSES = 30
 
 
 class Method(Protocol):
@@ -65,7 +68,10 @@ class MetaMethod:
         self.name = self.name or self.learner.name
 
     def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
-        return self.learner.adapt(task.support_x, task.support_y, task.support_mask, steps=self.steps).predict
+        learner = self.learner
+        if learner.any_way and learner.every_class_in_support:  # episodic labels 0..N-1: any N for a metric learner
+            learner.n_way = int(task.support_y.max()) + 1
+        return learner.adapt(task.support_x, task.support_y, task.support_mask, steps=self.steps).predict
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
@@ -98,25 +104,31 @@ def evaluate(
     *,
     progress: bool = True,
     confusion: bool = False,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run every method on every task; return the eval JSON object.
 
     ``confusion=True`` (classification) adds, per method, a confusion matrix over the *global*
     classes (``metadata["classes"]`` maps each task's labels to global ids and
     ``metadata["class_names"]`` names them; without them local labels are used), rows and columns
-    in global-id order (alphabetical for names without an id).
+    in global-id order (alphabetical for names without an id) -- when at most
+    :data:`CONFUSION_MAX_CLASSES` classes occur; beyond that ``per_class`` holds each class's correct / total
+    query counts instead (memory bounded by the number of classes).
+
+    ``on_result(result)`` is called with each method's result as soon as it is complete (saving partial
+    results, progress).
 
     Returns
     -------
     ``{"domain": str, "setting": dict, "results": [{"method", "kind", "n_tasks",
     "metrics": {name: {"mean", "ci95"}}, "per_task": {name: [float, ...]},
     "task_ids": [...] (when tasks name themselves in ``metadata["task_id"]``, e.g. a patient),
-    "confusion": {"labels": [str], "matrix": [[int]]} (optional)}]}``
+    "confusion": {"labels": [str], "matrix": [[int]]} or "per_class": {"labels", "correct", "total"} (optional)}]}``
     """
     results = []
     for method in methods:
         per_task: dict[str, list[float]] = {}
-        counts: dict[tuple[str, str], int] = {}
+        counts = _ConfusionCounts()
         global_id: dict[str, int] = {}  # class name -> global class id, to order the confusion matrix
         task_ids: list[Any] = []
         for task in progress_bar(tasks, desc=f"eval {method.name}", disable=not progress, unit="task", leave=False):
@@ -127,7 +139,7 @@ def evaluate(
             for name, value in domain.metrics(pred, task.query_y, task.query_mask).items():
                 per_task.setdefault(name, []).append(float(value))
             if confusion:
-                _count_confusions(counts, task, pred)
+                counts.add(task, pred)
                 names, ids = task.metadata.get("class_names"), task.metadata.get("classes")
                 if names is not None and ids is not None:
                     global_id.update(zip(names, (int(i) for i in ids), strict=False))
@@ -141,15 +153,10 @@ def evaluate(
         if any(t is not None for t in task_ids):
             result["task_ids"] = task_ids
         if confusion:
-            # global class order when tasks name their global ids (N, S, V, F), else alphabetical
-            labels = sorted(
-                {a for a, _ in counts} | {b for _, b in counts}, key=lambda c: (global_id.get(c, 1 << 30), c)
-            )
-            result["confusion"] = {
-                "labels": labels,
-                "matrix": [[counts.get((t, p), 0) for p in labels] for t in labels],
-            }
+            result.update(counts.summary(global_id))
         results.append(result)
+        if on_result is not None:
+            on_result(result)
     return {"domain": domain.name, "setting": dict(setting), "results": results}
 
 
@@ -185,13 +192,15 @@ def evaluate_parallel(
     *,
     progress: bool = True,
     confusion: bool = False,
+    on_result: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`evaluate` of every plan entry (a setting with ``split``), ``workers`` processes at once.
 
     Each (setting, method) pair is one job; workers rebuild the same fixed tasks from ``seed``,
     so the result equals the sequential evaluation's (tested). The domain and methods reach the
     workers once, pickled to a temporary file; torch threads are split between the workers.
-    Returns one eval report per plan entry, methods in the given order.
+    Returns one eval report per plan entry, methods in the given order; ``on_result(entry, result)`` is
+    called as each (setting, method) job finishes.
     """
     import multiprocessing
     import os
@@ -209,6 +218,8 @@ def evaluate_parallel(
             futures = {pool.submit(_worker_job, e, m, n_tasks, seed, confusion): (e, m) for e, m in jobs}
             for fut in progress_bar(as_completed(futures), total=len(jobs), desc="eval jobs", disable=not progress):
                 results[futures[fut]] = fut.result()
+                if on_result is not None:
+                    on_result(futures[fut][0], results[futures[fut]])
     return [
         {
             "domain": domain.name,
@@ -236,7 +247,7 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for rep in reports:
         for r in rep["results"]:
             m = merged.setdefault(
-                r["method"], {"method": r["method"], "kind": r["kind"], "n": 0, "per_task": {}, "counts": {}}
+                r["method"], {"method": r["method"], "kind": r["kind"], "n": 0, "per_task": {}, "counts": None}
             )
             n_before, n_new = m["n"], r["n_tasks"]
             for name in dict.fromkeys([*m["per_task"], *r["per_task"]]):  # missing on either side: NaN there
@@ -245,13 +256,9 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
             if "task_ids" in r or "task_ids" in m:
                 m.setdefault("task_ids", [None] * n_before).extend(r.get("task_ids", [None] * n_new))
             m["n"] += n_new
-            if "confusion" in r:
-                labels, matrix = r["confusion"]["labels"], r["confusion"]["matrix"]
-                m.setdefault("labels", [])
-                m["labels"] += [lab for lab in labels if lab not in m["labels"]]
-                for i, t in enumerate(labels):
-                    for j, p in enumerate(labels):
-                        m["counts"][(t, p)] = m["counts"].get((t, p), 0) + matrix[i][j]
+            if "confusion" in r or "per_class" in r:
+                m["counts"] = m["counts"] or _ConfusionCounts()
+                m["counts"].absorb(r)
     results = []
     for m in merged.values():
         out: dict[str, Any] = {
@@ -263,10 +270,8 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         }
         if "task_ids" in m:
             out["task_ids"] = m["task_ids"]
-        if "labels" in m:
-            labels = m["labels"]
-            matrix = [[m["counts"].get((t, p), 0) for p in labels] for t in labels]
-            out["confusion"] = {"labels": labels, "matrix": matrix}
+        if m["counts"] is not None:
+            out.update(m["counts"].summary(None))  # classes in the order the reports name them
         results.append(out)
     settings = [r["setting"] for r in reports]
     common = {k: v for k, v in settings[0].items() if k != "n_tasks" and all(s.get(k) == v for s in settings)}
@@ -274,18 +279,76 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"domain": reports[0]["domain"], "setting": setting, "results": results}
 
 
-def _count_confusions(counts: dict[tuple[str, str], int], task: Task, pred: Tensor) -> None:
-    """Add ``(true class name, predicted class name)`` counts of one task's real query examples."""
-    meta = task.metadata
-    names = meta.get("class_names") or [str(c) for c in meta.get("classes", [])]
+class _ConfusionCounts:
+    """``(true, predicted)`` class-name counts while at most :data:`CONFUSION_MAX_CLASSES` classes occur, and
+    per-class correct / total counts always."""
 
-    def name(label: int) -> str:
-        return names[label] if label < len(names) else str(label)
+    def __init__(self) -> None:
+        self.pairs: dict[tuple[str, str], int] | None = {}
+        self.correct: dict[str, int] = {}
+        self.total: dict[str, int] = {}
 
-    keep = slice(None) if task.query_mask is None else task.query_mask
-    for t, p in zip(task.query_y[keep].tolist(), pred.argmax(-1)[keep].tolist(), strict=True):
-        key = (name(int(t)), name(int(p)))
-        counts[key] = counts.get(key, 0) + 1
+    def _count(self, true: str, guess: str, n: int) -> None:
+        self.total[true] = self.total.get(true, 0) + n
+        self.correct[true] = self.correct.get(true, 0) + (n if true == guess else 0)
+        if self.pairs is not None:
+            self.pairs[(true, guess)] = self.pairs.get((true, guess), 0) + n
+            if len(self.total) > CONFUSION_MAX_CLASSES:
+                self.pairs = None  # too many classes for a matrix: keep the per-class counts only
+
+    def absorb(self, result: dict[str, Any]) -> None:
+        """Add the counts of an eval result's ``confusion`` or ``per_class`` (merging reports)."""
+        if "confusion" in result:
+            labels, matrix = result["confusion"]["labels"], result["confusion"]["matrix"]
+            for true in labels:  # every labelled class, even one never predicted nor queried
+                self.total.setdefault(true, 0)
+                self.correct.setdefault(true, 0)
+            for i, true in enumerate(labels):
+                for j, guess in enumerate(labels):
+                    if matrix[i][j]:
+                        self._count(true, guess, matrix[i][j])
+            if self.pairs is not None:
+                for true in labels:
+                    self.pairs.setdefault((true, true), 0)
+        else:
+            pc = result["per_class"]
+            self.pairs = None
+            for true, correct, total in zip(pc["labels"], pc["correct"], pc["total"], strict=True):
+                self.total[true] = self.total.get(true, 0) + total
+                self.correct[true] = self.correct.get(true, 0) + correct
+
+    def add(self, task: Task, pred: Tensor) -> None:
+        """Count one task's real query examples."""
+        meta = task.metadata
+        names = meta.get("class_names") or [str(c) for c in meta.get("classes", [])]
+
+        def name(label: int) -> str:
+            return names[label] if label < len(names) else str(label)
+
+        keep = slice(None) if task.query_mask is None else task.query_mask
+        for t, p in zip(task.query_y[keep].tolist(), pred.argmax(-1)[keep].tolist(), strict=True):
+            self._count(name(int(t)), name(int(p)), 1)
+
+    def summary(self, global_id: dict[str, int] | None) -> dict[str, Any]:
+        """``{"confusion": ...}`` or, beyond the class cap, ``{"per_class": ...}``; classes in global-id order
+        when tasks name their global ids (N, S, V, F), else alphabetical; ``global_id=None``: first-seen order."""
+        seen = {c: i for i, c in enumerate(dict.fromkeys([*self.total, *(g for _, g in self.pairs or {})]))}
+
+        def order(c: str) -> tuple[int, str]:
+            return (seen[c], "") if global_id is None else (global_id.get(c, 1 << 30), c)
+
+        if self.pairs is not None:
+            labels = sorted({a for a, _ in self.pairs} | {b for _, b in self.pairs}, key=order)
+            matrix = [[self.pairs.get((t, p), 0) for p in labels] for t in labels]
+            return {"confusion": {"labels": labels, "matrix": matrix}}
+        labels = sorted(self.total, key=order)
+        return {
+            "per_class": {
+                "labels": labels,
+                "correct": [self.correct[c] for c in labels],
+                "total": [self.total[c] for c in labels],
+            }
+        }
 
 
 def format_mean_ci(m: dict[str, Any] | None, digits: int = 4) -> str:
@@ -297,8 +360,9 @@ def format_mean_ci(m: dict[str, Any] | None, digits: int = 4) -> str:
     return f"{m['mean']:.{digits}f} ± {m['ci95']:.{digits}f}"
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """The eval JSON as a fixed-width text table (``mean ± ci95`` per metric)."""
+def format_table(report: dict[str, Any], setting_text: str | None = None) -> str:
+    """The eval JSON as a fixed-width text table (``mean ± ci95`` per metric); its header line describes the
+    setting in ``setting_text`` (the domain's own terms) or as the setting's ``key=value`` pairs."""
     names: list[str] = []
     for r in report["results"]:
         for n in r["metrics"]:
@@ -313,7 +377,9 @@ def format_table(report: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     items = report.get("setting", {}).items()
-    setting = ", ".join(f"{k}={v}" if k != "merged" else f"merged from {len(v)} reports" for k, v in items)
+    setting = setting_text or ", ".join(
+        f"{k}={v}" if k != "merged" else f"merged from {len(v)} reports" for k, v in items
+    )
     lines.insert(1, "-" * len(lines[0]))
     return f"domain: {report['domain']}  ({setting})\n" + "\n".join(lines)
 

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from metasuite.core.baselines import BaselineConfig, build_baselines
-from metasuite.core.errors import DataError, MetasuiteError
+from metasuite.core.checkpoint import load_checkpoint
+from metasuite.core.errors import CheckpointError, DataError, MetasuiteError
 from metasuite.core.evaluate import MetaMethod, evaluate, evaluate_parallel, format_table, merge_reports
-from metasuite.core.jsonio import NULL_MEANS
+from metasuite.core.jsonio import NULL_MEANS, write_json
 from metasuite.core.learners import load_learner
 from metasuite.core.options import Option
 from metasuite.core.plots import save_confusion_png
@@ -73,6 +74,9 @@ class EvalRequest:
         Values of the evaluation's own options (:attr:`Evaluation.option_specs`), e.g. trading's ``cost_bps``.
     progress : bool
         Show progress bars.
+    partial_json : Path, optional
+        Where each finished (setting, method) result is saved at once (the final eval JSON's path: a failure
+        later in the run leaves the finished results there, marked ``"partial"``).
     """
 
     domain: str
@@ -89,6 +93,7 @@ class EvalRequest:
     workers: int = 1
     settings: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    partial_json: Path | None = None
 
 
 @dataclass
@@ -134,11 +139,29 @@ class FixedTaskEvaluation(Evaluation):
         """Text of :meth:`summarize`'s result, printed after the tables."""
         return ""
 
+    def describe_setting(self, setting: dict[str, Any]) -> str | None:
+        """The setting of a report in the domain's own words, for the table header; None: ``key=value`` pairs."""
+        return None
+
     # ------------------------------------------------------------------ the evaluation
     def run(self, domain_cls: type[Domain], request: EvalRequest) -> EvalReport:
-        """Load the checkpoints, build the baselines, evaluate every setting of the domain's plan."""
-        domain = domain_cls.from_options(request.options)
-        learners, saved_setting, fingerprints = self._load(domain, request.checkpoints)
+        """Evaluate every checkpoint and baseline on every setting of the domain's plan.
+
+        The domain is rebuilt from the first checkpoint's recorded options, with the request's options
+        overriding them (each override is reported); every incompatibility of checkpoints and settings is
+        found before any baseline is trained or task drawn; each finished (setting, method) result is saved
+        to ``request.partial_json`` at once, so a later failure loses nothing.
+        """
+        metas = [load_checkpoint(c)[1] for c in request.checkpoints]  # cheap: no model is built yet
+        options, notes = recorded_options(domain_cls, metas, request.options)
+        domain = domain_cls.from_options(options)
+        learners = [(c, load_learner(c, domain)[0]) for c in request.checkpoints]
+        setting = task_setting(domain, request, next((m.get("setting") for m in metas if m.get("setting")), None))
+        explicit = any(v is not None for v in (request.k_shot, request.n_query, request.split))
+        plan = domain.eval_plan(setting, request.split, explicit)
+        check_compatible(learners, plan)
+        for entry in plan:  # an unavailable split or an impossible task shape fails here, before any training
+            fixed_tasks(domain.sampler(entry["split"], **{k: entry[k] for k in TASK_SHAPE}), 1, request.seed)
         names = [learner.name for _, learner in learners]
         methods: list[Any] = [
             # the algorithm's name, plus the checkpoint's folder when two checkpoints share an algorithm
@@ -149,28 +172,25 @@ class FixedTaskEvaluation(Evaluation):
             )
             for ckpt, learner in learners
         ]
-        setting = task_setting(domain, request, saved_setting)
         if request.baselines:
             cfg = BaselineConfig(**{**domain.default_baselines(), "seed": request.seed})
             methods += build_baselines(domain, setting["n_way"], cfg, None, progress=request.progress)
         if not methods:
             raise MetasuiteError("nothing to evaluate: pass --checkpoint DIR and/or --baselines (or --merge JSON ...)")
-        stale = [p for p, f in fingerprints.items() if f not in (None, domain.fingerprint())]
-        warnings = (
-            [
-                f"checkpoint(s) {stale} were trained on data with another fingerprint than {domain.fingerprint()}; "
-                "results may not match their model cards"
-            ]
-            if stale
-            else []
-        )
+        fingerprint = domain.fingerprint()
+        trained_on = {m["path"]: m.get("data_fingerprint") for m in metas}
+        stale = [p for p, f in trained_on.items() if f not in (None, fingerprint)]
+        if stale:
+            notes.append(
+                f"evaluating on other data (fingerprint {fingerprint}) than checkpoint(s) {stale} were trained on "
+                f"({', '.join(sorted({str(trained_on[p]) for p in stale}))}); results may not match their model cards"
+            )
         torch.set_grad_enabled(True)
-        explicit = any(v is not None for v in (request.k_shot, request.n_query, request.split))
-        plan = domain.eval_plan(setting, request.split, explicit)
         reports = self._evaluate(domain, methods, plan, request)
-        warnings = domain.data_notes() + warnings
-        if warnings:
-            for r in reports:
+        warnings = domain.data_notes() + notes
+        for r in reports:
+            r["data_source"] = {"fingerprint": fingerprint, "checkpoints": trained_on}
+            if warnings:
                 r["warnings"] = warnings
         return self._report(domain.name, reports, request, warnings)
 
@@ -200,19 +220,22 @@ class FixedTaskEvaluation(Evaluation):
 
     # ------------------------------------------------------------------ steps
     @staticmethod
-    def _load(domain: Domain, checkpoints: list[str | Path]) -> tuple[list[tuple[str | Path, Any]], Any, dict]:
-        """``([(checkpoint, learner)], the first recorded task shape, {path: data fingerprint})``."""
-        learners, saved, fingerprints = [], None, {}
-        for ckpt in checkpoints:
-            learner, meta = load_learner(ckpt, domain)
-            saved = saved or meta.get("setting")
-            fingerprints[meta["path"]] = meta.get("data_fingerprint")
-            learners.append((ckpt, learner))
-        return learners, saved, fingerprints
-
-    @staticmethod
     def _evaluate(domain: Domain, methods: list[Any], plan: list[dict[str, Any]], request: EvalRequest) -> list[dict]:
         confusion = domain.kind == "classification"
+        done: dict[int, list[dict[str, Any]]] = {}
+
+        def save(entry: int, result: dict[str, Any]) -> None:
+            done.setdefault(entry, []).append({**result, "setting": {**plan[entry], "seed": request.seed}})
+            if request.partial_json is not None:
+                partial = {
+                    "partial": f"{sum(map(len, done.values()))} of {len(plan) * len(methods)} (setting, method) "
+                    "results finished; the evaluation stopped or is still running",
+                    "domain": domain.name,
+                    "setting": {"n_tasks": request.n_tasks, "seed": request.seed, "plan": plan},
+                    "results": [r for e in sorted(done) for r in done[e]],
+                }
+                write_json(request.partial_json, partial)
+
         if request.workers > 1:
             return evaluate_parallel(
                 domain,
@@ -223,13 +246,24 @@ class FixedTaskEvaluation(Evaluation):
                 request.workers,
                 progress=request.progress,
                 confusion=confusion,
+                on_result=save,
             )
         reports = []
-        for entry in plan:
+        for e, entry in enumerate(plan):
             shape = {k: entry[k] for k in TASK_SHAPE}
             tasks = fixed_tasks(domain.sampler(entry["split"], **shape), request.n_tasks, request.seed)
             setting = {**entry, "n_tasks": len(tasks), "seed": request.seed}  # fewer when the split is finite
-            reports.append(evaluate(domain, methods, tasks, setting, progress=request.progress, confusion=confusion))
+            reports.append(
+                evaluate(
+                    domain,
+                    methods,
+                    tasks,
+                    setting,
+                    progress=request.progress,
+                    confusion=confusion,
+                    on_result=lambda result, e=e: save(e, result),
+                )
+            )
         return reports
 
     def _report(
@@ -251,12 +285,60 @@ class FixedTaskEvaluation(Evaluation):
                 "results": [{**res, "setting": r["setting"]} for r in reports for res in r["results"]],
             }
         data["null_means"] = NULL_MEANS  # per-task values and means that are null in the JSON
-        text = [format_table(r) + "\n" for r in reports]
+        text = [format_table(r, self.describe_setting(r["setting"])) + "\n" for r in reports]
         summaries = [self.summarize(r) for r in reports]
         if any(s is not None for s in summaries):
             data["summary"] = summaries[0] if len(reports) == 1 else summaries
             text += [self.format_summary(s) + "\n" for s in summaries if s is not None]
         return EvalReport(data, "\n".join(text), warnings)
+
+
+def recorded_options(
+    domain_cls: type[Domain], metas: list[dict[str, Any]], given: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The domain options to evaluate with: the first checkpoint's recorded ``domain_options`` overridden by
+    ``given`` (the request's), and lines saying what was overridden or differs between checkpoints."""
+    notes: list[str] = []
+    if not metas:
+        return dict(given), notes
+    first = metas[0]
+    recorded = dict(first.get("domain_options") or {})
+    declared = {o.name for o in domain_cls.option_specs}
+    if declared:
+        dropped = sorted(set(recorded) - declared)
+        if dropped:
+            notes.append(
+                f"ignoring options {dropped} recorded in {first['path']}: "
+                f"the {domain_cls.name} domain no longer has them"
+            )
+        recorded = {k: v for k, v in recorded.items() if k in declared}
+    for meta in metas[1:]:
+        if (meta.get("domain_options") or {}) != (first.get("domain_options") or {}):
+            notes.append(
+                f"{meta['path']} was trained with other domain options than {first['path']}; evaluating all of them "
+                f"with the first one's {recorded}"
+            )
+    for key, value in given.items():
+        if value is not None and key in recorded and str(recorded[key]) != str(value):
+            notes.append(f"{key}={value!r} given: overrides {key}={recorded[key]!r} recorded in {first['path']}")
+    return {**recorded, **{k: v for k, v in given.items() if v is not None}}, notes
+
+
+def check_compatible(learners: list[tuple[str | Path, Any]], plan: list[dict[str, Any]]) -> None:
+    """Refuse before any work a learner whose N-way head cannot answer a plan entry's N-way tasks.
+
+    Metric learners (no linear head: :attr:`MetaLearner.any_way`) answer any N and any K.
+    """
+    for ckpt, learner in learners:
+        if learner.kind != "classification" or learner.any_way:
+            continue
+        wrong = sorted({e["n_way"] for e in plan if e.get("n_way") is not None and e["n_way"] != learner.n_way})
+        if wrong:
+            raise CheckpointError(
+                f"checkpoint {ckpt} is a {learner.n_way}-way {learner.name} (its head has {learner.n_way} outputs) "
+                f"and cannot answer {wrong}-way tasks: evaluate it with --ways {learner.n_way} (metric learners such "
+                "as protonet evaluate at any N-way)"
+            )
 
 
 def task_setting(domain: Domain, request: EvalRequest, saved: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -318,6 +318,8 @@ def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple
     cls = registry.get_domain_class(request.domain)
     evaluation = cls.evaluation()
     request.settings = coerce_options(evaluation.option_specs, request.settings, f"the {cls.name} evaluation")
+    if json_path is not None:
+        request.partial_json = Path(json_path)
     report = evaluation.run(cls, request)
     return report, _write(evaluation, report, json_path, request.settings)
 

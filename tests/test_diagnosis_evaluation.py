@@ -110,6 +110,8 @@ def test_cli_merges_folds_and_prints_gross_statistics_with_references(
     assert main(["eval", "diagnosis", "--merge", *folds, "--json", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "gross statistics" in printed and "Kiranyaz2016" in printed and "deChazal2006" in printed
+    # the setting in the field's terms, not "n_way=4, k_shot=0, n_query=0"
+    assert "k_shot=0" not in printed and "support = the first" in printed and "query = every later beat" in printed
     merged = json.loads(out.read_text())
     assert merged["results"][0]["n_tasks"] == len(tasks)
     whole = summarize(report)["gross"]["noisy"]

@@ -145,6 +145,13 @@ class MetaLearner(nn.Module):
         self._compiled: Callable[..., Any] | None = None
 
     # ------------------------------------------------------------------ configuration
+    @property
+    def any_way(self) -> bool:
+        """True when nothing in the model depends on the number of classes (no linear head: ProtoNet and other
+        metric learners), so a model trained N-way evaluates at any N; False for a learner with an N-way head."""
+        head = getattr(self.backbone, "head", None)
+        return self.kind == "classification" and getattr(head, "out_features", None) is None
+
     def hparams(self) -> dict[str, Any]:
         """The constructor arguments (minus the backbone) as plain JSON-able data."""
         return {

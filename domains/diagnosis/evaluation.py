@@ -116,3 +116,14 @@ class PatientEvaluation(FixedTaskEvaluation):
 
     def format_summary(self, summary: dict[str, Any]) -> str:
         return format_summary(summary)
+
+    def describe_setting(self, setting: dict[str, Any]) -> str:
+        """``one task per test patient, support = first 5 min labelled, query = every later beat ...``."""
+        minutes = setting.get("support_minutes")
+        support = f"the first {minutes:g} min of labelled beats" if minutes is not None else "the first minutes"
+        merged = f", merged from {len(setting['merged'])} reports" if "merged" in setting else ""
+        return (
+            f"one task per {setting.get('split', 'test')} patient ({setting.get('n_tasks', '?')} patients): "
+            f"support = {support}, query = every later beat; classes {', '.join(AAMI_CLASSES)}; "
+            f"seed {setting.get('seed', '?')}{merged}"
+        )
