@@ -34,6 +34,7 @@ from metasuite.core.jsonio import NULL_MEANS, write_json
 from metasuite.core.learners import load_learner
 from metasuite.core.options import Option
 from metasuite.core.plots import save_confusion_png
+from metasuite.core.stats import compare_best, format_comparison
 from metasuite.core.tasks import fixed_tasks
 
 if TYPE_CHECKING:
@@ -138,6 +139,12 @@ class FixedTaskEvaluation(Evaluation):
     def format_summary(self, summary: dict[str, Any]) -> str:
         """Text of :meth:`summarize`'s result, printed after the tables."""
         return ""
+
+    def paired_metrics(self, report: dict[str, Any]) -> list[str]:
+        """Metrics on which the best meta-learner is compared with the best baseline, task by task (the paired
+        difference with a bootstrap CI under ``"paired"``); default: the headline metric."""
+        first = next(iter(report["results"][0]["metrics"]), None) if report["results"] else None
+        return [first] if first else []
 
     def describe_setting(self, setting: dict[str, Any]) -> str | None:
         """The setting of a report in the domain's own words, for the table header; None: ``key=value`` pairs."""
@@ -285,7 +292,16 @@ class FixedTaskEvaluation(Evaluation):
                 "results": [{**res, "setting": r["setting"]} for r in reports for res in r["results"]],
             }
         data["null_means"] = NULL_MEANS  # per-task values and means that are null in the JSON
-        text = [format_table(r, self.describe_setting(r["setting"])) + "\n" for r in reports]
+        text = []
+        for r in reports:
+            seed = r["setting"].get("seed", 0)
+            comparisons = [c for m in self.paired_metrics(r) if (c := compare_best(r["results"], m, seed=seed))]
+            if comparisons:
+                r["paired"] = comparisons
+            lines = [format_table(r, self.describe_setting(r["setting"])), *map(format_comparison, comparisons)]
+            text.append("\n".join(lines) + "\n")
+        if len(reports) > 1:
+            data["paired"] = [{"setting": r["setting"], "comparisons": r.get("paired", [])} for r in reports]
         summaries = [self.summarize(r) for r in reports]
         if any(s is not None for s in summaries):
             data["summary"] = summaries[0] if len(reports) == 1 else summaries

@@ -181,3 +181,38 @@ def test_split_ids_name_the_training_and_validation_patients(domain: DiagnosisDo
     assert ids["val"] == [b.patient_id for b in domain.patients("val")]
     test = {b.patient_id for b in domain.patients("test")}
     assert not test & (set(ids["train"]) | set(ids["val"]))
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared/data/mitdb-ds1").is_dir(), reason="DS1 absent")
+def test_the_mitdb_fingerprint_is_the_records_used_not_the_folder_listing(tmp_path: Path) -> None:
+    """A folder holding the whole database (DS1 + DS2) is the normal layout: same training data, same fingerprint."""
+    import shutil
+
+    from metasuite.domains.diagnosis.domain import DiagnosisDomain
+
+    ds1 = Path(__file__).resolve().parents[2] / "shared/data/mitdb-ds1"
+    full = tmp_path / "mitdb"
+    full.mkdir()
+    for f in ds1.iterdir():
+        (full / f.name).symlink_to(f)
+    for name in ("100", "103", "202", "228"):  # DS2 records next to them (never read for the fingerprint)
+        for ext in (".hea", ".dat", ".atr"):
+            (full / f"{name}{ext}").write_bytes(b"DS2 stand-in")
+    kw = {"records": "DS1", "test_records": "DS2"}
+    assert (
+        DiagnosisDomain(data_dir=str(full), **kw).fingerprint()
+        == DiagnosisDomain(data_dir=str(ds1), **kw).fingerprint()
+    )
+    # another record set, or a changed record file, is other data
+    assert (
+        DiagnosisDomain(data_dir=str(ds1), records="101,106").fingerprint()
+        != DiagnosisDomain(data_dir=str(ds1), **kw).fingerprint()
+    )
+    (full / "101.atr").unlink()
+    shutil.copy(ds1 / "101.atr", full / "101.atr")
+    with (full / "101.atr").open("ab") as f:
+        f.write(b"\0")
+    assert (
+        DiagnosisDomain(data_dir=str(full), **kw).fingerprint()
+        != DiagnosisDomain(data_dir=str(ds1), **kw).fingerprint()
+    )

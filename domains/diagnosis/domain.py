@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,14 @@ from metasuite.core.tasks import Task, derive_seed
 from metasuite.domains.diagnosis.beats import RR_FEATURES, WINDOW_LENGTH, BeatSet, extract_beats
 from metasuite.domains.diagnosis.evaluation import PatientEvaluation
 from metasuite.domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics
-from metasuite.domains.diagnosis.mitdb import SAME_PATIENT, bandpass, fetch_mitdb, load_patients, record_names
+from metasuite.domains.diagnosis.mitdb import (
+    SAME_PATIENT,
+    bandpass,
+    fetch_mitdb,
+    load_patients,
+    record_names,
+    resolve_records,
+)
 from metasuite.domains.diagnosis.records import AAMI_CLASSES, PatientRecord
 from metasuite.domains.diagnosis.synth import synth_fingerprint, synth_patient
 
@@ -268,8 +276,7 @@ class DiagnosisDomain(Domain):
         if self._real is None:
             pool = load_patients(self.data_dir, self.records)
             if self.test_records is not None:
-                test_names = set(record_names(self.test_records))
-                test_names |= {r for g in SAME_PATIENT if test_names & set(g) for r in g}  # 201 is 202's patient
+                test_names = self._test_record_names()
                 pool = [p for p in pool if not test_names & set(p.patient_id.removeprefix("mitdb:").split("+"))]
             # a fixed pseudo-random patient order (by id hash) that does not depend on the folder listing
             order = sorted(pool, key=lambda p: hashlib.sha256(p.patient_id.encode()).hexdigest())
@@ -291,6 +298,11 @@ class DiagnosisDomain(Domain):
         if split == "test" and "test" not in self._real:
             self._real["test"] = load_patients(self.data_dir, self.test_records)
         return self._real[split]
+
+    def _test_record_names(self) -> set[str]:
+        """Every record of a test patient (the test records and their patients' other records: 201 is 202's)."""
+        names = set(record_names(self.test_records)) if self.test_records is not None else set()
+        return names | {r for g in SAME_PATIENT if names & set(g) for r in g}
 
     def records_of(self, split: str) -> list[PatientRecord]:
         """The (filtered) recordings of ``split``'s patients (generated / loaded once, then kept)."""
@@ -396,13 +408,21 @@ class DiagnosisDomain(Domain):
         return torch.cat(xs), torch.cat(ys)
 
     def metrics(self, pred: Tensor, query_y: Tensor, query_mask: Tensor | None) -> dict[str, float]:
-        """Accuracy, macro-F1 and the S / V sensitivity, positive predictivity and F1 of one patient."""
+        """Accuracy, macro-F1 and the S / V sensitivity, positive predictivity and F1 of one patient.
 
+        The S and V statistics of a patient are defined only when the patient has at least one true beat of the
+        class (NaN otherwise, whatever a method predicts), so every method's patient mean of ``S_F1`` is over the
+        same patients. False S / V calls in patients without the class count in the gross statistics.
+        """
         y, p = query_y, pred.argmax(dim=-1)
         if query_mask is not None:
             y, p = y[query_mask], p[query_mask]
         m = beat_metrics(y.numpy(), p.numpy())
-        return {k: float(m[k]) for k in HEADLINE_KEYS}
+        out = {k: float(m[k]) for k in HEADLINE_KEYS}
+        for c in ("S", "V"):
+            if not bool((y == AAMI_CLASSES.index(c)).any()):
+                out.update({f"{c}_Se": math.nan, f"{c}_+P": math.nan, f"{c}_F1": math.nan})
+        return out
 
     def split_ids(self) -> dict[str, list[str]]:
         """Patient ids of the training and validation splits (so a checkpoint says whom it has seen)."""
@@ -422,7 +442,13 @@ class DiagnosisDomain(Domain):
             blob = json.dumps(
                 {"synth": synth_fingerprint(), "cohort": self.cohort, "minutes": self.minutes}, sort_keys=True
             )
-        else:
-            files = sorted(p.name for p in self.data_dir.glob("*.hea"))
-            blob = json.dumps({"files": files, "records": str(self.records)}, sort_keys=True)
+        else:  # the records used for training and validation, by name and file sizes (not the folder listing)
+            held_out = self._test_record_names()
+            used = [r for r in resolve_records(self.records, self.data_dir) if r not in held_out]
+            sizes = {
+                r: [(self.data_dir / f"{r}{ext}").stat().st_size for ext in (".hea", ".dat", ".atr")
+                    if (self.data_dir / f"{r}{ext}").is_file()]
+                for r in used
+            }  # fmt: skip
+            blob = json.dumps({"records": sizes}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

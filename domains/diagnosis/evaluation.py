@@ -117,6 +117,10 @@ class PatientEvaluation(FixedTaskEvaluation):
     def format_summary(self, summary: dict[str, Any]) -> str:
         return format_summary(summary)
 
+    def paired_metrics(self, report: dict[str, Any]) -> list[str]:
+        """Per-patient macro-F1 (every patient), S F1 and V F1 (the patients who have the class)."""
+        return ["macro_f1", "S_F1", "V_F1"]
+
     def describe_setting(self, setting: dict[str, Any]) -> str:
         """``one task per test patient, support = first 5 min labelled, query = every later beat ...``."""
         minutes = setting.get("support_minutes")
