@@ -83,7 +83,7 @@ def mean_ci(values: Sequence[float]) -> dict[str, Any]:
     """
     if len(values) == 0:
         raise ValueError("cannot summarise an empty list of values")
-    finite = [v for v in values if not math.isnan(v)]
+    finite = [v for v in values if v is not None and not math.isnan(v)]
     if len(finite) < len(values):
         if not finite:
             return {"mean": None, "ci95": None, "n": 0}

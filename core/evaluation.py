@@ -19,6 +19,7 @@ It never prints and never parses a command line.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,4 +380,6 @@ def _read_eval_json(path: Path) -> dict[str, Any]:
         raise DataError(f"{path} is not a metasuite eval JSON (needs domain, setting, results)")
     if "plan" in data["setting"]:
         raise DataError(f"{path} holds several eval settings; merge eval JSONs of one setting each")
+    for r in data["results"]:  # strict JSON stores an undefined per-task value as null: it is NaN again here
+        r["per_task"] = {k: [math.nan if v is None else v for v in vs] for k, vs in r.get("per_task", {}).items()}
     return data

@@ -173,3 +173,20 @@ def test_pretrain_logreg_reports_a_finite_loss_and_no_warning_stream(recwarn) ->
     loss = report["results"][0]["metrics"]["loss"]
     assert math.isfinite(loss["mean"]) and math.isfinite(loss["ci95"])
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_eval_jsons_with_undefined_values_merge(noisy: str, tmp_path: Path) -> None:
+    """Strict JSON writes an undefined per-task value as null; merging such files must read it back as undefined."""
+    report = {
+        "domain": "tiny-gauss",
+        "setting": {"split": "test"},
+        "results": [{"method": "m", "kind": "meta", "n_tasks": 2, "per_task": {"se": [0.5, float("nan")]}}],
+    }
+    from metasuite.core.jsonio import write_json
+
+    paths = [write_json(tmp_path / f"f{k}.json", report) for k in range(2)]
+    assert json.loads(paths[0].read_text())["results"][0]["per_task"]["se"] == [0.5, None]
+    out = tmp_path / "merged.json"
+    assert main(["eval", noisy, "--merge", *map(str, paths), "--json", str(out)]) == 0
+    merged = json.loads(out.read_text())["results"][0]
+    assert merged["metrics"]["se"] == {"mean": 0.5, "ci95": 0.0, "n": 2} and merged["n_tasks"] == 4

@@ -96,7 +96,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     patients = summary["patients"]
     if patients:
         methods = [m for m in summary["gross"] if any(m in row for row in patients)]
-        lines += ["", "per patient: S F1 / V F1 (percent; '-' = class absent from the patient and never predicted)"]
+        lines += [
+            "",
+            "per patient: S F1 / V F1 (percent; '-' = the patient has no beat of the class, where its statistics are "
+            "not defined)",
+        ]
         head = f"{'patient':18s} " + " ".join(f"{m[:16]:>16s}" for m in methods)
         lines += [head, "-" * len(head)]
         for row in patients:
