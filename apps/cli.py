@@ -305,9 +305,8 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
     s.add_argument(
         "--pretrain-steps",
         type=NON_NEGATIVE,
-        default=0,
         help="first pre-train the backbone on pooled training data (the pretrain baselines' recipe) for this many "
-        "steps and meta-train from it",
+        "steps and meta-train from it (default: the algorithm's recipe: metabaseline pre-trains, others do not)",
     )
     s.add_argument(
         "--nproc",

@@ -27,8 +27,11 @@ def make_learner(domain: Domain, algorithm: str, *, n_way: int | None, seed: int
 
     ``overrides`` replace individual defaults (``inner_lr=0.05``, ``execution="loop"`` ...).
     """
-    algo = get_algorithm(algorithm).name
+    cls = get_algorithm(algorithm)
+    algo = cls.name
     bb_name, bb_kwargs = domain.backbone_spec(algo, n_way)
+    if not cls.uses_head and "out_features" in bb_kwargs:  # metric / closed-form heads read the embedding
+        bb_kwargs = {**bb_kwargs, "out_features": None}
     hparams = {"kind": domain.kind, **domain.default_hparams(algo), **overrides}
     if domain.kind == "classification":
         hparams.setdefault("n_way", n_way)

@@ -110,8 +110,10 @@ class TrainRequest:
     config : dict
         :class:`~metasuite.core.trainer.TrainConfig` overrides over the domain's defaults (``steps`` ...).
     seed : int
-    pretrain_steps : int
-        Pre-train the backbone on pooled training data for this many steps first (0: no).
+    pretrain_steps : int, optional
+        Pre-train the backbone on pooled training data for this many steps first (0: no). None: the algorithm's
+        recipe -- the domain's pre-training budget for methods that start from a pre-trained network
+        (``pretrain_by_default``: Meta-Baseline), no pre-training for the others.
     nproc : int, optional
         Processes on this machine (``torchrun``); each differentiates 1/nproc of every meta-batch.
     threads : int, optional
@@ -135,7 +137,7 @@ class TrainRequest:
     hparams: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    pretrain_steps: int = 0
+    pretrain_steps: int | None = None
     nproc: int | None = None
     threads: int | None = None
     resume: bool = True
@@ -273,8 +275,11 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
     setting = train_setting(domain, request)
     learner = make_learner(domain, request.algo, n_way=setting["n_way"], seed=request.seed, **request.hparams)
     init = None
-    if request.pretrain_steps:
-        init = pretrained_init(domain, learner, request.pretrain_steps, request.seed, progress=request.progress)
+    steps = request.pretrain_steps
+    if steps is None:
+        steps = BaselineConfig(**domain.default_baselines()).pretrain_steps if learner.pretrain_by_default else 0
+    if steps:
+        init = pretrained_init(domain, learner, steps, request.seed, progress=request.progress)
     config = train_config(domain, learner.name, request, 1 if dist is None else dist.world_size)
     summary = train(
         learner,

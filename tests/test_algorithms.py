@@ -43,13 +43,13 @@ from metasuite.core.tasks import Task, TaskBatch
 
 ALGOS = sorted(ALGORITHMS)
 REGRESSION_ALGOS = [n for n in ALGOS if ALGORITHMS[n].supports_regression]
-GRADIENT_ALGOS = [n for n in ALGOS if n != "protonet"]  # those with an inner gradient loop
+GRADIENT_ALGOS = [n for n in ALGOS if ALGORITHMS[n].has_inner_loop]  # those with an inner gradient loop
 N_WAY = 3
 
 
 def classifier(name: str, *, norm: str = "group", seed: int = 0, **hparams) -> MetaLearner:
     """Algorithm ``name`` on a tiny Conv-4 for 3-way 1x16x16 tasks."""
-    bb = image_backbone(None if name == "protonet" else N_WAY, norm=norm, seed=seed)
+    bb = image_backbone(N_WAY if ALGORITHMS[name].uses_head else None, norm=norm, seed=seed)
     return build_learner(name, bb, **{"n_way": N_WAY, "inner_lr": 0.1, "inner_steps": 1, **hparams})
 
 
@@ -444,10 +444,12 @@ def test_test_inner_steps_is_honoured(name: str, image_batch: TaskBatch) -> None
     one = learner.adapt(t.support_x, t.support_y, steps=1).predict(t.query_x)
     assert torch.equal(default, three)
     assert not torch.allclose(default, one)
-    # zero steps: the meta-learned model itself
     zero = learner.adapt(t.support_x, t.support_y, steps=0).predict(t.query_x)
-    with torch.no_grad():
-        assert torch.allclose(zero, learner.backbone(t.query_x), atol=1e-6)
+    if learner.uses_head:  # zero steps: the meta-learned model itself
+        with torch.no_grad():
+            assert torch.allclose(zero, learner.backbone(t.query_x), atol=1e-6)
+    else:  # zero steps of a head fitted from zero: no preference for any class yet
+        assert torch.allclose(zero, torch.zeros_like(zero))
     assert torch.equal(learner.score(image_batch), learner.score(image_batch, steps=3))
 
 
@@ -556,3 +558,46 @@ def test_cnn1d_stem_stride_decimates_the_signal_and_rejects_too_short_windows() 
     assert not torch.allclose(model(x), model(x2))
     with pytest.raises(ValueError, match="stem_stride"):
         build_backbone("cnn1d", stem_stride=20, **kw)
+
+
+# ----------------------------------------------------------------------------- closed-form and metric heads
+def test_r2d2_head_is_the_ridge_solution_in_both_forms(image_batch: TaskBatch) -> None:
+    """The Woodbury (n <= d) and the primal (n > d) solves give the same W, equal to the normal equations'."""
+    learner = classifier("r2d2").double()
+    t = double(image_batch)[0]
+    params = {k: v.detach() for k, v in learner.params().items()}
+    w = learner.adapt_fn(params, t.support_x, t.support_y, None, 0, False)["w"]
+    x = learner.forward_backbone(params, t.support_x).flatten(1)
+    y = torch.nn.functional.one_hot(t.support_y, N_WAY).double()
+    lam = params["log_lambda"].exp()
+    reference = torch.linalg.lstsq(x.T @ x + lam * torch.eye(x.shape[1], dtype=x.dtype), x.T @ y).solution
+    assert torch.allclose(w, reference, atol=1e-8)
+    many = torch.cat([t.support_x] * 40)  # more examples than feature dimensions: the primal branch
+    w_many = learner.adapt_fn(params, many, torch.cat([t.support_y] * 40), None, 0, False)["w"]
+    x_many = learner.forward_backbone(params, many).flatten(1)
+    assert x_many.shape[0] > x_many.shape[1]
+    ref_many = torch.linalg.lstsq(
+        x_many @ x_many.T + lam * torch.eye(x_many.shape[0], dtype=x.dtype), torch.cat([y] * 40)
+    ).solution
+    assert torch.allclose(w_many, x_many.T @ ref_many, atol=1e-6)
+
+
+def test_metaoptnet_head_converges_to_the_regularised_logistic_regression_optimum(image_batch: TaskBatch) -> None:
+    """Enough Nesterov steps reach the optimum: the closed-form gradient of the head's objective vanishes."""
+    learner = classifier("metaoptnet").double()
+    t = double(image_batch)[0]
+    params = {k: v.detach() for k, v in learner.params().items()}
+    state = learner.adapt_fn(params, t.support_x, t.support_y, None, 500, False)
+    x = torch.nn.functional.normalize(learner.forward_backbone(params, t.support_x).flatten(1), dim=-1)
+    y = torch.nn.functional.one_hot(t.support_y, N_WAY).double()
+    residual = (torch.softmax(x @ state["w"] + state["b"], dim=-1) - y) / len(y)
+    assert float((x.T @ residual + learner.l2 * state["w"]).abs().max()) < 1e-6
+    assert float(residual.sum(0).abs().max()) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["metabaseline", "r2d2", "metaoptnet"])
+def test_closed_form_and_metric_heads_never_predict_an_absent_class(name: str, image_batch: TaskBatch) -> None:
+    learner = build_learner(name, image_backbone(None), n_way=4, every_class_in_support=False)
+    t = image_batch[0]  # labels 0..2 only: class 3 has no support example
+    pred = learner.adapt(t.support_x, t.support_y).predict(t.query_x)
+    assert torch.isfinite(pred).all() and not (pred.argmax(-1) == 3).any()

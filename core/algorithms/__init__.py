@@ -2,7 +2,7 @@
 
 >>> from metasuite.core.algorithms import ALGORITHMS, build_learner
 >>> sorted(ALGORITHMS)
-['anil', 'fomaml', 'maml', 'metasgd', 'protonet', 'reptile']
+['anil', 'fomaml', 'maml', 'metabaseline', 'metaoptnet', 'metasgd', 'protonet', 'r2d2', 'reptile']
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from torch import nn
 from metasuite.core.algorithms.anil import ANIL
 from metasuite.core.algorithms.base import AdaptedModel, MetaLearner
 from metasuite.core.algorithms.maml import FOMAML, MAML
+from metasuite.core.algorithms.metabaseline import MetaBaseline
+from metasuite.core.algorithms.metaoptnet import MetaOptNet
 from metasuite.core.algorithms.metasgd import MetaSGD
 from metasuite.core.algorithms.protonet import ProtoNet
+from metasuite.core.algorithms.r2d2 import R2D2
 from metasuite.core.algorithms.reptile import Reptile
 from metasuite.core.errors import UnknownNameError
 
@@ -24,15 +27,20 @@ __all__ = [
     "ANIL",
     "FOMAML",
     "MAML",
+    "R2D2",
     "AdaptedModel",
+    "MetaBaseline",
     "MetaLearner",
+    "MetaOptNet",
     "MetaSGD",
     "ProtoNet",
     "Reptile",
     "build_learner",
 ]
 
-ALGORITHMS: dict[str, type[MetaLearner]] = {cls.name: cls for cls in (MAML, FOMAML, ANIL, MetaSGD, Reptile, ProtoNet)}
+ALGORITHMS: dict[str, type[MetaLearner]] = {
+    cls.name: cls for cls in (MAML, FOMAML, ANIL, MetaSGD, Reptile, ProtoNet, MetaBaseline, R2D2, MetaOptNet)
+}
 
 
 def get_algorithm(name: str) -> type[MetaLearner]:

@@ -37,10 +37,27 @@ from metasuite.core.errors import TaskError, UnknownNameError
 from metasuite.core.losses import KINDS, task_loss, task_metric
 from metasuite.core.tasks import Task, TaskBatch, check_classification_task
 
-__all__ = ["EXECUTIONS", "AdaptedModel", "MetaLearner", "Params"]
+__all__ = ["EXECUTIONS", "AdaptedModel", "MetaLearner", "Params", "class_counts", "push_absent_down"]
 
 Params = dict[str, Tensor]
 EXECUTIONS = ("vmap", "loop", "auto")
+
+
+def class_counts(
+    support_y: Tensor, support_mask: Tensor | None, n_way: int, dtype: torch.dtype
+) -> tuple[Tensor, Tensor]:
+    """One-hot support labels ``(n_support, n_way)`` with padded rows zeroed, and each class's count ``(n_way,)``."""
+    onehot = torch.nn.functional.one_hot(support_y.long(), n_way).to(dtype)
+    if support_mask is not None:
+        onehot = onehot * support_mask.to(dtype)[:, None]
+    return onehot, onehot.sum(dim=0)
+
+
+def push_absent_down(logits: Tensor, present: Tensor) -> Tensor:
+    """``logits`` ``(n, n_way)`` with every class absent from the support (``present[c] == 0``) placed 1e4 below
+    the row's lowest logit, whatever the logits' scale: never predicted, and no NaN or inf."""
+    span = (logits.detach().amax(dim=-1, keepdim=True) - logits.detach().amin(dim=-1, keepdim=True)) + 1e4
+    return logits - (1.0 - present)[None, :] * span
 
 
 @dataclass
@@ -103,6 +120,12 @@ class MetaLearner(nn.Module):
     name: ClassVar[str] = "base"
     paper: ClassVar[str] = ""
     supports_regression: ClassVar[bool] = True
+    #: the backbone ends in an N-way linear head (False: a metric / closed-form head on the embedding)
+    uses_head: ClassVar[bool] = True
+    #: adaptation takes inner gradient steps (``inner_lr`` / ``inner_steps`` / ``test_inner_steps`` matter)
+    has_inner_loop: ClassVar[bool] = True
+    #: the method's recipe starts from a supervised pre-trained network (``train_run`` pre-trains unless told)
+    pretrain_by_default: ClassVar[bool] = False
 
     def __init__(
         self,

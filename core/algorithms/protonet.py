@@ -39,6 +39,8 @@ class ProtoNet(MetaLearner):
     name = "protonet"
     paper = "Snell, Swersky & Zemel, NeurIPS 2017, arXiv:1703.05175"
     supports_regression = False
+    uses_head = False
+    has_inner_loop = False
 
     def adapt_fn(
         self,
