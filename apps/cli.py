@@ -112,6 +112,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             seed=args.seed,
             inner_steps=args.inner_steps,
             workers=args.workers,
+            finetune_steps=args.finetune_steps,
+            finetune_lr=args.finetune_lr,
+            calibrate=args.calibrate,
             settings={o.name: getattr(args, o.name) for o in args.evaluation_specs},
             progress=not args.quiet,
         )
@@ -334,6 +337,20 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         "every task shares the global classes)",
     )
     s.add_argument("--inner-steps", type=NON_NEGATIVE, help="override the test-time inner steps")
+    s.add_argument(
+        "--finetune-steps",
+        type=NON_NEGATIVE,
+        default=0,
+        help="P>M>F: fine-tune each meta-learner on augmented pseudo-episodes of each support set for N steps first",
+    )
+    s.add_argument("--finetune-lr", type=float, default=1e-4, help="Adam learning rate of --finetune-steps")
+    s.add_argument(
+        "--calibrate",
+        type=NON_NEGATIVE,
+        default=0,
+        metavar="N",
+        help="calibrate per-class decision thresholds of each meta-learner on N validation tasks (imbalanced classes)",
+    )
     s.add_argument("--split", help="split to evaluate on (default: the domain's plan, usually 'test')")
     s.add_argument("--json", type=Path, help="write the eval JSON here")
     s.add_argument(

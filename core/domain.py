@@ -197,6 +197,12 @@ class Domain(ABC):
         """
         return [{**setting, "split": split or "test"}]
 
+    def augment(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        """A randomly augmented view of examples ``x`` ``(n, *feature_shape)`` (same shape), drawn with ``generator``:
+        what the fine-tune stage (``eval --finetune-steps``) trains on. Default: ``x`` unchanged (no augmentation
+        that is known to preserve the labels); image domains flip and crop."""
+        return x
+
     def data_notes(self) -> list[str]:
         """What loading the data changed or found suspicious, one sentence each (sorted dates, dropped rows,
         adjusted splits, skipped files ...), for the command line to print and reports to keep under

@@ -10,6 +10,8 @@ The confidence interval is the normal-approximation 95% interval of the mean ove
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from torch import Tensor
 
 from metasuite.core.algorithms import MetaLearner
 from metasuite.core.progress import progress as progress_bar
-from metasuite.core.tasks import Task, fixed_tasks
+from metasuite.core.tasks import Task, TaskBatch, fixed_tasks
 
 if TYPE_CHECKING:
     from metasuite.core.domain import Domain
@@ -29,6 +31,7 @@ __all__ = [
     "EVAL_SCHEMA_KEYS",
     "MetaMethod",
     "Method",
+    "calibrate_bias",
     "evaluate",
     "evaluate_parallel",
     "format_markdown",
@@ -57,12 +60,27 @@ class Method(Protocol):
 
 @dataclass
 class MetaMethod:
-    """Evaluate a meta-learner: adapt with its test-time inner steps, predict the query."""
+    """Evaluate a meta-learner: adapt with its test-time inner steps, predict the query.
+
+    Two optional test-time stages of the pre-train -> meta-train -> fine-tune pipeline:
+
+    * ``finetune_steps`` (P>M>F, Hu et al. 2022): before adapting, a copy of the whole meta-learned model takes
+      that many Adam steps (``finetune_lr``) of its own meta-objective on pseudo-episodes made of the support set:
+      two independently ``augment``-ed views of it, one as support and one as query (the domain's augmentation,
+      e.g. flips and crops of frames; identity without one). Seeded by the support's content: reproducible.
+    * ``bias`` ``(n_way,)``: added to every logit (a per-class threshold calibrated on validation tasks, for
+      class-imbalanced tasks; :func:`calibrate_bias`).
+    """
 
     learner: MetaLearner
     name: str = ""
     kind: str = "meta"
     steps: int | None = None
+    finetune_steps: int = 0
+    finetune_lr: float = 1e-4
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
+    bias: Tensor | None = None
+    seed: int = 0
 
     def __post_init__(self) -> None:
         self.name = self.name or self.learner.name
@@ -71,7 +89,63 @@ class MetaMethod:
         learner = self.learner
         if learner.any_way and learner.every_class_in_support:  # episodic labels 0..N-1: any N for a metric learner
             learner.n_way = int(task.support_y.max()) + 1
-        return learner.adapt(task.support_x, task.support_y, task.support_mask, steps=self.steps).predict
+        if self.finetune_steps:
+            learner = self._finetuned(learner, task)
+        predict = learner.adapt(task.support_x, task.support_y, task.support_mask, steps=self.steps).predict
+        if self.bias is None:
+            return predict
+        bias = self.bias
+        return lambda x: predict(x) + bias
+
+    def _finetuned(self, learner: MetaLearner, task: Task) -> MetaLearner:
+        """A copy of ``learner`` fine-tuned on pseudo-episodes of ``task``'s support (the P>M>F stage)."""
+        tuned = copy.deepcopy(learner)
+        opt = torch.optim.Adam(tuned.parameters(), lr=self.finetune_lr)
+        digest = hashlib.sha256(task.support_x.detach().cpu().numpy().tobytes()).hexdigest()[:12]
+        g = torch.Generator().manual_seed(int(digest, 16) ^ self.seed)
+        view = self.augment or (lambda x, _g: x)
+        for _ in range(self.finetune_steps):
+            pseudo = Task(
+                view(task.support_x, g), task.support_y, view(task.support_x, g), task.support_y,
+                task.support_mask, task.support_mask,
+            )  # fmt: skip
+            opt.zero_grad(set_to_none=True)
+            tuned.meta_backward(TaskBatch.stack([pseudo]))
+            opt.step()
+        return tuned
+
+
+def calibrate_bias(method: MetaMethod, tasks: Sequence[Task], n_classes: int, steps: int = 200) -> Tensor:
+    """Per-class logit offsets ``(n_classes,)`` that minimise the class-balanced cross-entropy of ``method``'s
+    adapted predictions on the query examples of ``tasks`` (validation tasks, never test tasks).
+
+    For class-imbalanced tasks (a patient's beats: 90 % N) a model adapted on few minority examples under- or
+    over-calls them; a learned offset per class is the decision threshold calibrated on held-out patients. A
+    convex problem in the offsets, solved by L-BFGS; the first offset is fixed at 0.
+    """
+    logits, labels = [], []
+    for task in tasks:
+        predict = method.adapt(task)
+        with torch.no_grad():
+            out = predict(task.query_x).double()
+        keep = slice(None) if task.query_mask is None else task.query_mask
+        logits.append(out[keep])
+        labels.append(task.query_y[keep].long())
+    z, y = torch.cat(logits), torch.cat(labels)
+    counts = torch.bincount(y, minlength=n_classes).double()
+    weight = torch.where(counts > 0, 1.0 / counts.clamp_min(1.0), torch.zeros_like(counts))
+    free = torch.zeros(n_classes - 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([free], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        bias = torch.cat([torch.zeros(1, dtype=torch.float64), free])
+        loss = torch.nn.functional.cross_entropy(z + bias, y, weight=weight)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return torch.cat([torch.zeros(1, dtype=torch.float64), free.detach()]).float()
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:

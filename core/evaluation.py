@@ -30,13 +30,20 @@ import torch
 from metasuite.core.baselines import BaselineConfig, build_baselines
 from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import CheckpointError, DataError, MetasuiteError
-from metasuite.core.evaluate import MetaMethod, evaluate, evaluate_parallel, format_table, merge_reports
+from metasuite.core.evaluate import (
+    MetaMethod,
+    calibrate_bias,
+    evaluate,
+    evaluate_parallel,
+    format_table,
+    merge_reports,
+)
 from metasuite.core.jsonio import NULL_MEANS, write_json
 from metasuite.core.learners import load_learner
 from metasuite.core.options import Option
 from metasuite.core.plots import save_confusion_png
 from metasuite.core.stats import compare_best, format_comparison
-from metasuite.core.tasks import fixed_tasks
+from metasuite.core.tasks import derive_seed, fixed_tasks
 
 if TYPE_CHECKING:
     from metasuite.core.domain import Domain
@@ -79,6 +86,12 @@ class EvalRequest:
     partial_json : Path, optional
         Where each finished (setting, method) result is saved at once (the final eval JSON's path: a failure
         later in the run leaves the finished results there, marked ``"partial"``).
+    finetune_steps, finetune_lr : int, float
+        The P>M>F stage: fine-tune each meta-learner on pseudo-episodes of each test support set (augmented by
+        the domain) before adapting (0: off).
+    calibrate : int
+        Calibrate each meta-learner's per-class logit offsets on this many fixed validation tasks (0: off): the
+        class thresholds of imbalanced fixed-label domains, never fitted on test tasks.
     """
 
     domain: str
@@ -96,6 +109,9 @@ class EvalRequest:
     settings: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     partial_json: Path | None = None
+    finetune_steps: int = 0
+    finetune_lr: float = 1e-4
+    calibrate: int = 0
 
 
 @dataclass
@@ -177,9 +193,15 @@ class FixedTaskEvaluation(Evaluation):
                 learner,
                 name=learner.name if names.count(learner.name) == 1 else f"{learner.name} ({Path(ckpt).name})",
                 steps=request.inner_steps,
+                finetune_steps=request.finetune_steps,
+                finetune_lr=request.finetune_lr,
+                augment=domain.augment,
+                seed=request.seed,
             )
             for ckpt, learner in learners
         ]
+        if request.calibrate:
+            self._calibrate(domain, methods, setting, request)
         if request.baselines:
             cfg = BaselineConfig(**{**domain.default_baselines(), "seed": request.seed})
             methods += build_baselines(domain, setting["n_way"], cfg, None, progress=request.progress)
@@ -227,6 +249,18 @@ class FixedTaskEvaluation(Evaluation):
         return written
 
     # ------------------------------------------------------------------ steps
+    @staticmethod
+    def _calibrate(domain: Domain, methods: list[Any], setting: dict[str, Any], request: EvalRequest) -> None:
+        """Fit each meta-learner's per-class logit offsets on fixed validation tasks (never test tasks)."""
+        if domain.kind != "classification":
+            raise MetasuiteError("--calibrate sets class thresholds: it needs a classification domain")
+        shape = {k: setting[k] for k in TASK_SHAPE}
+        tasks = fixed_tasks(domain.sampler("val", **shape), request.calibrate, derive_seed(request.seed, "calibrate"))
+        for method in methods:
+            n_classes = method.learner.n_way or setting["n_way"]
+            method.bias = calibrate_bias(method, tasks, n_classes)
+            method.name = f"{method.name} (calibrated)"
+
     @staticmethod
     def _evaluate(domain: Domain, methods: list[Any], plan: list[dict[str, Any]], request: EvalRequest) -> list[dict]:
         confusion = domain.kind == "classification"

@@ -326,6 +326,19 @@ class DrivingDomain(Domain):
         # pickled for evaluation worker processes: they reload the image pools from the disk cache
         return {**self.__dict__, "_pools": {}}
 
+    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Frames ``(n, 3, H, W)`` mirrored left-right at random and shifted by up to 1/8 of their side (reflected
+        borders): the same scene class seen from a slightly different camera position. Driving side is a scene
+        cue only in a few classes (roundabout direction), so a mirror keeps the label."""
+        n, _, h, w = x.shape
+        flip = torch.rand(n, generator=generator) < 0.5
+        out = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        pad = max(1, h // 8)
+        padded = torch.nn.functional.pad(out, (pad, pad, pad, pad), mode="reflect")
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+        return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+
     def bench_workload(self) -> dict[str, Any]:
         """Conv-4 ProtoNet on 5-way 1-shot episodes with 5 queries, meta-batch 8 (``metasuite bench distributed``)."""
         return {

@@ -1,0 +1,111 @@
+"""The pre-train -> meta-train -> fine-tune pipeline as options of any learner (issue 15)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TinyClassificationDomain
+from test_eval_trust import NoisyGauss
+
+from metasuite.apps.cli import main
+from metasuite.core import registry
+from metasuite.core.evaluate import MetaMethod, calibrate_bias
+from metasuite.core.learners import make_learner
+from metasuite.core.tasks import Task, fixed_tasks
+
+
+@pytest.fixture
+def noisy(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(registry, "get_domain_class", lambda name: NoisyGauss)
+    return "tiny-gauss"
+
+
+def _jitter(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return x + 0.1 * torch.randn(x.shape, generator=g)
+
+
+def test_finetuning_on_the_support_changes_the_answer_reproducibly_and_leaves_the_model(tiny_domain) -> None:
+    learner = make_learner(tiny_domain, "protonet", n_way=3, seed=0)
+    before = {k: v.clone() for k, v in learner.state_dict().items()}
+    task = fixed_tasks(tiny_domain.sampler("test", n_way=3, k_shot=2, n_query=3), 1, seed=0)[0]
+    plain = MetaMethod(learner).adapt(task)(task.query_x)
+    tuned = MetaMethod(learner, finetune_steps=5, finetune_lr=1e-2, augment=_jitter)
+    once, again = tuned.adapt(task)(task.query_x), tuned.adapt(task)(task.query_x)
+    assert not torch.allclose(plain, once) and torch.equal(once, again)
+    assert all(torch.equal(before[k], v) for k, v in learner.state_dict().items())
+
+
+def test_driving_augmentation_keeps_shape_and_is_seeded() -> None:
+    from metasuite.domains.driving import DrivingDomain
+
+    x = torch.randn(4, 3, 16, 16)
+    a = DrivingDomain.augment(None, x, torch.Generator().manual_seed(1))  # type: ignore[arg-type]
+    b = DrivingDomain.augment(None, x, torch.Generator().manual_seed(1))  # type: ignore[arg-type]
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, x)
+
+
+class Imbalanced(TinyClassificationDomain):
+    """Fixed 3 classes; a task's query is 90 % class 0 (as a patient's beats are mostly N)."""
+
+    fixed_label_space = True
+
+    def sampler(self, split, *, n_way=3, k_shot=2, n_query=3):  # type: ignore[no-untyped-def]
+        base = super().sampler(split, n_way=3, k_shot=2, n_query=30)
+
+        class Sampler:
+            def sample(self, g: torch.Generator) -> Task:
+                t = base.sample(g)
+                keep = torch.cat([torch.arange(30), torch.arange(30, 33), torch.arange(60, 63)])
+                return Task(t.support_x, t.support_y, t.query_x[keep], t.query_y[keep], metadata=t.metadata)
+
+        return Sampler()
+
+
+def test_calibrated_thresholds_come_from_validation_tasks_and_raise_balanced_accuracy() -> None:
+    domain = Imbalanced()
+    learner = make_learner(domain, "maml", n_way=3, seed=0)
+    method = MetaMethod(learner)
+    val = fixed_tasks(domain.sampler("val"), 20, seed=0)
+    bias = calibrate_bias(method, val, 3)
+    assert bias.shape == (3,) and bias[0] == 0 and torch.isfinite(bias).all()
+
+    def balanced(m: MetaMethod) -> float:
+        hits, total = torch.zeros(3), torch.zeros(3)
+        for t in val:
+            pred = m.adapt(t)(t.query_x).argmax(-1)
+            for c in range(3):
+                hits[c] += ((pred == c) & (t.query_y == c)).sum()
+                total[c] += (t.query_y == c).sum()
+        return float((hits / total).mean())
+
+    assert balanced(MetaMethod(learner, bias=bias)) >= balanced(method)
+
+
+def test_eval_calibrates_on_validation_tasks_only(noisy: str, tmp_path: Path, monkeypatch) -> None:
+    argv = ["train", noisy, "--algo", "maml", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    splits: list[str] = []
+    real = NoisyGauss.sampler
+
+    def spy(self, split, **kw):  # type: ignore[no-untyped-def]
+        splits.append(split)
+        return real(self, split, **kw)
+
+    monkeypatch.setattr(NoisyGauss, "sampler", spy)
+    out = tmp_path / "eval.json"
+    argv = ["eval", noisy, "--checkpoint", str(tmp_path / "run"), "--calibrate", "5", "--tasks", "3"]
+    assert main([*argv, "--json", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text())["results"][0]["method"] == "maml (calibrated)"
+    assert splits.index("val") < len(splits) and set(splits) == {"val", "test"}
+
+
+def test_metabaseline_is_pretrained_first_unless_told_otherwise(noisy: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(NoisyGauss, "default_baselines", lambda self: {"pretrain_steps": 20})
+    argv = ["train", noisy, "--algo", "metabaseline", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "a" / "best.json").read_text())["init"]["pretrain_steps"] == 20  # the domain's budget
+    assert main([*argv, "--pretrain-steps", "0", "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert "init" not in json.loads((tmp_path / "b" / "best.json").read_text())
