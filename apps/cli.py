@@ -32,6 +32,7 @@ from metasuite.core.runs import (
     train_run,
 )
 from metasuite.core.scaffold import KINDS, new_domain
+from metasuite.core.tune import TuneRequest, tune_run
 
 __all__ = ["build_parser", "main"]
 
@@ -124,6 +125,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(report.text)
     for path in files:
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    result = tune_run(
+        TuneRequest(
+            domain=args.domain,
+            algo=args.algo,
+            out=args.out,
+            trials=args.trials,
+            steps=args.steps,
+            options=domain_options(args),
+            n_way=args.ways,
+            k_shot=args.shots,
+            n_query=args.queries,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+    )
+    best = result["best"]
+    print(
+        json.dumps(
+            {"best_run": result["best_run"], **{k: best[k] for k in ("val_metric", "hparams", "config")}}, indent=2
+        )
+    )
     return 0
 
 
@@ -368,6 +394,15 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
     _domain_flags(s, domain, "eval")
     s.set_defaults(func=cmd_eval)
 
+    s = sub.add_parser("tune", help="search hyperparameters on validation tasks (Optuna, seeded; never test tasks)")
+    task_args(s)
+    s.add_argument("--algo", required=True, help="the algorithm whose hyperparameters to search")
+    s.add_argument("--out", required=True, type=Path, help="a new folder: one run per trial, tune.json, best-run/")
+    s.add_argument("--trials", type=POSITIVE, default=20, help="number of trials (default 20)")
+    s.add_argument("--steps", type=POSITIVE, help="meta-training steps per trial (default: a fifth of the domain's)")
+    _domain_flags(s, domain, "train")
+    s.set_defaults(func=cmd_tune)
+
     s = sub.add_parser("bench", help="run a benchmark (core, distributed, or one a domain offers)")
     s.add_argument("name")
     s.add_argument("--json", required=True, type=Path, help="write the benchmark JSON here")
@@ -402,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metasuite`` console script."""
     warnings.formatwarning = _readable_warning
     argv = list(sys.argv[1:] if argv is None else argv)
-    domain = _find_domain(argv) if argv and argv[0] in ("train", "eval") else None
+    domain = _find_domain(argv) if argv and argv[0] in ("train", "eval", "tune") else None
     try:
         args = build_parser(domain).parse_args(argv)
     except SystemExit as exc:  # argparse printed the usage error (or --help): its status, returned
