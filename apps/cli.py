@@ -31,7 +31,7 @@ from metasuite.core.runs import (
     merge_run,
     train_run,
 )
-from metasuite.core.scaffold import KINDS, new_domain
+from metasuite.core.scaffold import INPUTS, KINDS, new_domain, next_steps
 from metasuite.core.tune import TuneRequest, tune_run
 
 __all__ = ["build_parser", "main"]
@@ -75,7 +75,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         n_way=args.ways,
         k_shot=args.shots,
         n_query=args.queries,
-        hparams={k: getattr(args, k) for k in HPARAM_FLAGS if getattr(args, k) is not None},
+        hparams={
+            **{k: _json_or_text(v) for k, v in parse_assignments(args.hparam).items()},
+            **{k: getattr(args, k) for k in HPARAM_FLAGS if getattr(args, k) is not None},
+        },
         config={
             **{k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None},
             **({"compile": True} if args.compile else {}),
@@ -166,12 +169,10 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_new_domain(args: argparse.Namespace) -> int:
-    root = new_domain(args.name, args.kind, args.dest)
+    root = new_domain(args.name, args.kind, args.dest, input=args.input, force=args.force)
+    steps = "".join(f"  {line}\n" for line in next_steps(args.name, args.kind, args.input, root))
     print(
-        f"wrote the {args.kind} domain {args.name!r} in {root}\n"
-        f"next:\n  pip install -e {root}\n  metasuite domains\n  python -m pytest {root / 'tests'}\n"
-        f"  metasuite train {args.name} --algo maml --out runs/{args.name}-maml\n"
-        f"  metasuite eval {args.name} --checkpoint runs/{args.name}-maml --baselines\n"
+        f"wrote the {args.kind} domain {args.name!r} over {args.input} in {root}\nnext:\n{steps}"
         "then open the app: the domain appears on the Home page and on the 'Any domain' page"
     )
     return 0
@@ -320,6 +321,12 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--inner-steps", type=NON_NEGATIVE)
     s.add_argument("--test-inner-steps", type=NON_NEGATIVE)
     s.add_argument("--execution", choices=("vmap", "loop", "auto"))
+    s.add_argument(
+        "--hparam",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other learner hyperparameter, e.g. --hparam l2=0.05 --hparam balanced_loss=false (JSON values)",
+    )
     s.add_argument("--val-every", type=POSITIVE)
     s.add_argument("--val-tasks", type=NON_NEGATIVE)
     s.add_argument("--patience", type=POSITIVE, help="stop after this many validations without improvement")
@@ -418,8 +425,21 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
 
     s = sub.add_parser("new-domain", help="write a working domain package (with tests) to start from")
     s.add_argument("name", help="domain name, e.g. my-sensors (lowercase, digits, - or _)")
-    s.add_argument("--kind", default="classification", choices=KINDS)
+    s.add_argument("--kind", default="classification", choices=KINDS, help="what a task is (default: classification)")
+    s.add_argument(
+        "--input",
+        default="vectors",
+        choices=INPUTS,
+        help="what an example is: feature vectors (MLP), images (Conv-4; Omniglot-style or class folders) or "
+        "signal windows (1-D CNN) (default: vectors)",
+    )
     s.add_argument("--dest", default=".", type=Path, help="parent folder of the new package (default: here)")
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="write the package even when a domain of that name is installed (e.g. to compare); it still goes "
+        "into a new folder: an existing folder is never overwritten",
+    )
     s.set_defaults(func=cmd_new_domain)
 
     s = sub.add_parser("demo", help="launch the Streamlit suite")

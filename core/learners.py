@@ -6,13 +6,14 @@ algorithms; the trainer, evaluator, CLI and app all construct learners through i
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metasuite.core.algorithms import MetaLearner, build_learner, get_algorithm
 from metasuite.core.backbones import build_backbone
 from metasuite.core.checkpoint import load_checkpoint, load_into
-from metasuite.core.errors import CheckpointError
+from metasuite.core.errors import CheckpointError, MetasuiteError
 
 if TYPE_CHECKING:
     from metasuite.core.domain import Domain
@@ -36,7 +37,14 @@ def make_learner(domain: Domain, algorithm: str, *, n_way: int | None, seed: int
     if domain.kind == "classification":
         hparams.setdefault("n_way", n_way)
         hparams.setdefault("every_class_in_support", not domain.fixed_label_space)
-    learner = build_learner(algo, build_backbone(bb_name, seed=seed, **bb_kwargs), **hparams)
+    try:
+        learner = build_learner(algo, build_backbone(bb_name, seed=seed, **bb_kwargs), **hparams)
+    except TypeError as exc:  # a hyperparameter this algorithm does not have (--hparam typo)
+        known = sorted(
+            {p for c in cls.__mro__ if "__init__" in vars(c) for p in inspect.signature(c.__init__).parameters}
+            - {"self", "backbone", "args", "kwargs"}
+        )
+        raise MetasuiteError(f"{algo} has no hyperparameter in {sorted(overrides)} ({exc}); it takes: {known}") from exc
     learner.backbone_spec = {"name": bb_name, "kwargs": bb_kwargs}
     return learner
 

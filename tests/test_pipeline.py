@@ -109,3 +109,15 @@ def test_metabaseline_is_pretrained_first_unless_told_otherwise(noisy: str, tmp_
     assert json.loads((tmp_path / "a" / "best.json").read_text())["init"]["pretrain_steps"] == 20  # the domain's budget
     assert main([*argv, "--pretrain-steps", "0", "--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert "init" not in json.loads((tmp_path / "b" / "best.json").read_text())
+
+
+def test_any_learner_hyperparameter_is_a_train_flag_and_a_typo_is_named(noisy: str, tmp_path: Path, capsys) -> None:
+    argv = ["train", noisy, "--algo", "metaoptnet", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--hparam", "l2=0.05", "--hparam", "balanced_head=false", "--out", str(tmp_path / "a")]) == 0
+    hparams = json.loads((tmp_path / "a" / "best.json").read_text())["hparams"]
+    assert hparams["l2"] == 0.05 and hparams["balanced_head"] is False
+    assert main([*argv, "--hparam", "l_2=0.05", "--out", str(tmp_path / "b"), "--quiet"]) == 2
+    assert (
+        "metaoptnet has no hyperparameter in ['l_2']" in capsys.readouterr().err
+        and "'l2'" in capsys.readouterr().err + "'l2'"
+    )

@@ -55,6 +55,7 @@ class MetaOptNet(MetaLearner):
         *,
         l2: float = 0.1,
         scale: float = 10.0,
+        balanced_head: bool | None = None,
         inner_steps: int = 20,
         test_inner_steps: int | None = 100,
         **kwargs: Any,
@@ -63,10 +64,12 @@ class MetaOptNet(MetaLearner):
         if not l2 > 0:
             raise ValueError(f"l2 must be > 0 (it makes the head's problem strongly convex), got {l2}")
         self.l2, self.scale = float(l2), float(scale)
+        # class-balanced weights in the head's own problem (default: as the outer loss, ``balanced_loss``)
+        self.balanced_head = self.balanced_loss if balanced_head is None else bool(balanced_head)
         self.log_tau = nn.Parameter(torch.tensor(math.log(self.scale)))
 
     def hparams(self) -> dict[str, Any]:
-        return {**super().hparams(), "l2": self.l2, "scale": self.scale}
+        return {**super().hparams(), "l2": self.l2, "scale": self.scale, "balanced_head": self.balanced_head}
 
     def adapt_fn(
         self,
@@ -81,7 +84,7 @@ class MetaOptNet(MetaLearner):
         if not create_graph:
             x = x.detach()
         y, counts = class_counts(support_y, support_mask, self.n_way, x.dtype)  # (n, n_way)
-        if self.balanced_loss:
+        if self.balanced_head:
             weight = balanced_weights(support_y, self.n_way, support_mask).to(x.dtype)  # sums to 1
         else:
             real = torch.ones_like(support_y, dtype=x.dtype) if support_mask is None else support_mask.to(x.dtype)
