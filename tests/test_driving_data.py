@@ -19,6 +19,7 @@ from metasuite.core.errors import DataError
 from metasuite.domains.driving.data import (
     IMAGE_EXTENSIONS,
     KEY_SEPARATOR,
+    MAX_IMAGE_PIXELS,
     load_bdd100k,
     load_image,
     load_image_folder,
@@ -119,6 +120,70 @@ def test_corrupt_image_raises_naming_the_file(tmp_path: Path) -> None:
         load_image(truncated, SIZE)
     with pytest.raises(DataError, match=r"missing\.png"):
         load_image(tmp_path / "missing.png", SIZE)
+
+
+def _declared_png(path: Path, width: int, height: int) -> Path:
+    """A valid black RGB PNG of ``width`` x ``height`` pixels (zlib squeezes 8000 x 8000 into ~190 KB)."""
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + 3 * width)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+def test_images_over_the_pixel_cap_are_refused_from_the_header(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """64 MP is under PIL's own bomb limit (179 MP) but over MAX_IMAGE_PIXELS: refused before any pixel is decoded."""
+    import time
+
+    from PIL import ImageFile
+
+    big = _declared_png(tmp_path / "cam" / "big" / "huge.png", 8000, 8000)
+    assert MAX_IMAGE_PIXELS < 8000 * 8000
+    decoded: list[object] = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self))
+    start = time.perf_counter()
+    with pytest.raises(DataError, match=r"huge\.png.*8000x8000.*64 MP.*max_pixels"):
+        load_image(big, SIZE)
+    assert decoded == [] and time.perf_counter() - start < 1.0
+    monkeypatch.undo()
+    small = _write(tmp_path / "small.png", wh=(40, 30))
+    with pytest.raises(DataError, match=r"small\.png is 40x30 pixels"):
+        load_image(small, SIZE, max_pixels=40 * 30 - 1)
+    assert load_image(small, SIZE, max_pixels=40 * 30).shape == (SIZE, SIZE, 3)
+    with pytest.raises(ValueError, match="max_pixels"):
+        load_image(small, SIZE, max_pixels=0)
+
+
+def test_image_folder_passes_the_pixel_cap_down_and_can_skip_oversized_files(tmp_path: Path) -> None:
+    root = tmp_path / "cam"
+    for i in range(2):
+        _write(root / "day" / f"d{i}.png", wh=(40, 30))
+    _write(root / "day" / "wide.png", wh=(80, 30))
+    with pytest.raises(DataError, match=r"wide\.png is 80x30 pixels"):
+        load_image_folder(root, size=SIZE, max_pixels=2000)
+    with pytest.warns(UserWarning, match=r"wide\.png is 80x30 pixels"):
+        pool = load_image_folder(root, size=SIZE, max_pixels=2000, skip_unreadable=True)
+    assert len(pool["cam"]["day"]) == 2
+
+
+def test_image_folder_caps_the_total_decoded_bytes_before_decoding(tmp_path: Path) -> None:
+    root = tmp_path / "cam"
+    for i in range(3):
+        _write(root / "day" / f"d{i}.png", wh=(40, 30))
+    _write(root / "night" / "n0.png", wh=(100, 50))
+    total = 3 * 40 * 30 * 3 + 100 * 50 * 3
+    with pytest.raises(DataError, match=rf"4 images .* {total:,} bytes .* {total - 1:,} .*n0\.png \(100x50\)"):
+        load_image_folder(root, size=SIZE, max_decoded_bytes=total - 1)
+    assert len(load_image_folder(root, size=SIZE, max_decoded_bytes=total)["cam"]["day"]) == 3
+    # only the subsample that will be decoded counts
+    assert load_image_folder(root, size=SIZE, max_per_class=1, max_decoded_bytes=40 * 30 * 3 + 100 * 50 * 3)
 
 
 # --------------------------------------------------------------------------------------------- image folders

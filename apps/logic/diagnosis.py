@@ -7,7 +7,10 @@ first ``support_minutes`` minutes are labelled (support), every later beat is to
 * **adapted** -- the shipped meta-learned checkpoint (or a first-order MAML stand-in meta-trained
   in-process), adapted on the support beats with its own inner loop;
 * **global (no adaptation)** -- a supervised model pre-trained on every beat of the pooled training
-  patients (:func:`metasuite.core.baselines.pretrain`); it never sees this patient's support beats.
+  patients (:func:`metasuite.core.baselines.pretrain`); it never sees this patient's support beats. For a real
+  MIT-BIH record with the shipped MIT-BIH checkpoint no such model is at hand, and the comparison is the
+  **meta-learned initialisation (no adaptation)**: the same network with zero inner steps
+  (:func:`comparison_title` names which one a result holds).
 
 Both are scored with :func:`metasuite.domains.diagnosis.metrics.beat_metrics`, and the adapted predictions are
 summarised by :func:`metasuite.domains.diagnosis.report.build_report` -- a decision aid, not a diagnosis.
@@ -31,6 +34,7 @@ import torch
 from torch import nn
 
 from metasuite.apps.logic import confusion_heatmap, display_path
+from metasuite.apps.logic.generic import fit_confusion_labels
 from metasuite.apps.logic.models import MetaLearner, StandIn, pooled_model, shipped_checkpoint, shipped_or_stand_in
 from metasuite.core.errors import DataError
 from metasuite.core.tasks import Task
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 __all__ = [
+    "ADAPTED",
     "APP_COHORT",
     "APP_MINUTES",
     "CLASS_COLOURS",
@@ -53,6 +58,7 @@ __all__ = [
     "DEFAULT_WINDOW_S",
     "DISCLAIMER",
     "FALLBACK_STEPS",
+    "GLOBAL",
     "MAX_PLOT_POINTS",
     "METRIC_LABELS",
     "MITDB_CHECKPOINT",
@@ -68,6 +74,8 @@ __all__ = [
     "Task",
     "adapt_and_predict",
     "app_domain",
+    "comparison_note",
+    "comparison_title",
     "confusion_figure",
     "load_global_model",
     "load_meta_learner",
@@ -135,6 +143,19 @@ METRIC_LABELS = {
 ADAPTED = "adapted (meta-learned)"
 GLOBAL = "global (no adaptation)"
 UNADAPTED = "meta-learned initialisation (no adaptation)"
+#: The heading of the comparison block, per comparison model (:attr:`AdaptResult.global_label`).
+_COMPARISON_TITLES = {
+    GLOBAL: "Global model (no adaptation) vs adapted",
+    UNADAPTED: "Meta-learned initialisation (no adaptation) vs adapted",
+}
+#: What the comparison model is, in one sentence for the page.
+_COMPARISON_NOTES = {
+    GLOBAL: "The global model was pre-trained on the pooled beats of the training patients and never sees this "
+    "patient's support beats; the adapted model is the meta-learned network after adapting on them.",
+    UNADAPTED: "Both columns are the same meta-learned network: once with zero inner steps (its meta-learned "
+    "initialisation, before it has seen this patient's support beats) and once adapted on them. No global model "
+    "trained on other patients is compared here.",
+}
 
 
 @functools.cache
@@ -290,7 +311,8 @@ class AdaptResult:
         Softmax class probabilities over :data:`~metasuite.domains.diagnosis.records.AAMI_CLASSES`.
     global_label : str
         What the comparison model is: :data:`GLOBAL` (a pre-trained global model) or
-        :data:`UNADAPTED` (the meta-learned network before adaptation).
+        :data:`UNADAPTED` (the meta-learned network before adaptation); ``global_proba`` and
+        ``global_pred`` are that model's, whichever it is.
     """
 
     adapted_proba: np.ndarray
@@ -304,8 +326,19 @@ class AdaptResult:
 
     @property
     def global_pred(self) -> np.ndarray:
-        """Predicted class id of each query beat by the global model, int64 ``(n_query,)``."""
+        """Each query beat's class id predicted by the comparison model (:attr:`global_label`), int64 ``(n_query,)``."""
         return self.global_proba.argmax(axis=1)
+
+
+def comparison_title(result: AdaptResult) -> str:
+    """The heading of the block comparing ``result``'s two models, naming the comparison model truthfully:
+    ``"Global model (no adaptation) vs adapted"`` or ``"Meta-learned initialisation (no adaptation) vs adapted"``."""
+    return _COMPARISON_TITLES.get(result.global_label, f"{result.global_label} vs adapted")
+
+
+def comparison_note(result: AdaptResult) -> str:
+    """One sentence saying what the two compared models of ``result`` are."""
+    return _COMPARISON_NOTES.get(result.global_label, "")
 
 
 def _softmax(logits: torch.Tensor) -> np.ndarray:
@@ -346,8 +379,9 @@ def metrics_table(task: Task, result: AdaptResult) -> pd.DataFrame:
 
 
 def confusion_figure(true_ids: np.ndarray, pred_ids: np.ndarray, title: str) -> go.Figure:
-    """Plotly heatmap of the AAMI confusion matrix (rows true, columns predicted) with counts."""
-    return confusion_heatmap(confusion(true_ids, pred_ids), list(AAMI_CLASSES), "beats", title=title, height=340)
+    """Plotly heatmap of the AAMI confusion matrix (rows true, columns predicted) with counts, titled ``title``."""
+    figure = confusion_heatmap(confusion(true_ids, pred_ids), list(AAMI_CLASSES), "beats", title=title)
+    return fit_confusion_labels(figure, list(AAMI_CLASSES))
 
 
 def patient_report(

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from metasuite.apps.logic import chart_layout, confusion_heatmap
+from metasuite.apps.logic.generic import fit_confusion_labels
 from metasuite.apps.logic.models import (
     MetaLearner,
     StandIn,
@@ -40,7 +43,7 @@ from metasuite.core.errors import DataError
 from metasuite.core.losses import task_metric
 from metasuite.core.tasks import Task, generator
 from metasuite.domains.driving import DrivingDomain
-from metasuite.domains.driving.data import ImagePool, load_image_folder
+from metasuite.domains.driving.data import MAX_IMAGE_PIXELS, ImagePool, load_image_folder
 from metasuite.domains.driving.domain import _MEAN, _STD, DrivingSampler
 
 if TYPE_CHECKING:
@@ -54,7 +57,10 @@ __all__ = [
     "FALLBACK_STEPS",
     "IMAGES_PER_CLASS",
     "K_SHOTS",
+    "MAX_DECODED_BYTES",
+    "MAX_IMAGE_PIXELS",
     "MAX_UPLOAD_BYTES",
+    "MAX_UPLOAD_ENTRIES",
     "N_QUERY",
     "N_WAY",
     "PRETRAIN_STEPS",
@@ -63,10 +69,12 @@ __all__ = [
     "ImagePool",
     "MetaLearner",
     "adapt_and_score",
+    "adaptation_delta",
     "comparison_figure",
     "confusion_figure",
     "confusion_matrix",
     "default_environment",
+    "environment_label",
     "environment_pool",
     "frames",
     "load_eval_results",
@@ -76,6 +84,7 @@ __all__ = [
     "pooled_logits",
     "sample_task",
     "unseen_environments",
+    "upload_label",
     "upscale",
 ]
 
@@ -107,8 +116,16 @@ N_QUERY = 10
 #: Frames rendered per class for the chosen test environment (seed 1: never the training image seed).
 POOL_PER_CLASS = 20
 POOL_SEED = 1
-#: Largest uncompressed size of an uploaded zip (a guard against zip bombs).
+#: Largest uncompressed size of an uploaded zip (a guard against zip bombs), checked from the zip's directory.
 MAX_UPLOAD_BYTES = 512 * 2**20
+#: Most entries (files and folders) an uploaded zip may hold: 50 frames per scene of a few dozen scenes.
+MAX_UPLOAD_ENTRIES = 2000
+#: Most bytes the images kept from an upload may decode to (width x height x 3, summed, read from the image
+#: headers before any is decoded): ~57 full-HD PNGs, or thousands of phone JPEGs (they decode at 1/8 scale).
+#: Each image is also capped at :data:`~metasuite.domains.driving.data.MAX_IMAGE_PIXELS`.
+MAX_DECODED_BYTES = 512 * 2**20
+#: Where an upload is unpacked inside its fresh temporary folder: a fixed name, never one taken from the upload.
+_UNPACKED = "upload"
 DEFAULT_SEED = 0
 #: The ProtoNet meta-trained in-process when no checkpoint is shipped: 5-way 1-shot tasks with 5 queries,
 #: meta-batch 2, Adam 1e-3.
@@ -159,6 +176,29 @@ def unseen_environments() -> list[str]:
     return list(DrivingDomain().splits()["test"])
 
 
+_REGION_LABELS = {
+    "north_america": "North American-style roads",
+    "europe": "European-style roads",
+    "japan": "Japan-style roads",
+}
+_TIME_LABELS = {"dawn/dusk": "dawn or dusk"}
+
+
+def environment_label(environment: str) -> str:
+    """A readable name for an environment key: ``"clear|daytime|japan"`` -> ``"clear, daytime, Japan-style roads"``.
+
+    Keys are ``weather|time of day|region`` (the renderer), ``weather|timeofday`` (BDD100K) or a folder's name
+    (an upload's label, returned as it is). Keys stay the values widgets and pools use; this is for display only.
+    """
+    parts = environment.split("|")
+    if len(parts) == 1:
+        return environment
+    parts[1] = _TIME_LABELS.get(parts[1], parts[1])
+    if len(parts) == 3:
+        parts[2] = _REGION_LABELS.get(parts[2], parts[2])
+    return ", ".join(p.replace("_", " ") for p in parts)
+
+
 def default_environment(environments: list[str]) -> str:
     """The first environment that is not at night (frames are easier to read), else the first one."""
     if not environments:
@@ -176,41 +216,112 @@ def environment_pool(
     return {environment: {c: arr[i] for i, c in enumerate(SCENE_CLASSES)}}
 
 
-def load_uploaded_zip(data: bytes, name: str = "upload", size: int = 48, max_per_class: int = 50) -> ImagePool:
+def upload_label(name: str) -> str:
+    """The display name of an uploaded file: its base name without ``.zip``, kept to letters, digits, blanks and
+    ``-_.``, at most 64 characters, never starting with a dot; ``"upload"`` when nothing is left.
+
+    Only a label (a dict key, a caption): an upload's name never becomes a path.
+    """
+    base = re.split(r"[/\\]", name)[-1]
+    base = re.sub(r"\.zip$", "", base, flags=re.IGNORECASE)
+    label = "".join(ch if ch.isalnum() or ch in " -_." else "_" for ch in base)
+    label = re.sub(r"_{2,}", "_", label).strip(" ._-")[:64].strip(" ._-")
+    return label or _UNPACKED
+
+
+def load_uploaded_zip(
+    data: bytes,
+    name: str = "upload",
+    size: int = 48,
+    max_per_class: int = 50,
+    max_entries: int = MAX_UPLOAD_ENTRIES,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> ImagePool:
     """Read a ``.zip`` of ``<class>/<images>`` (optionally inside one top folder) into an image pool.
 
-    The environment is named after the zip (``name`` without ``.zip``), or after the top folder when
-    the class folders sit inside one (:func:`~metasuite.domains.driving.data.load_image_folder` detects that).
-    At most ``max_per_class`` frames per class are kept. Raises :class:`~metasuite.core.errors.DataError` with
-    a message for the user when the bytes are not a zip or the layout is wrong.
+    The archive is unpacked into a folder of fixed name inside a fresh temporary folder, removed afterwards;
+    ``name`` (the uploaded file's name) is only a label: the environment is :func:`upload_label` of it, or the
+    top folder's name (sanitised the same way) when the class folders sit inside one
+    (:func:`~metasuite.domains.driving.data.load_image_folder` detects that). At most ``max_per_class`` frames per
+    class are kept.
+
+    Before anything is written the zip may hold at most ``max_entries`` entries and :data:`MAX_UPLOAD_BYTES`
+    unpacked, and no entry may point outside it (an absolute path, a drive or a ``..``); before any image is
+    decoded, each one is checked against ``max_pixels`` and the kept ones against ``max_decoded_bytes`` in all,
+    from their headers. Raises :class:`~metasuite.core.errors.DataError` with a message for the user when the
+    bytes are not a zip, a cap is exceeded or the layout is wrong.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
         raise DataError(f"{name!r} is not a readable .zip file ({exc})") from exc
-    unpacked = sum(info.file_size for info in archive.infolist())
-    if unpacked > MAX_UPLOAD_BYTES:
-        raise DataError(
-            f"{name!r} unpacks to {unpacked / 2**20:.0f} MiB, more than the {MAX_UPLOAD_BYTES // 2**20} MiB "
-            "this page reads; upload fewer or smaller images"
-        )
-    env = Path(name).stem or "upload"
-    with archive, tempfile.TemporaryDirectory(prefix="metasuite-upload-") as tmp:
-        root = Path(tmp) / env
-        try:
-            archive.extractall(root)  # extractall drops absolute paths and '..' components
-        except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
-            raise DataError(f"could not extract {name!r}: {exc}") from exc
-        pool = load_image_folder(root, size=size, max_per_class=max_per_class)
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > max_entries:
+            raise DataError(
+                f"{name!r} holds {len(entries)} entries, more than the {max_entries} this page reads; upload one "
+                "environment of <scene>/<images> folders with fewer files"
+            )
+        unpacked = sum(info.file_size for info in entries)
+        if unpacked > MAX_UPLOAD_BYTES:
+            raise DataError(
+                f"{name!r} unpacks to {unpacked / 2**20:.0f} MiB, more than the {MAX_UPLOAD_BYTES // 2**20} MiB "
+                "this page reads; upload fewer or smaller images"
+            )
+        members = [(info, _member_parts(info.filename, name)) for info in entries]
+        with tempfile.TemporaryDirectory(prefix="metasuite-upload-") as tmp:
+            root = Path(tmp) / _UNPACKED
+            root.mkdir()
+            try:
+                _extract(archive, members, root)
+                pool = load_image_folder(
+                    root,
+                    size=size,
+                    max_per_class=max_per_class,
+                    max_pixels=max_pixels,
+                    max_decoded_bytes=max_decoded_bytes,
+                )
+            except DataError as exc:  # name the upload, not the temporary folder
+                raise DataError(str(exc).replace(str(root), upload_label(name))) from exc
+            except (OSError, zipfile.BadZipFile, RuntimeError, EOFError) as exc:
+                raise DataError(f"could not extract {name!r}: {exc}") from exc
     if len(pool) != 1:
         raise DataError(
             f"{name!r} holds {len(pool)} environments ({', '.join(sorted(pool))}); upload one environment "
             "laid out as <class>/<images>"
         )
-    classes = next(iter(pool.values()))
+    ((env, classes),) = pool.items()
     if len(classes) < N_WAY:
         raise DataError(f"{name!r} has {len(classes)} class folders ({', '.join(sorted(classes))}); need {N_WAY}")
-    return pool
+    # the class folders sat directly in the archive (the environment is the unpacking folder), or in a top folder
+    return {upload_label(name) if env == _UNPACKED else upload_label(env): classes}
+
+
+def _member_parts(filename: str, name: str) -> tuple[str, ...]:
+    """The path components of zip entry ``filename`` (``/`` or ``\\`` separated, ``.`` dropped); refuses an
+    entry that is absolute, names a drive or climbs with ``..``."""
+    parts = PurePosixPath(filename.replace("\\", "/")).parts
+    if filename.startswith(("/", "\\")) or any(p == ".." or re.fullmatch(r"[A-Za-z]:", p) for p in parts):
+        raise DataError(
+            f"{name!r} has an entry {filename!r} that points outside the archive (an absolute path, a drive or "
+            "'..'); such archives are refused: zip the <scene> folders themselves"
+        )
+    return tuple(p for p in parts if p not in ("", "."))
+
+
+def _extract(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, tuple[str, ...]]], root: Path) -> None:
+    """Write every entry under ``root`` at its checked path (folders as folders; never a link, never outside)."""
+    for info, parts in members:
+        if not parts:
+            continue
+        target = root.joinpath(*parts)
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(info) as source, open(target, "wb") as sink:
+            shutil.copyfileobj(source, sink)  # ZipExtFile stops at the declared size and checks the CRC
 
 
 def sample_task(pool: ImagePool, k_shot: int, seed: int, n_way: int = N_WAY, n_query: int = N_QUERY) -> Task:
@@ -286,6 +397,15 @@ def pooled_logits(model: nn.Module, task: Task, global_classes: list[str]) -> Te
     return logits[:, [global_classes.index(n) for n in names]]
 
 
+def adaptation_delta(after: float, before: float) -> str:
+    """The accuracy change from adapting, in percentage points: ``"+20 points from adapting"`` for 0.66 vs 0.46.
+
+    (Not "+20%": that would read as a relative change.)
+    """
+    points = round(100 * (after - before))
+    return f"{points:+d} point{'' if abs(points) == 1 else 's'} from adapting"
+
+
 def confusion_matrix(true: np.ndarray, pred: np.ndarray, n_way: int) -> np.ndarray:
     """Counts ``(n_way, n_way)``: row = true label, column = predicted label."""
     out = np.zeros((n_way, n_way), dtype=np.int64)
@@ -310,8 +430,8 @@ def adapt_and_score(learner: MetaLearner, pooled: nn.Module | None, task: Task) 
 
 # ---------------------------------------------------------------------------- figures and eval
 def confusion_figure(confusion: np.ndarray, class_names: list[str]) -> go.Figure:
-    """Plotly heatmap of a confusion matrix (rows true, columns predicted)."""
-    return confusion_heatmap(confusion, class_names, "frames")
+    """Plotly heatmap of a confusion matrix (rows true, columns predicted), tick labels fitted to the names."""
+    return fit_confusion_labels(confusion_heatmap(confusion, class_names, "frames"), class_names)
 
 
 def load_eval_results(path: str | Path = EVAL_JSON) -> pd.DataFrame | None:

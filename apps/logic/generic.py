@@ -14,10 +14,17 @@ The page shows what every domain offers through :class:`metasuite.core.domain.Do
 The meta-learner is a shipped checkpoint (``<metasuite.data.CHECKPOINTS>/<domain>/<run>/best.safetensors``),
 any run folder, or an untrained learner of a chosen algorithm (the comparison then says "untrained"). The
 pooled pre-trained model is cached across sessions (:func:`metasuite.apps.logic.models.pooled_model`).
+
+The domain's declared options (``Domain.option_specs``) become widgets (:func:`option_fields`); the values a
+user changes rebuild the domain through :func:`metasuite.core.runs.build_domain` (:func:`load_model`).
+Numbers and mappings are shown as text for people (:func:`format_number`, :func:`key_value_text`).
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,17 +35,26 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from metasuite.apps.logic import chart_layout
-from metasuite.apps.logic.models import ALGORITHM_NAMES, load_recorded, pooled_model, shipped_runs
+from metasuite.apps.logic import chart_layout, user_path
+from metasuite.apps.logic.models import (
+    ALGORITHM_NAMES,
+    checkpoint_meta,
+    load_recorded,
+    pooled_model,
+    shipped_runs,
+)
 from metasuite.core.algorithms import AdaptedModel, MetaLearner
 from metasuite.core.baselines import BaselineConfig, ScratchBaseline, build_baselines
 from metasuite.core.evaluate import MetaMethod, evaluate
 from metasuite.core.learners import make_learner
-from metasuite.core.registry import get_domain
+from metasuite.core.options import Option, OptionError
+from metasuite.core.registry import get_domain, get_domain_class
+from metasuite.core.runs import build_domain
 from metasuite.core.tasks import Task, TaskSampler, fixed_tasks, generator
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+    from pandas.io.formats.style import Styler
 
     from metasuite.core.domain import Domain
 
@@ -53,20 +69,30 @@ __all__ = [
     "Adaptation",
     "DomainModel",
     "adapt",
+    "changed_options",
     "compare_methods",
     "comparison_methods",
     "comparison_table",
     "curve_figure",
     "default_domain",
+    "display_table",
     "examples_table",
+    "fit_confusion_labels",
+    "format_number",
+    "format_value",
     "image_gallery",
+    "key_value_text",
     "label_names",
     "load_model",
     "lower_is_better",
     "metrics_table",
+    "option_fields",
+    "option_specs",
     "pooled_plan",
+    "recorded_options",
     "sample_task",
     "shipped_runs",
+    "task_caption",
     "task_view",
     "untrained_model",
     "vector_figure",
@@ -165,19 +191,205 @@ def untrained_model(domain: Domain, algorithm: str, seed: int = 0) -> DomainMode
 
 
 def load_model(
-    domain_name: str, checkpoint: str | Path | None = None, algorithm: str = "maml", seed: int = 0
+    domain_name: str,
+    checkpoint: str | Path | None = None,
+    algorithm: str = "maml",
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
 ) -> DomainModel:
     """The registered domain ``domain_name`` with a checkpoint's learner, or an untrained ``algorithm`` learner.
 
     A checkpoint (run folder or ``.safetensors`` file) rebuilds the domain from its recorded
-    ``domain_options`` (:func:`metasuite.apps.logic.models.load_recorded`). Raises
-    :class:`~metasuite.core.errors.CheckpointError` when the checkpoint is missing, unreadable or trained on
-    another domain.
+    ``domain_options`` (:func:`metasuite.apps.logic.models.load_recorded`). ``options`` (typed option values, text
+    parsed by type) override those, or the defaults, and rebuild the domain through
+    :func:`metasuite.core.runs.build_domain`; without them the domain is built exactly as before.
+
+    Raises :class:`~metasuite.core.errors.CheckpointError` when the checkpoint is missing, unreadable or trained on
+    another domain; :class:`~metasuite.core.options.OptionError` for an option value of the wrong type, or options
+    that need another network than the checkpoint holds; whatever the domain raises for values it refuses.
     """
     if checkpoint is None:
-        return untrained_model(get_domain(domain_name), algorithm, seed)
+        domain = build_domain(domain_name, dict(options)) if options else get_domain(domain_name)
+        return untrained_model(domain, algorithm, seed)
     domain, learner, meta = load_recorded(domain_name, checkpoint)
-    return DomainModel(domain, learner, _setting(domain, meta.get("setting")), "checkpoint", meta)
+    setting = _setting(domain, meta.get("setting"))
+    if options:
+        domain = build_domain(domain_name, {**(meta.get("domain_options") or {}), **options})
+        _check_same_network(domain, meta, setting["n_way"], options)
+    return DomainModel(domain, learner, setting, "checkpoint", meta)
+
+
+def _check_same_network(domain: Domain, meta: dict[str, Any], n_way: int | None, options: Mapping[str, Any]) -> None:
+    """Refuse options under which the domain builds another network than the checkpoint holds."""
+    name, kwargs = domain.backbone_spec(meta["algorithm"], n_way)
+    wanted = json.loads(json.dumps({"name": name, "kwargs": kwargs}, default=str))
+    stored = meta["backbone"]
+    if wanted != {"name": stored["name"], "kwargs": stored["kwargs"]}:
+        held, needed = key_value_text(stored["kwargs"], "; "), key_value_text(wanted["kwargs"], "; ")
+        raise OptionError(
+            f"checkpoint {meta['path']} holds a {stored['name']} network ({held}); with "
+            f"{key_value_text(options, '; ')} the domain needs ({needed}): keep the options the checkpoint was "
+            "trained with, or pick 'Untrained learner' (or a checkpoint trained with these options)"
+        )
+
+
+# ---------------------------------------------------------------------------- typed domain options
+def option_specs(domain_name: str) -> tuple[Option, ...]:
+    """The typed options domain ``domain_name`` declares (``Domain.option_specs``)."""
+    return tuple(get_domain_class(domain_name).option_specs)
+
+
+def recorded_options(checkpoint: str | Path | None) -> dict[str, Any]:
+    """The ``domain_options`` checkpoint ``checkpoint`` was trained with (``{}`` for None or none recorded).
+
+    Raises :class:`~metasuite.core.errors.CheckpointError` when the checkpoint is missing or unreadable.
+    """
+    if checkpoint is None:
+        return {}
+    return dict(checkpoint_meta(checkpoint).get("domain_options") or {})
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Mapping):
+        return json.dumps(dict(value))
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def option_fields(specs: Iterable[Option], base: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One widget description per option offered on the command line (``flag=True``), in declaration order.
+
+    Keys: ``name``, ``help``, ``widget`` (``"select"`` for options with choices, ``"checkbox"`` for bool,
+    ``"number"`` for int and float with a default, ``"text"`` otherwise: str, Path, list as ``A,B``, dict as
+    JSON, and numbers without a default), ``value`` (the widget's initial value: ``base[name]`` when given, e.g.
+    a checkpoint's recorded options, else the declared default; ``""`` for an unset text), ``choices`` (list or
+    None) and ``type`` (the option's type name).
+    """
+    base = base or {}
+    fields = []
+    for spec in specs:
+        if not spec.flag:
+            continue
+        value = base.get(spec.name, spec.default)
+        if spec.choices is not None:
+            widget = "select"
+        elif spec.type is bool:
+            widget, value = "checkbox", bool(value)
+        elif spec.type in (int, float) and value is not None:
+            widget, value = "number", spec.type(value)
+        else:
+            widget, value = "text", _as_text(value)
+        fields.append(
+            {
+                "name": spec.name,
+                "help": spec.help,
+                "widget": widget,
+                "value": value,
+                "choices": None if spec.choices is None else list(spec.choices),
+                "type": spec.type.__name__,
+            }
+        )
+    return fields
+
+
+def changed_options(fields: list[dict[str, Any]], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The options whose widget value differs from its initial value (:func:`option_fields`) -> ``{name: value}``.
+
+    Texts are stripped, and an emptied text means "not set" (left out); text values stay text, parsed and
+    checked by their option's type when the domain is built (:func:`metasuite.core.runs.build_domain`). A
+    changed relative ``Path`` starts at the repository root, like every path typed on a page
+    (:func:`metasuite.apps.logic.user_path`).
+    """
+    out: dict[str, Any] = {}
+    for f in fields:
+        value = values.get(f["name"], f["value"])
+        if f["widget"] == "text":
+            value = str(value).strip()
+            if not value:
+                continue
+        if value != f["value"]:
+            out[f["name"]] = str(user_path(value)) if f["type"] == "Path" else value
+    return out
+
+
+# ---------------------------------------------------------------------------- text for people
+def format_number(x: float, signed: bool = False) -> str:
+    """``x`` with 3 significant digits (``0.512``, ``-0.00538``), thousands whole with separators (``12,346``),
+    ``—`` for NaN; ``signed`` writes ``+`` before a positive number."""
+    x = float(x)
+    if math.isnan(x):
+        return "—"
+    sign = "+" if signed else ""
+    return f"{x:{sign},.0f}" if abs(x) >= 1000 else f"{x:{sign}.3g}"
+
+
+def format_value(value: Any) -> str:
+    """Any metadata or option value as text: numbers by :func:`format_number`, ``true``/``false``, lists as
+    ``a, b``, mappings as ``key: value; key: value``, ``—`` for None."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating) or (isinstance(value, Tensor) and value.numel() == 1):
+        return format_number(float(value))
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {format_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple | np.ndarray):
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def key_value_text(mapping: Mapping[str, Any], sep: str = " · ") -> str:
+    """``key: value`` pairs joined by ``sep`` (values by :func:`format_value`); None values (unset) are left out."""
+    return sep.join(f"{k}: {format_value(v)}" for k, v in mapping.items() if v is not None)
+
+
+def task_caption(metadata: Mapping[str, Any], max_items: int = 8) -> str:
+    """The task's metadata as one line (``amplitude: 1.68 · phase: 1.42 · split: test``); lists and mappings
+    longer than ``max_items`` are left out."""
+    shown = {k: v for k, v in metadata.items() if not isinstance(v, list | tuple | dict) or len(v) <= max_items}
+    return key_value_text(shown)
+
+
+def display_table(table: pd.DataFrame) -> Styler:
+    """``table`` for ``st.dataframe``: its float columns written by :func:`format_number`, the numbers untouched."""
+    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    return table.style.format(format_number, subset=floats)
+
+
+#: Confusion-matrix tick labels: an estimate of a 12 px label's width per character, the longest label shown
+#: (longer class names are cut with "…"; hover keeps them whole), the widest label that stays horizontal under a
+#: column of the narrowest matrix the pages draw, and the height of one row.
+_CHAR_PX = 7
+_MAX_TICK_CHARS = 16
+_HORIZONTAL_PX = 60
+_ROW_PX = 56
+
+
+def fit_confusion_labels(fig: go.Figure, class_names: list[str]) -> go.Figure:
+    """Give a confusion heatmap (:func:`metasuite.apps.logic.confusion_heatmap`) tick labels that never overlap.
+
+    Names longer than 16 characters are abbreviated on the axes; x labels are turned 45 degrees when the longest
+    would not fit under its column; the margins and the height are computed from the number and the length of
+    the labels (``_ROW_PX`` per row), and plotly may widen the margins further (``automargin``).
+    """
+    shown = [n if len(n) <= _MAX_TICK_CHARS else n[: _MAX_TICK_CHARS - 1] + "…" for n in class_names]
+    longest = max(len(n) for n in shown) * _CHAR_PX
+    angle = 0 if longest <= _HORIZONTAL_PX else -45
+    below = longest * math.sin(math.radians(-angle)) if angle else 14  # rotated labels, or one line of text
+    top = fig.layout.margin.t if fig.layout.margin.t is not None else 30
+    margin = {"l": math.ceil(longest) + 40, "r": 20, "t": top, "b": math.ceil(below) + 40}  # + the axis titles
+    ticks = {"tickmode": "array", "tickvals": list(class_names), "ticktext": shown, "automargin": True}
+    fig.update_layout(
+        height=margin["t"] + margin["b"] + _ROW_PX * len(class_names),
+        margin=margin,
+        xaxis={**ticks, "tickangle": angle},
+        yaxis=ticks,
+    )
+    return fig
 
 
 # ---------------------------------------------------------------------------- one task

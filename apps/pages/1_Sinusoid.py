@@ -27,7 +27,7 @@ from metasuite.apps.logic.sinusoid import (
 st.set_page_config(page_title="Sinusoid · metasuite", page_icon=":material/ssid_chart:", layout="wide")
 
 
-@st.cache_resource(show_spinner="Loading the meta-learned sinusoid model…")
+@st.cache_resource(show_spinner="Loading the meta-learned sinusoid model…", max_entries=1)
 def _model() -> tuple[MetaLearner, dict[str, Any]]:
     return load_sinusoid_model()
 

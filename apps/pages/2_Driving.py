@@ -21,9 +21,11 @@ from metasuite.apps.logic.driving import (
     ImagePool,
     MetaLearner,
     adapt_and_score,
+    adaptation_delta,
     comparison_figure,
     confusion_figure,
     default_environment,
+    environment_label,
     environment_pool,
     frames,
     load_eval_results,
@@ -42,22 +44,24 @@ st.set_page_config(page_title="Driving · metasuite", page_icon=":material/direc
 UPLOAD = "Upload a .zip"
 
 
-@st.cache_resource(show_spinner="Loading the meta-learned ProtoNet…")
+@st.cache_resource(show_spinner="Loading the meta-learned ProtoNet…", max_entries=1)
 def _protonet() -> tuple[MetaLearner, dict[str, Any]]:
     return load_protonet()
 
 
-@st.cache_resource(show_spinner=f"Pre-training the pooled supervised model ({PRETRAIN_STEPS} steps, once)…")
+@st.cache_resource(
+    show_spinner=f"Pre-training the pooled supervised model ({PRETRAIN_STEPS} steps, once)…", max_entries=1
+)
 def _pooled() -> nn.Module:
     return load_pooled_model()
 
 
-@st.cache_resource(show_spinner="Rendering the environment's frames…")
+@st.cache_resource(show_spinner="Rendering the environment's frames…", max_entries=24)
 def _environment_pool(environment: str) -> ImagePool:
     return environment_pool(environment)
 
 
-@st.cache_resource(show_spinner="Reading the uploaded images…")
+@st.cache_resource(show_spinner="Reading the uploaded images…", max_entries=2)
 def _uploaded_pool(data: bytes, name: str) -> ImagePool:
     return load_uploaded_zip(data, name)
 
@@ -87,8 +91,9 @@ with env_col:
         "Unseen environment (meta-test split)",
         [*environments, UPLOAD],
         index=environments.index(default_environment(environments)),
+        format_func=environment_label,
         key="environment",
-        help="weather | time of day | region. The last option takes your own frames.",
+        help="Weather, time of day and the region whose road style is drawn. The last option takes your own frames.",
     )
 with k_col:
     k_shot = st.segmented_control("K (frames per scene)", K_SHOTS, default=K_SHOTS[0], key="k_shot") or K_SHOTS[0]
@@ -118,7 +123,7 @@ except (DataError, TaskError) as exc:
 names = task.metadata["class_names"]
 task_key = (source, int(k_shot), int(seed), tuple(names))
 
-st.subheader(f"Support set: {task.metadata['environment']}")
+st.subheader(f"Support set: {environment_label(task.metadata['environment'])}")
 st.caption(f"{int(k_shot)} frame(s) of each of {N_WAY} scenes; {task.query_x.shape[0]} query frames to label.")
 support = upscale(frames(task.support_x))
 _show_grid(list(support), [names[int(y)] for y in task.support_y], per_row=max(N_WAY, int(k_shot)), width=144)
@@ -137,7 +142,7 @@ if st.session_state.get("adapted") == task_key:
         before_col.metric(
             "Accuracy before adaptation (pooled)",
             f"{result.before_accuracy:.0%}",
-            delta=f"{result.accuracy - result.before_accuracy:+.0%} from adapting",
+            delta=adaptation_delta(result.accuracy, result.before_accuracy),
             delta_color="off",
         )
     grid_col, matrix_col = st.columns([3, 2])

@@ -13,6 +13,7 @@ from torch import nn
 
 from metasuite.apps.logic import card_table, display_path, user_path
 from metasuite.apps.logic.diagnosis import (
+    ADAPTED,
     DEFAULT_SUPPORT_MINUTES,
     DISCLAIMER,
     MITDB_CHECKPOINT,
@@ -25,6 +26,8 @@ from metasuite.apps.logic.diagnosis import (
     ReportThresholds,
     Task,
     adapt_and_predict,
+    comparison_note,
+    comparison_title,
     confusion_figure,
     load_global_model,
     load_meta_learner,
@@ -49,17 +52,17 @@ SYNTHETIC = "Synthetic cohort (test patients)"
 MITDB = "Local MIT-BIH folder"
 
 
-@st.cache_resource(show_spinner="Loading the meta-learned beat classifier…")
+@st.cache_resource(show_spinner="Loading the meta-learned beat classifier…", max_entries=2)
 def _learner(path: str | None) -> tuple[MetaLearner, dict[str, Any]]:
     return load_meta_learner(path)
 
 
-@st.cache_resource(show_spinner=f"Pre-training the global model ({PRETRAIN_STEPS} steps, once)…")
+@st.cache_resource(show_spinner=f"Pre-training the global model ({PRETRAIN_STEPS} steps, once)…", max_entries=1)
 def _global_model() -> nn.Module:
     return load_global_model()
 
 
-@st.cache_resource(show_spinner="Generating the synthetic test patients…")
+@st.cache_resource(show_spinner="Generating the synthetic test patients…", max_entries=1)
 def _synthetic() -> dict[str, PatientRecord]:
     return {r.patient_id: r for r in synthetic_patients()}
 
@@ -86,9 +89,10 @@ st.markdown(
     "One **task is one patient**. A cardiologist labels the beats of the first few minutes of the recording "
     "(**support**, shaded on the strip); the meta-learned classifier adapts to this patient from them and labels "
     "**every later beat** (query) as **N** (normal), **S** (supraventricular ectopic), **V** (ventricular ectopic) "
-    "or **F** (fusion). For synthetic patients the **global model** was trained on the pooled beats of the training "
-    "patients and never sees this patient's labels; for MIT-BIH records the comparison is the meta-learned network "
-    "**before** adaptation."
+    "or **F** (fusion). The adapted model is compared with a model that has not seen this patient's labels: for "
+    "synthetic patients a **global model** trained on the pooled beats of the training patients; for MIT-BIH records "
+    "(with the shipped MIT-BIH checkpoint) the same meta-learned network **before** adaptation, its meta-learned "
+    "initialisation."
 )
 
 source_col, patient_col, minutes_col = st.columns([2, 4, 2], vertical_alignment="bottom")
@@ -195,16 +199,16 @@ st.plotly_chart(strip_figure(record, beats, float(support_minutes), query_pred),
 if result is None:
     st.caption("Press **Adapt** to adapt the classifier to this patient's support beats and label the rest.")
 else:
-    st.header("Global model vs adapted")
+    st.header(comparison_title(result))
     table = metrics_table(task, result)
-    st.caption(f"Scored on the {task.query_x.shape[0]} query beats; — = undefined (no such beats).")
+    st.caption(
+        f"{comparison_note(result)} Scored on the {task.query_x.shape[0]} query beats; — = undefined (no such beats)."
+    )
     st.dataframe(table.map(lambda v: "—" if pd.isna(v) else f"{v:.1%}"), key="metrics_table")
     true = task.query_y.numpy()
     global_col, adapted_col = st.columns(2)
     global_col.plotly_chart(confusion_figure(true, result.global_pred, result.global_label), key="confusion_global")
-    adapted_col.plotly_chart(
-        confusion_figure(true, result.adapted_pred, "adapted (meta-learned)"), key="confusion_adapted"
-    )
+    adapted_col.plotly_chart(confusion_figure(true, result.adapted_pred, ADAPTED), key="confusion_adapted")
 
     st.header("Patient report")
     with st.expander("Report thresholds"):

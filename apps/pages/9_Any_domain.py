@@ -19,19 +19,27 @@ from metasuite.apps.logic.generic import (
     N_COMPARISON_TASKS,
     DomainModel,
     adapt,
+    changed_options,
     compare_methods,
     comparison_table,
     curve_figure,
     default_domain,
+    display_table,
     examples_table,
+    format_number,
     image_gallery,
+    key_value_text,
     label_names,
     load_model,
     lower_is_better,
     metrics_table,
+    option_fields,
+    option_specs,
     pooled_plan,
+    recorded_options,
     sample_task,
     shipped_runs,
+    task_caption,
     task_view,
     vector_figure,
 )
@@ -45,14 +53,34 @@ OTHER = "Another run folder…"
 MAX_METRIC_CARDS = 4
 
 
+# `options`: the changed domain options as sorted (name, value) pairs; () builds the domain as it always was.
 @st.cache_resource(show_spinner="Loading the domain and its meta-learner…", max_entries=8)
-def _model(domain_name: str, checkpoint: str | None, algorithm: str, stamp: int) -> DomainModel:
-    return load_model(domain_name, checkpoint, algorithm)
+def _model(domain_name: str, checkpoint: str | None, algorithm: str, stamp: int, options: tuple) -> DomainModel:
+    return load_model(domain_name, checkpoint, algorithm, options=dict(options))
 
 
 @st.cache_data(show_spinner=f"Comparing methods on {N_COMPARISON_TASKS} fixed test tasks…", max_entries=8)
-def _comparison(domain_name: str, checkpoint: str | None, algorithm: str, stamp: int) -> dict[str, Any]:
-    return compare_methods(_model(domain_name, checkpoint, algorithm, stamp))
+def _comparison(domain_name: str, checkpoint: str | None, algorithm: str, stamp: int, options: tuple) -> dict[str, Any]:
+    return compare_methods(_model(domain_name, checkpoint, algorithm, stamp, options))
+
+
+@st.cache_data(max_entries=16)
+def _recorded(checkpoint: str | None, stamp: int) -> dict[str, Any]:
+    return recorded_options(checkpoint)
+
+
+def _option_widget(field: dict[str, Any], key: str) -> Any:
+    """One widget for one typed option (:func:`metasuite.apps.logic.generic.option_fields`)."""
+    name, value, help_text = field["name"], field["value"], field["help"] or None
+    if field["widget"] == "select":
+        choices = field["choices"]
+        index = choices.index(value) if value in choices else None
+        return st.selectbox(name, choices, index=index, help=help_text, key=key)
+    if field["widget"] == "checkbox":
+        return st.checkbox(name, value=value, help=help_text, key=key)
+    if field["widget"] == "number":
+        return st.number_input(name, value=value, step=1 if field["type"] == "int" else None, help=help_text, key=key)
+    return st.text_input(name, value=value, help=help_text, key=key, placeholder=f"not set ({field['type']})")
 
 
 st.title("Any domain")
@@ -113,11 +141,38 @@ with detail_col:
 
 try:
     checkpoint_file, stamp = checkpoint_version(checkpoint) if checkpoint is not None else (None, 0)
-    model = _model(domain_name, checkpoint, algorithm, stamp)
+    recorded = _recorded(checkpoint, stamp)
+except MetasuiteError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+# ---------------------------------------------------------------------------- the domain's typed options
+fields = option_fields(option_specs(domain_name), recorded)
+chosen: dict[str, Any] = {}
+if fields:
+    with st.expander("Domain options"):
+        st.caption(
+            "The options the domain declares (its command-line flags). "
+            + ("They start at the values the checkpoint was trained with. " if recorded else "")
+            + "A changed value rebuilds the domain with it; text is read by the option's type."
+        )
+        values: dict[str, Any] = {}
+        columns = st.columns(3)
+        for i, f in enumerate(fields):
+            with columns[i % 3]:
+                key = f"option-{domain_name}-{checkpoint or 'untrained'}-{f['name']}"
+                values[f["name"]] = _option_widget(f, key)
+    chosen = changed_options(fields, values)
+options = tuple(sorted(chosen.items()))
+
+try:
+    model = _model(domain_name, checkpoint, algorithm, stamp, options)
 except MetasuiteError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
 learner = model.learner
+if chosen:
+    st.caption(f"Domain rebuilt with the changed options: {key_value_text(chosen, '; ')}")
 if model.source == "untrained":
     st.warning(
         f"**Untrained**: a {learner.name.upper()} learner with a random initialisation (backbone seed 0), not "
@@ -126,11 +181,10 @@ if model.source == "untrained":
         icon=":material/warning:",
     )
 else:
-    options = model.meta.get("domain_options") or {}
     st.caption(
         f"{learner.name.upper()} checkpoint `{display_path(checkpoint_file)}`"
-        + (f" · domain options {options}" if options else "")
-        + f" · task shape {model.setting}"
+        + (f" · trained with the domain options ({key_value_text(recorded, '; ')})" if recorded else "")
+        + f" · task shape ({key_value_text(model.setting, ', ')})"
     )
 
 # ---------------------------------------------------------------------------- one test task
@@ -158,8 +212,7 @@ except MetasuiteError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
 if task.metadata:
-    shown = {k: v for k, v in task.metadata.items() if not isinstance(v, list | dict) or len(v) <= 8}
-    st.caption("Task: " + ", ".join(f"{k} = {v}" for k, v in shown.items()))
+    st.caption("Task: " + task_caption(task.metadata))
 
 st.subheader("Query metrics before and after adaptation")
 st.caption(
@@ -172,11 +225,11 @@ for col, (name, after) in zip(st.columns(len(headline)), headline, strict=True):
     undefined = math.isnan(after) or math.isnan(before)
     col.metric(
         f"{name} after adaptation",
-        "—" if math.isnan(after) else f"{after:.4g}",
-        delta=None if undefined else f"{after - before:+.4g} vs before",
+        format_number(after),
+        delta=None if undefined else f"{format_number(after - before, signed=True)} vs before",
         delta_color="inverse" if lower_is_better(name) else "normal",
     )
-st.dataframe(metrics_table(adaptation).style.format("{:.4f}", na_rep="—"))
+st.dataframe(display_table(metrics_table(adaptation)))
 if (adaptation.before_pred == adaptation.after_pred).all():
     st.caption("Adaptation does not change this learner's predictions with these steps (e.g. ProtoNet or 0 steps).")
 
@@ -200,12 +253,13 @@ else:
 if view != "image":
     with support_col:
         st.subheader("Support set")
-        st.dataframe(examples_table(task.support_x, task.support_y, task.support_mask, classes), height=300)
+        st.dataframe(
+            display_table(examples_table(task.support_x, task.support_y, task.support_mask, classes)), height=300
+        )
     with query_col:
         st.subheader("Query set, with the adapted prediction")
-        st.dataframe(
-            examples_table(task.query_x, task.query_y, task.query_mask, classes, adaptation.after_pred), height=300
-        )
+        query = examples_table(task.query_x, task.query_y, task.query_mask, classes, adaptation.after_pred)
+        st.dataframe(display_table(query), height=300)
 
 # ---------------------------------------------------------------------------- method comparison
 st.header("Method comparison")
@@ -220,7 +274,7 @@ if include_pooled:
 else:
     st.info(f"Pooled pre-training baselines skipped: {reason}.", icon=":material/info:")
 try:
-    report = _comparison(domain_name, checkpoint, algorithm, stamp)
+    report = _comparison(domain_name, checkpoint, algorithm, stamp, options)
 except MetasuiteError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()

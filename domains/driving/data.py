@@ -30,6 +30,7 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -45,6 +46,7 @@ __all__ = [
     "BDD100K_ATTRIBUTES",
     "IMAGE_EXTENSIONS",
     "KEY_SEPARATOR",
+    "MAX_IMAGE_PIXELS",
     "ImagePool",
     "load_bdd100k",
     "load_image",
@@ -58,6 +60,11 @@ ImagePool: TypeAlias = dict[str, dict[str, np.ndarray]]
 """environment name -> class name -> uint8 array of shape (n_images, size, size, 3), RGB."""
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+#: Largest image (width x height, read from the file's header) a loader decodes: 50 MP admits the photos of a
+#: 50-megapixel phone (8160 x 6120) and refuses a 12000 x 12000 PNG, which zlib squeezes into 420 KB but which
+#: takes 432 MB and seconds to decode (PIL's own decompression-bomb error starts at 179 MP).
+MAX_IMAGE_PIXELS = 50_000_000
 
 # Joins environment and class names in .npz keys; an ASCII control character cannot occur in a folder name
 # or a BDD100K attribute that anyone typed, and save_pool refuses names that contain it.
@@ -75,7 +82,7 @@ _PIL_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, SyntaxError, Value
 # --------------------------------------------------------------------------------------------- one image
 
 
-def load_image(path: Path, size: int) -> np.ndarray:
+def load_image(path: Path, size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Read one image file as a ``(size, size, 3)`` uint8 RGB array.
 
     The image is turned upright according to its EXIF orientation, converted to RGB (greyscale is
@@ -85,31 +92,77 @@ def load_image(path: Path, size: int) -> np.ndarray:
     Raises
     ------
     DataError
-        The file is missing, unreadable, truncated or not an image; the message names the file.
+        The file is missing, unreadable, truncated or not an image, or its header declares more than
+        ``max_pixels`` pixels (checked before any pixel is decoded); the message names the file.
     """
     from PIL import Image, ImageOps
 
     _check_size(size)
     path = Path(path)
+    with _opened(path, size, max_pixels) as img:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        img = _to_rgb(img)
+        width, height = img.size
+        side = min(width, height)
+        left, top = (width - side) / 2, (height - side) / 2
+        img = img.resize((size, size), Image.Resampling.LANCZOS, box=(left, top, left + side, top + side))
+        return np.array(img, dtype=np.uint8)  # a writeable copy, detached from PIL's buffer
+
+
+def _decoded_bytes(path: Path, size: int, max_pixels: int) -> tuple[int, tuple[int, int]]:
+    """``(width * height * 3, (width, height))`` of what :func:`load_image` decodes, from the header alone.
+
+    A JPEG decodes at the reduced scale :func:`load_image` asks for, so its size is the draft size.
+    """
+    with _opened(path, size, max_pixels) as img:
+        width, height = img.size
+    return width * height * 3, (width, height)
+
+
+@contextmanager
+def _opened(path: Path, size: int, max_pixels: int) -> Iterator[Any]:
+    """The image at ``path`` opened lazily (header only), refused above ``max_pixels``, with JPEG draft mode set.
+
+    PIL's read errors, inside the block too, become a :class:`DataError` naming the file.
+    """
+    from PIL import Image
+
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int | np.integer) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive int (width x height), got {max_pixels!r}")
+    errors = (*_PIL_READ_ERRORS, Image.DecompressionBombError)
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # max_pixels is the check here (PIL only warns from 89 MP)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+    except errors as exc:
+        raise _unreadable(path, exc) from exc
+    with opened as img:
+        width, height = img.size
+        if width * height > max_pixels:
+            raise DataError(
+                f"image {path} is {width}x{height} pixels ({_megapixels(width * height)}), more than the "
+                f"{_megapixels(max_pixels)} allowed (max_pixels={max_pixels:,}), so it is not decoded; downscale "
+                "it, e.g. to 2048 pixels on its longer side"
+            )
+        try:
             # JPEG only: decode at the smallest power-of-two scale whose both sides stay >= size (much faster for
             # photos; the final Lanczos resize is unchanged in quality). A no-op for other formats.
             img.draft(None, (size, size))
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            img = _to_rgb(img)
-            width, height = img.size
-            side = min(width, height)
-            left, top = (width - side) / 2, (height - side) / 2
-            img = img.resize((size, size), Image.Resampling.LANCZOS, box=(left, top, left + side, top + side))
-            out = np.array(img, dtype=np.uint8)  # a writeable copy, detached from PIL's buffer
-    except (*_PIL_READ_ERRORS, Image.DecompressionBombError) as exc:
-        raise DataError(
-            f"cannot read image {path}: {exc}; delete or replace the file, or skip such files with a warning: "
-            "--option skip_unreadable=true (skip_unreadable=True in Python)"
-        ) from exc
-    return out
+            yield img
+        except errors as exc:
+            raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: BaseException) -> DataError:
+    return DataError(
+        f"cannot read image {path}: {exc}; delete or replace the file, or skip such files with a warning: "
+        "--option skip_unreadable=true (skip_unreadable=True in Python)"
+    )
+
+
+def _megapixels(n: int) -> str:
+    return f"{n / 1e6:.3g} MP"
 
 
 def _to_rgb(img: Any) -> Any:
@@ -160,7 +213,12 @@ def _subsample(items: list[Any], max_per_class: int | None, seed: int, env: str,
 
 
 def _load_many(
-    jobs: list[tuple[str, str, list[Path]]], size: int, skip_unreadable: bool, progress: bool, desc: str
+    jobs: list[tuple[str, str, list[Path]]],
+    size: int,
+    skip_unreadable: bool,
+    progress: bool,
+    desc: str,
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> ImagePool:
     """Load every ``(env, cls, paths)`` job; a class whose files are all skipped gets a ``(0, size, size, 3)`` array."""
     pool: ImagePool = {}
@@ -170,11 +228,12 @@ def _load_many(
             images = []
             for path in paths:
                 try:
-                    images.append(load_image(path, size))
+                    images.append(load_image(path, size, max_pixels))
                 except DataError as exc:
                     if not skip_unreadable:
                         raise
-                    warnings.warn(f"skipping unreadable image: {exc.__cause__}: {path}", stacklevel=3)
+                    reason = exc.__cause__ if exc.__cause__ is not None else exc
+                    warnings.warn(f"skipping unreadable image: {reason}: {path}", stacklevel=3)
                 finally:
                     bar.update(1)
             stacked = np.stack(images) if images else np.zeros((0, size, size, 3), dtype=np.uint8)
@@ -182,6 +241,41 @@ def _load_many(
     finally:
         bar.close()
     return pool
+
+
+def _check_decoded_bytes(
+    jobs: list[tuple[str, str, list[Path]]],
+    size: int,
+    max_pixels: int,
+    max_decoded_bytes: int,
+    skip_unreadable: bool,
+    where: Path,
+) -> None:
+    """Refuse ``jobs`` whose images decode to more than ``max_decoded_bytes`` (width x height x 3, summed).
+
+    Reads image headers only. An image over ``max_pixels`` or unreadable raises here already, before any image is
+    decoded (with ``skip_unreadable``, it is left out of the sum: it will be skipped).
+    """
+    total = count = 0
+    largest: tuple[int, Path, tuple[int, int]] | None = None
+    for _, _, paths in jobs:
+        for path in paths:
+            try:
+                n_bytes, shape = _decoded_bytes(path, size, max_pixels)
+            except DataError:
+                if skip_unreadable:
+                    continue
+                raise
+            total, count = total + n_bytes, count + 1
+            if largest is None or n_bytes > largest[0]:
+                largest = (n_bytes, path, shape)
+    if total > max_decoded_bytes and largest is not None:
+        _, path, (width, height) = largest
+        raise DataError(
+            f"the {count} images to load from {where} decode to {total:,} bytes (width x height x 3, summed), "
+            f"more than the {max_decoded_bytes:,} allowed (max_decoded_bytes); the largest is {path} "
+            f"({width}x{height}); use fewer or smaller images"
+        )
 
 
 # --------------------------------------------------------------------------------------------- image folders
@@ -195,6 +289,8 @@ def load_image_folder(
     seed: int = 0,
     progress: bool = False,
     skip_unreadable: bool = False,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_decoded_bytes: int | None = None,
 ) -> ImagePool:
     """Load an image folder tree into an :data:`ImagePool` of ``(n, size, size, 3)`` uint8 arrays.
 
@@ -215,13 +311,19 @@ def load_image_folder(
         ``numpy.random.default_rng`` seeded from ``(seed, environment, class)`` (kept in file-name order).
     seed : seed of that subsample.
     progress : show progress (a bar on a terminal, periodic lines otherwise).
-    skip_unreadable : skip (with a warning) instead of raising on a corrupt or unreadable image file.
+    skip_unreadable : skip (with a warning) instead of raising on a corrupt or unreadable image file, or on
+        one larger than ``max_pixels``.
+    max_pixels : largest image (width x height, read from its header before decoding) that is decoded.
+    max_decoded_bytes : when given, the images to load (after the ``max_per_class`` subsample) may decode to at
+        most this many bytes in all (width x height x 3 each, JPEGs at their reduced decoding scale); checked
+        from the headers before any image is decoded.
 
     Raises
     ------
     DataError
         ``root`` is missing or has no class folders; a class folder has no readable images or fewer
-        than ``min_per_class``; the two layouts are mixed; an image is unreadable (unless skipped).
+        than ``min_per_class``; the two layouts are mixed; an image is unreadable or larger than
+        ``max_pixels`` (unless skipped); the images decode to more than ``max_decoded_bytes``.
     """
     _check_size(size)
     _check_counts(min_per_class, max_per_class)
@@ -240,7 +342,9 @@ def load_image_folder(
         _check_class_count(folder, len(files), min_per_class)
         jobs.append((env, cls, _subsample(files, max_per_class, seed, env, cls)))
 
-    pool = _load_many(jobs, size, skip_unreadable, progress, desc=f"loading {root.name or root}")
+    if max_decoded_bytes is not None:
+        _check_decoded_bytes(jobs, size, max_pixels, max_decoded_bytes, skip_unreadable, root)
+    pool = _load_many(jobs, size, skip_unreadable, progress, f"loading {root.name or root}", max_pixels)
     for env, cls, folder in class_dirs:
         _check_class_count(folder, len(pool[env][cls]), min_per_class, after_skipping=True)
     return pool
