@@ -455,7 +455,7 @@ def load_eval_results(path: str | Path = EVAL_JSON) -> pd.DataFrame | None:
                     "split": setting.get("split", "test"),
                     "k_shot": setting.get("k_shot"),
                     "accuracy": float(acc["mean"]),
-                    "ci95": float(acc["ci95"]),
+                    "ci95": float("nan") if acc["ci95"] is None else float(acc["ci95"]),  # one task: no interval
                 }
             )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

@@ -45,7 +45,7 @@ from metasuite.apps.logic.models import (
 )
 from metasuite.core.algorithms import AdaptedModel, MetaLearner
 from metasuite.core.baselines import BaselineConfig, ScratchBaseline, build_baselines
-from metasuite.core.evaluate import MetaMethod, evaluate
+from metasuite.core.evaluate import MetaMethod, evaluate, format_mean_ci
 from metasuite.core.learners import make_learner
 from metasuite.core.options import Option, OptionError
 from metasuite.core.registry import get_domain, get_domain_class
@@ -720,7 +720,7 @@ def comparison_table(report: dict[str, Any], digits: int = 3) -> pd.DataFrame:
         row: dict[str, Any] = {"method": r["method"], "kind": r["kind"]}
         for n in names:
             m = r["metrics"].get(n)
-            row[n] = "—" if m is None or m["mean"] is None else f"{m['mean']:.{digits}f} ± {m['ci95']:.{digits}f}"
+            row[n] = "—" if m is None or m["mean"] is None else format_mean_ci(m, digits)
         row["tasks"] = r["n_tasks"]
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
