@@ -79,7 +79,8 @@ class MyDomain(Domain):
     page = "pages/5_MyDomain.py"       # optional: a Streamlit page under apps/
 
     def sampler(self, split, *, n_way, k_shot, n_query):
-        return MySampler(split, n_way, k_shot, n_query)   # .sample(generator) -> core.tasks.Task
+        # MySampler(...).sample(generator) returns a metasuite.core.tasks.Task
+        return MySampler(split, n_way, k_shot, n_query)
 
     def backbone_spec(self, algorithm, n_way):
         return "conv4", {"in_channels": 3, "image_size": 84,

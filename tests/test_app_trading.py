@@ -184,7 +184,7 @@ def test_metrics_table_holds_every_method_in_report_order(one_year) -> None:
 def test_price_figure_shades_each_regime_run_and_shows_the_positions(one_year) -> None:
     fig = price_figure(one_year, "TEST0-0")
     runs = regime_runs(one_year.regimes["TEST0-0"])
-    shapes = fig.layout.shapes
+    shapes = [s for s in fig.layout.shapes if s.type == "rect"]
     assert len(runs) >= 2 and len(shapes) == len(runs)
     for k, (run, shape) in enumerate(zip(runs, shapes, strict=True)):
         assert pd.Timestamp(shape.x0) == run.first
@@ -200,12 +200,13 @@ def test_price_figure_shades_each_regime_run_and_shows_the_positions(one_year) -
 
 
 def test_equity_figure_has_every_methods_equity_and_drawdown(one_year) -> None:
-    fig = equity_figure(one_year)
+    fig = equity_figure(one_year.report)
     names = list(one_year.report["methods"])
     equity, drawdowns = fig.data[0::2], fig.data[1::2]
     assert [t.name for t in equity] == names and [t.showlegend for t in drawdowns] == [False] * len(names)
     for name, eq, dd in zip(names, equity, drawdowns, strict=True):
         assert eq.y[-1] == pytest.approx(one_year.report["curves"]["equity"][name][-1], rel=1e-5)
+        assert eq.y[-1] == pytest.approx((1.0 + one_year.portfolio[name].fillna(0.0)).prod(), rel=1e-5)
         assert max(dd.y) <= 0.0 and dd.yaxis == "y2"
     assert fig.layout.yaxis.type == "log"
 
@@ -224,8 +225,14 @@ def _run(checkpoint: Path, source: str = "synthetic") -> AppTest:
     return at
 
 
-def _figure(at: AppTest, index: int) -> dict:
-    return json.loads(at.get("plotly_chart")[index].proto.spec)
+def _figure(at: AppTest, key: str) -> dict:
+    (chart,) = [c for c in at.get("plotly_chart") if c.key == key]
+    return json.loads(chart.proto.spec)
+
+
+def _asset_table(at: AppTest) -> pd.DataFrame:
+    """The asset backtest's metrics (every column; the page shows them as two tables, the last two on the page)."""
+    return at.dataframe[-2].value
 
 
 @pytest.mark.slow
@@ -237,15 +244,17 @@ def test_trading_page_renders_the_disclaimer_charts_and_metrics(checkpoint: Path
     assert at.number_input(key="cost_bps").value == 10.0
     start, end = default_test_period(synthetic, "TEST0-0", load_learner(checkpoint)[1])
     assert (at.date_input(key="test_start").value, at.date_input(key="test_end").value) == (start.date(), end.date())
-    table = at.dataframe[0].value
+    table = _asset_table(at)
     assert list(table.index) == [load_learner(checkpoint)[0].name, *LEARNED, *BASELINE_NAMES]
     assert "Sharpe 95% CI" in table.columns
-    assert len(at.get("plotly_chart")) == 2
-    assert {s["fillcolor"] for s in _figure(at, 0)["layout"]["shapes"]} <= set(REGIME_COLOURS.values())
+    assert {"price_chart", "asset_equity_chart", "asset_sharpe_chart"} <= {c.key for c in at.get("plotly_chart")}
+    assert {s["fillcolor"] for s in _figure(at, "price_chart")["layout"]["shapes"] if s["type"] == "rect"} <= set(
+        REGIME_COLOURS.values()
+    )
     assert any("ground-truth regime" in c.value for c in at.caption)
     at.number_input(key="cost_bps").set_value(50.0).run()
     assert not at.exception
-    dearer = at.dataframe[0].value
+    dearer = _asset_table(at)
     traded = table["turnover / yr"] > 0  # same positions, five times the costs: every trader earns less
     assert traded.all() and (dearer["CAGR"] < table["CAGR"]).all()
 
@@ -254,8 +263,8 @@ def test_trading_page_renders_the_disclaimer_charts_and_metrics(checkpoint: Path
 def test_the_sp500_source_backtests_the_arch_history_offline(checkpoint: Path) -> None:
     at = _run(checkpoint, "sp500")
     assert at.selectbox(key="ticker").options == ["SP500"]
-    table = at.dataframe[0].value
+    table = _asset_table(at)
     assert table["kind"].iloc[0] == "meta-learned, adapted" and list(table.index[1:3]) == list(LEARNED)
-    labels = {t["name"] for t in _figure(at, 0)["data"][1:-2]}
+    labels = {t["name"] for t in _figure(at, "price_chart")["data"][1:-2]}
     assert labels <= {"risk-on", "risk-off"} and labels
     assert any("2-state HMM" in c.value for c in at.caption)

@@ -196,7 +196,7 @@ class StandIn:
 
 
 @contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
+def torch_threads(n: int | None) -> Iterator[None]:
     """Run torch on ``n`` intra-op threads (None: unchanged), then restore the previous setting.
 
     Small networks gain nothing from threads, and on a busy two-core machine extra threads only contend
@@ -237,7 +237,7 @@ def train_atomically(request: TrainRequest, domain: Domain) -> Path:
 
 def quick_train(domain: Domain, stand_in: StandIn, out: str | Path) -> Path:
     """Meta-train ``stand_in`` on ``domain`` into run folder ``out`` (atomically); a finished run is reused."""
-    with _torch_threads(stand_in.threads):
+    with torch_threads(stand_in.threads):
         return train_atomically(stand_in.request(domain, out), domain)
 
 

@@ -1,6 +1,8 @@
 """Trading page: a next-day direction model adapted to the current market regime, backtested honestly.
 
-Layout only; every number comes from :mod:`metasuite.apps.logic.trading`. Not investment advice.
+Layout only; every number comes from :mod:`metasuite.apps.logic.trading`. The shipped evaluation of the chosen
+source is drawn at once; the backtest of one asset with the sidebar's settings follows, read from the disk cache
+when any session computed it before, else computed with its progress in stages. Not investment advice.
 """
 
 from __future__ import annotations
@@ -14,25 +16,29 @@ from metasuite.apps.logic import display_path
 from metasuite.apps.logic.trading import (
     DEFAULT_COST_BPS,
     DISCLAIMER,
-    PAGE_N_BOOT,
+    METRIC_GROUPS,
     PERCENT_COLUMNS,
     POSITION_LABELS,
     SOURCE_LABELS,
+    UPLOAD_CONTROLS,
     MarketData,
-    TradingEvaluation,
     arch_market,
+    cached_backtest,
     checkpoint_for,
     checkpoint_meta,
+    comparison_note,
     csv_market,
+    data_notes,
     decision_days,
     default_test_period,
     equity_figure,
-    load_methods,
     meta_method,
     metrics_table,
     price_figure,
-    run_backtest,
+    sharpe_figure,
+    shipped_report,
     synthetic_market,
+    upload_hint,
     yfinance_market,
 )
 from metasuite.core.errors import CheckpointError, DataError
@@ -40,19 +46,24 @@ from metasuite.core.errors import CheckpointError, DataError
 st.set_page_config(page_title="Trading · metasuite", page_icon=":material/candlestick_chart:", layout="wide")
 
 
-@st.cache_resource(show_spinner="Simulating the synthetic test market…")
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shipped(source: str, override: str) -> dict[str, Any] | None:
+    return shipped_report(source, override)
+
+
+@st.cache_resource(show_spinner="Simulating the synthetic test market…", max_entries=4)
 def _synthetic(options: dict[str, Any]) -> MarketData:
     return synthetic_market(options)
 
 
-@st.cache_resource(show_spinner="Loading the index history shipped with arch…")
+@st.cache_resource(show_spinner="Loading the index history shipped with arch…", max_entries=2)
 def _arch(name: str) -> MarketData:
     return arch_market(name)
 
 
 @st.cache_resource(show_spinner="Reading the uploaded CSV…", max_entries=4)
-def _csv(digest: str, name: str, _data: bytes) -> MarketData:
-    return csv_market(_data, name)
+def _csv(digest: str, name: str, missing: str, allow_jumps: bool, _data: bytes) -> MarketData:
+    return csv_market(_data, name, missing=missing, allow_jumps=allow_jumps)
 
 
 @st.cache_resource(show_spinner="Downloading from Yahoo Finance…", max_entries=4)
@@ -60,23 +71,20 @@ def _yfinance(ticker: str) -> MarketData:
     return yfinance_market(ticker)
 
 
-@st.cache_resource(
-    show_spinner="Walk-forward backtest: adapting every query window, then the baselines…", max_entries=16
-)
-def _backtest(key: tuple, _market: MarketData, checkpoint: str) -> tuple[TradingEvaluation, list[str]]:
-    _, ticker, start, end, cost_bps, slippage_bps, position = key
-    methods, meta = load_methods(checkpoint)
-    return run_backtest(
-        methods,
-        meta,
-        _market,
-        ticker,
-        start,
-        end,
-        cost_bps=cost_bps,
-        slippage_bps=slippage_bps,
-        position=position,
-    )
+def _results(report: dict[str, Any], key: str, costs: str) -> None:
+    """Equity and drawdown, Sharpe ratios with their intervals, and the metrics of every method in ``report``."""
+    st.caption(f"Growth of 1 unit of capital after costs ({costs}) and drawdown from the running peak.")
+    st.plotly_chart(equity_figure(report), key=f"{key}_equity_chart")
+    st.plotly_chart(sharpe_figure(report), key=f"{key}_sharpe_chart")
+    table = metrics_table(report)
+    table[list(PERCENT_COLUMNS)] *= 100.0  # fractions shown as percentages with one decimal
+    config: dict[str, Any] = {c: st.column_config.NumberColumn(c, format="%.1f%%") for c in PERCENT_COLUMNS}
+    for c, digits in (("Sharpe", 2), ("Sortino", 2), ("Calmar", 2), ("turnover / yr", 1)):
+        config[c] = st.column_config.NumberColumn(c, format=f"%.{digits}f")
+    for i, (title, columns) in enumerate(METRIC_GROUPS.items()):
+        st.markdown(f"**{title}**")
+        st.dataframe(table, column_order=columns, column_config=config, key=f"{key}_metrics_{i}")
+    st.caption(comparison_note(report))
 
 
 st.title("Trading")
@@ -128,20 +136,45 @@ st.markdown(
     "**scratch** trains a fresh network on each support window alone; the rules need no training."
 )
 
+# ---------------------------------------------------------------------------- the shipped evaluation, at once
+shipped = _shipped(source, override)
+if shipped is not None:
+    shipped_data, setting = shipped["data"], shipped["setting"]
+    tickers, (first, last) = shipped_data["tickers"], shipped_data["test_period"]
+    st.header("Shipped evaluation: every test asset")
+    st.caption(
+        f"What `metasuite eval trading` measured for the shipped checkpoints on {len(tickers)} test assets "
+        f"({', '.join(tickers[:10])}), {first} to {last} ({shipped_data['n_days']} trading days), equal weight, "
+        f"{POSITION_LABELS.get(setting['position'], setting['position'])}; recorded with the checkpoints, so it "
+        "shows at once. Below it, one asset is backtested with the settings in the sidebar."
+    )
+    _results(
+        shipped, "shipped", f"{setting['cost_bps']:g} bp + {setting['slippage_bps']:g} bp slippage per unit traded"
+    )
+
 # ---------------------------------------------------------------------------- data
-data_key = source
+data_key: Any = source
 try:
     if source == "synthetic":
         market = _synthetic(options if options.get("source", "synthetic") == "synthetic" else {})
-        st.caption(
-            "The synthetic **test market**: simulated with its own seed and regime path, never seen in training."
-        )
     elif source in ("sp500", "nasdaq"):
         market = _arch(source)
     elif source == "csv":
         with st.sidebar:
             upload = st.file_uploader(
                 "CSV: date,open,high,low,close,volume[,Name] (one ticker per Name)", type=["csv"], key="csv_upload"
+            )
+            drop_missing = st.checkbox(
+                UPLOAD_CONTROLS["missing"][1],
+                key="csv_drop_missing",
+                help="Rows where open, high, low or close is empty are dropped (listed in the data notes) "
+                "instead of refusing the file.",
+            )
+            allow_jumps = st.checkbox(
+                UPLOAD_CONTROLS["allow_jumps"][1],
+                key="csv_allow_jumps",
+                help="An overnight move this large that is not a detected split is refused as a likely data error; "
+                "tick this if it is a real event (listed in the data notes).",
             )
         if upload is None:
             st.info(
@@ -151,8 +184,9 @@ try:
             )
             st.stop()
         data = upload.getvalue()
-        data_key = hashlib.sha256(data).hexdigest()
-        market = _csv(data_key, upload.name, data)
+        missing = "drop" if drop_missing else "raise"
+        data_key = (hashlib.sha256(data).hexdigest(), missing, allow_jumps)
+        market = _csv(data_key[0], upload.name, missing, allow_jumps, data)
     else:
         with st.sidebar:
             wanted = st.text_input("Yahoo Finance ticker", key="yf_ticker", placeholder="SPY").strip().upper()
@@ -168,8 +202,22 @@ try:
             st.session_state.pop("yf_loaded", None)  # press Download again to retry
             raise
 except DataError as exc:
-    st.error(f"Could not load the {SOURCE_LABELS[source]} data: {exc}", icon=":material/error:")
+    hint = upload_hint(str(exc)) if source == "csv" else None
+    st.error(
+        f"Could not load the {SOURCE_LABELS[source]} data: {exc}" + (f"\n\n{hint}" if hint else ""),
+        icon=":material/error:",
+    )
     st.stop()
+
+notes = data_notes(market)
+if notes:
+    st.warning(
+        f"Loading the data changed or flagged {len(notes)} thing(s): see **Data notes** below before trusting "
+        "the backtest.",
+        icon=":material/warning:",
+    )
+    with st.expander(f"Data notes ({len(notes)})", expanded=len(notes) <= 5):
+        st.markdown("\n".join(f"- {note}" for note in notes))
 
 with st.sidebar:
     ticker = st.selectbox("Asset", market.tickers, key="ticker")
@@ -188,24 +236,40 @@ with st.sidebar:
     end = st.date_input("to", key="test_end", **bounds)
     st.caption(f"Default: {default_start.date()} to {default_end.date()}, the domain's test period.")
 
+# ---------------------------------------------------------------------------- one asset, the sidebar's settings
+st.header(f"{ticker}: backtest with your settings")
+if source == "synthetic":
+    st.caption("The synthetic **test market**: simulated with its own seed and regime path, never seen in training.")
+progress_box = st.empty()
+
+
+def _show_progress(stage: str, fraction: float) -> None:
+    progress_box.progress(min(max(fraction, 0.0), 1.0), text=f"Backtesting {ticker}: {stage}")
+
+
 try:
-    with st.spinner("Loading the meta-learner and pre-training the pooled model (once per checkpoint)…"):
-        load_methods(checkpoint)
-    key = (data_key, ticker, str(start), str(end), float(cost_bps), float(slippage_bps), position)
-    ev, warnings = _backtest(key, market, str(checkpoint))
+    result = cached_backtest(
+        checkpoint,
+        market,
+        ticker,
+        start,
+        end,
+        cost_bps=float(cost_bps),
+        slippage_bps=float(slippage_bps),
+        position=position,
+        progress=_show_progress,
+    )
 except (DataError, CheckpointError) as exc:
+    progress_box.empty()
     st.error(f"Could not backtest {ticker}: {exc}", icon=":material/error:")
     st.stop()
-for warning in warnings:
+progress_box.empty()
+for warning in result.warnings:
     st.warning(warning, icon=":material/warning:")
 
-report = ev.report
+report = result.ev.report
 learner = meta_method(report)
-days = report["data"]["n_days"]
 first, last = report["data"]["test_period"]
-
-# ---------------------------------------------------------------------------- charts and table
-st.header(f"{ticker}: price, regimes and positions")
 truth = report["data"]["regimes"]
 regime_note = (
     "Shaded: the **ground-truth regime** of the simulation (bull, sideways, bear, crisis)."
@@ -215,32 +279,18 @@ regime_note = (
     if truth
     else "No regime labels for this asset."
 )
-st.caption(
-    f"{first} to {last} ({days} trading days). {regime_note} Below: the position of **{learner}** held over each "
-    "day (decided at the previous close) and its probability of 'up'."
+how = (
+    f"computed in {result.seconds:.0f} s and cached for every later visit with these settings"
+    if result.computed
+    else "read from the cache: computed before with these settings"
 )
-st.plotly_chart(price_figure(ev, ticker, learner), key="price_chart")
-
-st.header("All methods")
 st.caption(
-    f"Growth of 1 unit of capital after costs ({cost_bps:g} bp + {slippage_bps:g} bp slippage per unit traded) and "
-    "drawdown from the running peak."
+    f"{first} to {last} ({report['data']['n_days']} trading days; {how}). {regime_note} Below the price: the position "
+    f"of **{learner}** held over each day (decided at the previous close), and its probability of 'up' on its own "
+    "0 to 1 axis (long above the dotted 0.5 line in long / flat mode)."
 )
-st.plotly_chart(equity_figure(ev), key="equity_chart")
-
-table = metrics_table(report)
-table[list(PERCENT_COLUMNS)] *= 100.0  # fractions shown as percentages with one decimal
-config: dict[str, Any] = {c: st.column_config.NumberColumn(c, format="%.1f%%", width="small") for c in PERCENT_COLUMNS}
-for c, digits in (("Sharpe", 2), ("Sortino", 2), ("Calmar", 2), ("turnover / yr", 1)):
-    config[c] = st.column_config.NumberColumn(c, format=f"%.{digits}f", width="small")
-st.dataframe(table, column_config=config, key="metrics_table")
-vs = report["methods"][learner]["vs"]
-parts = [f"{ref}: {v['diff']:+.2f} [{v['lo']:.2f}, {v['hi']:.2f}]" for ref, v in vs.items()]
-st.caption(
-    "Sharpe: annualised, zero risk-free rate, with a 95% stationary-bootstrap interval "
-    f"({PAGE_N_BOOT} resamples). Turnover: units traded per year; exposure: mean |position|. "
-    + (f"Sharpe difference of {learner} (paired bootstrap 95% CI) vs " + "; ".join(parts) + "." if parts else "")
-)
+st.plotly_chart(price_figure(result.ev, ticker, learner), key="price_chart")
+_results(report, "asset", f"{cost_bps:g} bp + {slippage_bps:g} bp slippage per unit traded")
 
 st.header("Model")
 ids = meta.get("split_ids") or {}
