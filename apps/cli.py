@@ -157,7 +157,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    report = bench_run(args.name, quick=args.quick, json_path=args.json)
+    options = {k: _json_or_text(v) for k, v in parse_assignments(args.option).items()}
+    if args.data_dir is not None:
+        options["data_dir"] = str(args.data_dir)
+    report = bench_run(args.name, quick=args.quick, json_path=args.json, options=options)
     print(json.dumps({k: v for k, v in report.items() if k in ("name", "ratios", "seconds")}, indent=2))
     return 0
 
@@ -414,6 +417,8 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("--json", required=True, type=Path, help="write the benchmark JSON here")
     s.add_argument("--quick", action="store_true", help="same code path, reduced sizes (under a minute)")
+    s.add_argument("--data-dir", type=Path, help="data the benchmark runs on, for those that take one (fewshot)")
+    s.add_argument("--option", action="append", metavar="KEY=VALUE", help="a benchmark's own option (repeatable)")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("data", help="download a domain's public dataset (needs internet)")

@@ -40,6 +40,8 @@ from metasuite.core.evaluation import TASK_SHAPE, EvalReport, EvalRequest, Fixed
 from metasuite.core.jsonio import atomic_write_text, write_json
 from metasuite.core.learners import make_learner
 from metasuite.core.options import coerce_options
+from metasuite.core.rl.domain import RLDomain
+from metasuite.core.rl.train import train_rl
 from metasuite.core.trainer import RUN_CONFIG, TrainConfig, train
 
 __all__ = [
@@ -273,6 +275,8 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
     """Meta-train in this process (alone, or as one rank of a ``torchrun`` run when ``dist`` is given)."""
     domain = domain if domain is not None else build_domain(request.domain, request.options)
     setting = train_setting(domain, request)
+    if isinstance(domain, RLDomain):  # tasks that are environments: the RL trainer collects its own rollouts
+        return _train_rl_here(request, domain, setting)
     learner = make_learner(domain, request.algo, n_way=setting["n_way"], seed=request.seed, **request.hparams)
     init = None
     steps = request.pretrain_steps
@@ -295,9 +299,27 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
     return TrainResult(Path(request.out), summary, dist is None or dist.is_main, domain.data_notes())
 
 
+def _train_rl_here(request: TrainRequest, domain: RLDomain, setting: dict[str, Any]) -> TrainResult:
+    """Meta-train an RL algorithm (``maml-rl``, ``fomaml-rl``, ``rl2``) on an RL domain's task family."""
+    summary = train_rl(
+        domain.task_family(),
+        request.algo,
+        request.out,
+        setting=setting,
+        hparams={**domain.default_hparams(request.algo), **request.hparams},
+        config={**domain.default_train_config(request.algo), "seed": request.seed, **request.config},
+        run_meta=run_metadata(domain, setting),
+        resume=request.resume and not request.overwrite,
+        progress=request.progress,
+    )
+    return TrainResult(Path(request.out), summary, True, domain.data_notes())
+
+
 def _launch(request: TrainRequest) -> TrainResult:
     """Validate ``request`` here, then run it in ``request.nproc`` processes through ``torchrun``."""
     domain = build_domain(request.domain, request.options)
+    if isinstance(domain, RLDomain):
+        raise MetasuiteError(f"{domain.name} trains in one process (its rollouts are vectorised environments)")
     train_config(
         domain, get_algorithm(request.algo).name, request, request.nproc or 1
     )  # fails here, in one line, not in every rank
@@ -345,17 +367,20 @@ def _write(evaluation: Any, report: EvalReport, json_path: str | Path | None, se
 
 
 # ---------------------------------------------------------------------------- benchmarks and data
-def bench_run(name: str, quick: bool = False, json_path: str | Path | None = None) -> dict[str, Any]:
+def bench_run(
+    name: str, quick: bool = False, json_path: str | Path | None = None, options: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Run benchmark ``name`` (``metasuite.benchmarks`` entry points); write its JSON; return the report.
 
-    A benchmark is ``fn(quick: bool) -> dict`` whose dict holds ``"ratios"`` (the headline comparisons,
-    measured side by side in one run); the report adds the name, the machine and the wall time.
+    A benchmark is ``fn(quick: bool, **options) -> dict`` (``options``: e.g. ``data_dir``) whose dict holds
+    ``"ratios"`` (the headline comparisons, measured side by side in one run); the report adds the name, the
+    machine and the wall time.
     """
     benches = registry.available_benchmarks()
     if name not in benches:
         raise UnknownNameError(f"unknown benchmark {name!r}; available: {', '.join(sorted(benches))}")
     t0 = time.perf_counter()
-    result = benches[name].load()(quick=quick)
+    result = benches[name].load()(quick=quick, **(options or {}))
     if "ratios" not in result:
         raise ValueError(f"benchmark {name!r} returned no 'ratios' object")
     report = {"name": name, "quick": quick, "machine": machine_info(), **result}
