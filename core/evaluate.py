@@ -116,12 +116,14 @@ class MetaMethod:
 
 
 def calibrate_bias(method: MetaMethod, tasks: Sequence[Task], n_classes: int, steps: int = 200) -> Tensor:
-    """Per-class logit offsets ``(n_classes,)`` that minimise the class-balanced cross-entropy of ``method``'s
-    adapted predictions on the query examples of ``tasks`` (validation tasks, never test tasks).
+    """Per-class logit offsets ``(n_classes,)`` that maximise the likelihood (minimise the plain cross-entropy)
+    of ``method``'s adapted predictions on the query examples of ``tasks`` (validation tasks, never test tasks).
 
-    For class-imbalanced tasks (a patient's beats: 90 % N) a model adapted on few minority examples under- or
-    over-calls them; a learned offset per class is the decision threshold calibrated on held-out patients. A
-    convex problem in the offsets, solved by L-BFGS; the first offset is fixed at 0.
+    For class-imbalanced tasks (a patient's beats: 90 % N) a model meta-trained with a class-balanced loss
+    over-calls the rare classes (its logits assume balanced priors); offsets fitted by maximum likelihood on
+    held-out patients restore the real priors -- the decision thresholds calibrated there. (A class-balanced
+    objective here would undo nothing: it is what the model already optimises.) A convex problem in the offsets,
+    solved by L-BFGS; the first offset is fixed at 0.
     """
     logits, labels = [], []
     for task in tasks:
@@ -132,15 +134,13 @@ def calibrate_bias(method: MetaMethod, tasks: Sequence[Task], n_classes: int, st
         logits.append(out[keep])
         labels.append(task.query_y[keep].long())
     z, y = torch.cat(logits), torch.cat(labels)
-    counts = torch.bincount(y, minlength=n_classes).double()
-    weight = torch.where(counts > 0, 1.0 / counts.clamp_min(1.0), torch.zeros_like(counts))
     free = torch.zeros(n_classes - 1, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([free], max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure() -> Tensor:
         opt.zero_grad()
         bias = torch.cat([torch.zeros(1, dtype=torch.float64), free])
-        loss = torch.nn.functional.cross_entropy(z + bias, y, weight=weight)
+        loss = torch.nn.functional.cross_entropy(z + bias, y)
         loss.backward()
         return loss
 
