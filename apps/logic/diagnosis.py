@@ -42,6 +42,7 @@ from metasuite.domains.diagnosis import DiagnosisDomain, DiagnosisSampler
 from metasuite.domains.diagnosis.beats import BeatSet, extract_beats
 from metasuite.domains.diagnosis.domain import preprocess
 from metasuite.domains.diagnosis.metrics import HEADLINE_KEYS, beat_metrics, confusion
+from metasuite.domains.diagnosis.mitdb import MitdbError, list_records, load_patients
 from metasuite.domains.diagnosis.records import AAMI_CLASSES, PatientRecord
 from metasuite.domains.diagnosis.report import DISCLAIMER, PatientReport, ReportThresholds, build_report
 
@@ -263,7 +264,6 @@ def mitdb_records(folder: str | Path) -> list[str]:
     Raises :class:`~metasuite.core.errors.DataError` (a :class:`~metasuite.domains.diagnosis.mitdb.MitdbError`) when the
     folder does not exist or holds no record.
     """
-    from metasuite.domains.diagnosis.mitdb import MitdbError, list_records
 
     records = list_records(folder)
     if not records:
@@ -279,7 +279,6 @@ def load_mitdb_patient(folder: str | Path, record: str) -> PatientRecord:
 
     Raises :class:`~metasuite.core.errors.DataError` naming the file when the record is missing or unreadable.
     """
-    from metasuite.domains.diagnosis.mitdb import load_patients
 
     (patient,) = load_patients(folder, [record])
     return patient

@@ -45,6 +45,7 @@ from metasuite.core.tasks import Task, generator
 from metasuite.domains.driving import DrivingDomain
 from metasuite.domains.driving.data import MAX_IMAGE_PIXELS, ImagePool, load_image_folder
 from metasuite.domains.driving.domain import _MEAN, _STD, DrivingSampler
+from metasuite.domains.driving.render import SCENE_CLASSES, Environment, cached_pool
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -210,7 +211,6 @@ def environment_pool(
     environment: str, n_per_class: int = POOL_PER_CLASS, size: int = 48, seed: int = POOL_SEED
 ) -> ImagePool:
     """Render (once, cached on disk) ``n_per_class`` frames of every scene class in one environment."""
-    from metasuite.domains.driving.render import SCENE_CLASSES, Environment, cached_pool
 
     arr = cached_pool(Environment.from_name(environment), n_per_class=n_per_class, size=size, seed=seed)
     return {environment: {c: arr[i] for i, c in enumerate(SCENE_CLASSES)}}
