@@ -95,3 +95,18 @@ def test_pages_hold_layout_only() -> None:
         return None
 
     assert _violations("apps", rule) == []
+
+
+def test_project_modules_are_imported_at_the_top() -> None:
+    """A function-local import of a project module hides an import cycle from tools and readers; heavy
+    third-party packages (torch extras, sklearn, streamlit, PIL ...) may stay lazy."""
+
+    def local_project_imports(folder: str) -> list[str]:
+        return [
+            f"{path.relative_to(REPO)}:{line} imports {module} inside a function"
+            for path in _modules(folder)
+            for line, module, top in _imports(path)
+            if not top and module.startswith("metasuite")
+        ]
+
+    assert [v for folder in ("core", "domains", "apps") for v in local_project_imports(folder)] == []

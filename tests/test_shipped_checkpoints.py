@@ -8,6 +8,7 @@ the shipped models fails here.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -15,11 +16,16 @@ import pytest
 
 from metasuite.core.learners import load_learner
 from metasuite.core.registry import get_domain
+from metasuite.core.rl.learners import RL_ALGORITHMS, load_rl_learner
+from metasuite.core.rl.train import validation_return
 from metasuite.core.tasks import TaskBatch, derive_seed, fixed_tasks
 from metasuite.core.trainer import validate
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted((ROOT / "data" / "checkpoints").glob("*/*/best.safetensors"))
+ALL = sorted((ROOT / "data" / "checkpoints").glob("*/*/best.safetensors"))
+IS_RL = {p: json.loads(p.with_suffix(".json").read_text())["algorithm"] in RL_ALGORITHMS for p in ALL}
+SHIPPED = [p for p in ALL if not IS_RL[p]]
+SHIPPED_RL = [p for p in ALL if IS_RL[p]]
 
 
 def test_a_checkpoint_is_shipped_for_the_demo() -> None:
@@ -46,4 +52,20 @@ def test_shipped_checkpoint_reproduces_its_recorded_metric(path: Path) -> None:
     batch = TaskBatch.stack(tasks, pad=cfg.get("pad_tasks", False))
     recorded = meta["metrics"]["val_metric"]
     measured = validate(learner, batch)
+    assert math.isclose(measured, recorded, rel_tol=1e-3), f"{path}: recorded {recorded}, reproduced {measured}"
+
+
+@pytest.mark.parametrize("path", SHIPPED_RL, ids=[f"{p.parent.parent.name}/{p.parent.name}" for p in SHIPPED_RL])
+def test_shipped_rl_checkpoint_reproduces_its_validation_return(path: Path) -> None:
+    """An RL policy (tasks that are environments): the recorded return on the fixed validation tasks, after the
+    learner's own adaptation, with the same seeded rollouts."""
+    learner, meta = load_rl_learner(path)
+    domain = get_domain(meta["domain"], **(meta.get("domain_options") or {}))
+    assert meta["data_fingerprint"] == domain.fingerprint(), f"{path}: the {meta['domain']} environment changed"
+    assert (path.parent / "MODEL_CARD.md").exists(), f"{path.parent} has no MODEL_CARD.md"
+    cfg = meta["train_config"]
+    measured = validation_return(
+        learner, domain.task_family(), cfg["val_tasks"], meta["setting"]["k_shot"], cfg["seed"]
+    )
+    recorded = meta["metrics"]["val_metric"]
     assert math.isclose(measured, recorded, rel_tol=1e-3), f"{path}: recorded {recorded}, reproduced {measured}"

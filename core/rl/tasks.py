@@ -1,0 +1,78 @@
+"""Tasks that are environments: a family of MDPs, seeded task sampling, disjoint splits.
+
+A *task family* is a distribution of MDPs sharing observation and action spaces (point navigation: one
+MDP per goal). :meth:`TaskFamily.sample` draws an :class:`EnvTask` of a split with an explicit generator;
+:meth:`TaskFamily.make_env` builds one Gymnasium environment whose ``task`` attribute selects the MDP, and
+:meth:`TaskFamily.make_vector_env` may build a natively batched one. The splits are disjoint by
+construction (the family decides how: navigation gives each split its own cells of the goal square), and
+:func:`fixed_env_tasks` gives the reproducible evaluation list: task ``i`` is drawn with ``generator(seed, i)``.
+
+Example
+-------
+>>> tasks = fixed_env_tasks(family, "test", 100, seed=0)          # doctest: +SKIP
+>>> env = family.make_env(); env.task = tasks[0]                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gymnasium
+import torch
+
+from metasuite.core.tasks import generator
+
+__all__ = ["EnvTask", "TaskFamily", "fixed_env_tasks", "sample_env_tasks"]
+
+
+@dataclass(frozen=True)
+class EnvTask:
+    """One MDP of a family.
+
+    Attributes
+    ----------
+    params : dict
+        What defines the MDP, JSON-ready (navigation: ``{"goal": [x, y]}``).
+    split : str
+        ``"train"``, ``"val"`` or ``"test"``.
+    """
+
+    params: dict[str, Any] = field(default_factory=dict)
+    split: str = "train"
+
+
+class TaskFamily(ABC):
+    """A distribution of MDPs with disjoint train / val / test task sets.
+
+    Class attributes: ``name``, ``horizon`` (steps per episode), ``obs_dim``, ``act_dim``.
+    """
+
+    name: ClassVar[str]
+    horizon: ClassVar[int]
+    obs_dim: ClassVar[int]
+    act_dim: ClassVar[int]
+
+    @abstractmethod
+    def sample(self, split: str, generator: torch.Generator) -> EnvTask:
+        """Draw one task of ``split``; all randomness from ``generator``."""
+
+    @abstractmethod
+    def make_env(self) -> gymnasium.Env:
+        """One environment; setting its ``task`` attribute to an :class:`EnvTask` selects the MDP."""
+
+    def make_vector_env(self, num_envs: int) -> gymnasium.vector.VectorEnv | None:
+        """A natively batched environment of ``num_envs`` copies (``set_attr("task", tasks)``); None: use
+        Gymnasium's :class:`~gymnasium.vector.SyncVectorEnv` over :meth:`make_env`."""
+        return None
+
+
+def sample_env_tasks(family: TaskFamily, split: str, n: int, gen: torch.Generator) -> list[EnvTask]:
+    """``n`` tasks of ``split`` drawn one after the other with ``gen``."""
+    return [family.sample(split, gen) for _ in range(n)]
+
+
+def fixed_env_tasks(family: TaskFamily, split: str, n: int, seed: int) -> list[EnvTask]:
+    """A fixed list of ``n`` tasks: task ``i`` is drawn with ``generator(seed, i)`` (prefix-stable)."""
+    return [family.sample(split, generator(seed, i)) for i in range(n)]
