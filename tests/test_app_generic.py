@@ -352,3 +352,12 @@ def test_page_opens_on_the_domain_without_page_untrained(pageless_domain: str) -
     assert any("Untrained" in w.value for w in at.warning)
     comparison = _frames(at)[-1]
     assert comparison.index.tolist() == ["maml (untrained)", "scratch"]
+
+
+def test_an_rl_domain_gets_its_commands_and_shipped_curve_instead_of_support_sets() -> None:
+    at = AppTest.from_file(str(PAGE), default_timeout=120)
+    at.query_params["domain"] = "navigation"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("reinforcement-learning domain" in i.value for i in at.info)
+    assert len(at.get("image")) >= 1  # the shipped adaptation curve

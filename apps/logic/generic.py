@@ -49,8 +49,10 @@ from metasuite.core.evaluate import MetaMethod, evaluate, format_mean_ci
 from metasuite.core.learners import make_learner
 from metasuite.core.options import Option, OptionError
 from metasuite.core.registry import get_domain, get_domain_class
+from metasuite.core.rl.domain import RLDomain
 from metasuite.core.runs import build_domain
 from metasuite.core.tasks import Task, TaskSampler, fixed_tasks, generator
+from metasuite.data import EVAL
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -81,6 +83,7 @@ __all__ = [
     "format_number",
     "format_value",
     "image_gallery",
+    "is_rl_domain",
     "key_value_text",
     "label_names",
     "load_model",
@@ -91,6 +94,7 @@ __all__ = [
     "pooled_plan",
     "recorded_options",
     "sample_task",
+    "shipped_curves",
     "shipped_runs",
     "task_caption",
     "task_view",
@@ -724,3 +728,13 @@ def comparison_table(report: dict[str, Any], digits: int = 3) -> pd.DataFrame:
         row["tasks"] = r["n_tasks"]
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
+
+
+def is_rl_domain(domain_name: str) -> bool:
+    """True for a domain whose tasks are environments (:class:`~metasuite.core.rl.domain.RLDomain`)."""
+    return issubclass(get_domain_class(domain_name), RLDomain)
+
+
+def shipped_curves(domain_name: str) -> list[Path]:
+    """The adaptation-curve figures of the domain's shipped evaluations (``data/eval/<domain>/*curve*.png``)."""
+    return sorted((EVAL / domain_name).glob("*curve*.png"))

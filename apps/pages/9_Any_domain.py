@@ -28,6 +28,7 @@ from metasuite.apps.logic.generic import (
     examples_table,
     format_number,
     image_gallery,
+    is_rl_domain,
     key_value_text,
     label_names,
     load_model,
@@ -38,6 +39,7 @@ from metasuite.apps.logic.generic import (
     pooled_plan,
     recorded_options,
     sample_task,
+    shipped_curves,
     shipped_runs,
     task_caption,
     task_view,
@@ -113,6 +115,16 @@ row = by_name[domain_name]
 own_page = " It also has a page of its own (see Home)." if row["has_page"] else ""
 st.subheader(row["title"])
 st.caption(f"`{domain_name}` · {row['kind']} · {row['description']}{own_page}")
+if is_rl_domain(domain_name):  # tasks that are environments: no support/query sets to show
+    st.info(
+        f"`{domain_name}` is a reinforcement-learning domain: a task is an environment, adapted to from rollouts. "
+        f"Train and evaluate it from the command line: `metasuite train {domain_name} --algo maml-rl --out DIR`, "
+        f"`metasuite eval {domain_name} --checkpoint DIR --json OUT.json` (adaptation curves with 95% CIs).",
+        icon=":material/info:",
+    )
+    for curve in shipped_curves(domain_name):
+        st.image(str(curve), caption=f"shipped evaluation: {curve.name}")
+    st.stop()
 
 # ---------------------------------------------------------------------------- the meta-learner
 shipped = shipped_runs(domain_name)
