@@ -87,6 +87,10 @@ def test_default_domain_is_the_first_loadable_one_without_a_page() -> None:
     assert default_domain([_row("a", True), _row("b", True)]) == "a"
     assert default_domain([_row("a", True), _row("sinusoid", True)]) == "sinusoid"  # the light fallback
     assert default_domain([_row("a", False, error="boom")]) is None
+    # metasuite's own page-less domains (few-shot images, navigation) are slower than the light fallback
+    builtin = {**_row("fewshot", False), "builtin": True}
+    assert default_domain([builtin, _row("sinusoid", True)]) == "sinusoid"
+    assert default_domain([builtin, _row("sinusoid", True), _row("mine", False)]) == "mine"
 
 
 def test_shipped_runs_are_run_folders_holding_best_safetensors(tmp_path: Path) -> None:

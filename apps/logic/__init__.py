@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+from metasuite.core import registry
 from metasuite.core.runs import describe_domains
 
 __all__ = [
@@ -56,13 +57,17 @@ def list_domains() -> list[dict[str, Any]]:
     list of dict
         One dict per domain with ``name``, ``title``, ``kind``, ``description``, ``page`` (the
         domain's page path relative to ``apps/``, or None), ``has_page`` (True when that file
-        exists) and ``error`` (None, or why the domain failed to import; a broken third-party
-        domain is listed with its error instead of hiding the others).
+        exists), ``builtin`` (registered by metasuite itself) and ``error`` (None, or why the domain failed
+        to import; a broken third-party domain is listed with its error instead of hiding the others).
     """
+    entry_points = registry.available_domains()
     rows = []
     for row in describe_domains():
         page = DOMAIN_PAGES.get(row["name"]) if row["error"] is None else None
-        rows.append({**row, "page": page, "has_page": page is not None and (APPS_DIR / page).is_file()})
+        builtin = entry_points[row["name"]].value.startswith("metasuite.") if row["name"] in entry_points else False
+        rows.append(
+            {**row, "page": page, "has_page": page is not None and (APPS_DIR / page).is_file(), "builtin": builtin}
+        )
     return rows
 
 

@@ -127,14 +127,15 @@ FALLBACK_DOMAIN = "sinusoid"
 
 
 def default_domain(rows: list[dict[str, Any]]) -> str | None:
-    """The domain the page opens on: the first loadable one without a page of its own, else
-    :data:`FALLBACK_DOMAIN` when installed, else the first loadable.
+    """The domain the page opens on: the first loadable user-installed domain without a page of its own (what
+    this page is for), else :data:`FALLBACK_DOMAIN` when installed (the lightest: a first render in seconds;
+    metasuite's own page-less domains -- few-shot images, navigation -- take longer), else the first loadable.
 
     ``rows`` is :func:`metasuite.apps.logic.list_domains`'s output; None when no domain loads.
     """
     usable = [r for r in rows if r["error"] is None]
     for row in usable:
-        if not row["has_page"]:
+        if not row["has_page"] and not row.get("builtin", False):
             return row["name"]
     if any(r["name"] == FALLBACK_DOMAIN for r in usable):
         return FALLBACK_DOMAIN
