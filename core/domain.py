@@ -209,6 +209,12 @@ class Domain(ABC):
         ``warnings``. Default: nothing; call after the data was loaded."""
         return []
 
+    def validation_score(self, learner: Any, batch: Any) -> float | None:
+        """A field-specific validation score of ``learner`` (higher is better), or None (the default): the trainer
+        then keeps the checkpoint with the best headline metric on the fixed validation ``batch``. Trading scores
+        the Sharpe ratio after costs of a backtest over its validation period."""
+        return None
+
     def split_ids(self) -> dict[str, list[str]] | None:
         """Identifiers of the train / val data (e.g. patient ids), recorded in checkpoints; default none."""
         return None

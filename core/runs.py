@@ -295,6 +295,7 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
         resume=request.resume and not request.overwrite,
         progress=request.progress,
         dist=dist,
+        val_score=domain.validation_score,
     )
     return TrainResult(Path(request.out), summary, dist is None or dist.is_main, domain.data_notes())
 

@@ -3,7 +3,8 @@
 Read top to bottom: build the optimiser, restore ``last.safetensors`` if the run folder has one,
 then for each step draw the meta-batch seeded by ``(seed, step)``, accumulate the meta-gradient,
 step the optimiser; every ``val_every`` steps score a fixed set of validation tasks and keep the
-best checkpoint; every ``checkpoint_every`` steps write the resumable state. Because each step's
+best checkpoint (by the domain's own validation score when it has one, e.g. trading's Sharpe ratio after
+costs: ``val_score``); every ``checkpoint_every`` steps write the resumable state. Because each step's
 tasks depend only on ``(seed, step)`` and the optimiser state is saved exactly, a run killed at
 any moment (even SIGKILL) and resumed ends with the same parameters as an uninterrupted one.
 
@@ -22,6 +23,7 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -235,9 +237,10 @@ class _RunFolder:
         trainer_state = {**asdict(progress), "param_groups": groups}
         save_checkpoint(self.last, {**model, **opt_tensors}, {**self.meta, "trainer": trainer_state})
 
-    def save_best(self, learner: MetaLearner, step: int, value: float | None) -> None:
+    def save_best(self, learner: MetaLearner, step: int, value: float | None, score: float | None = None) -> None:
         model = {MODEL_PREFIX + k: v for k, v in learner.state_dict().items()}
-        save_checkpoint(self.out / "best", model, {**self.meta, "metrics": {"val_metric": value, "step": step}})
+        metrics = {"val_metric": value, "step": step, **({} if score is None else {"val_score": score})}
+        save_checkpoint(self.out / "best", model, {**self.meta, "metrics": metrics})
 
 
 def _check_sharding(cfg: TrainConfig, dist: DistContext | None) -> None:
@@ -281,11 +284,23 @@ def _optimizer_step(
 
 
 def _validate_everywhere(
-    learner: MetaLearner, val_batch: TaskBatch | None, dist: DistContext | None, device: torch.device
-) -> float | None:
-    """The validation metric, computed on the main process and shared with every rank (same early stopping)."""
+    learner: MetaLearner,
+    val_batch: TaskBatch | None,
+    dist: DistContext | None,
+    device: torch.device,
+    val_score: ValScore | None = None,
+) -> tuple[float | None, float | None]:
+    """The validation metric and the domain's validation score (None without one), computed on the main process
+    and shared with every rank (same early stopping)."""
     value = validate(learner, val_batch) if val_batch is not None else None
-    return value if dist is None else broadcast_value(value, device)
+    score = val_score(learner, val_batch) if val_batch is not None and val_score is not None else None
+    if dist is None:
+        return value, score
+    return broadcast_value(value, device), broadcast_value(score, device)
+
+
+#: A domain's validation score of a learner on the validation batch (higher is better; None: use the metric).
+ValScore = Callable[[MetaLearner, TaskBatch], float | None]
 
 
 def _due(done: int, every: int, cfg: TrainConfig) -> bool:
@@ -303,6 +318,7 @@ def train(
     resume: bool = True,
     progress: bool = True,
     dist: DistContext | None = None,
+    val_score: ValScore | None = None,
 ) -> dict[str, Any]:
     """Meta-train ``learner`` in place; write checkpoints and logs under ``out_dir``.
 
@@ -316,6 +332,10 @@ def train(
         This process's rank in a ``torchrun`` run (:mod:`metasuite.core.distributed`): it draws and
         differentiates shard ``rank`` of each meta-batch (``cfg.shards`` must equal the world size),
         meta-gradients are averaged with one all-reduce, rank 0 validates, logs and writes checkpoints.
+    val_score : callable, optional
+        ``val_score(learner, val_batch) -> float | None`` (``Domain.validation_score``): when it gives a number, the
+        best checkpoint is the one with the highest score (recorded as ``val_score`` beside ``val_metric``);
+        when it gives None (the default for every domain), the one with the best headline metric.
 
     Returns
     -------
@@ -358,15 +378,23 @@ def train(
             if _due(done, cfg.log_every, cfg):
                 record.update(step=done, loss=stats["loss"], metric=stats["metric"])
             if validating and _due(done, cfg.val_every, cfg):
-                value = _validate_everywhere(learner, val_batch, dist, device)
-                if metric_is_better(learner.kind, value, state.best_val):
-                    state.best_val, state.best_step, state.bad_vals = value, done, 0
+                value, score = _validate_everywhere(learner, val_batch, dist, device, val_score)
+                key = value if score is None else score
+                better = (
+                    metric_is_better(learner.kind, value, state.best_val)
+                    if score is None
+                    else state.best_val is None or score > state.best_val
+                )
+                if better:
+                    state.best_val, state.best_step, state.bad_vals = key, done, 0
                     if main:
-                        folder.save_best(learner, done, value)
+                        folder.save_best(learner, done, value, score)
                 else:
                     state.bad_vals += 1
                 record.update(step=done, val_metric=value, best_val=state.best_val)
-                bar.set_postfix(val=f"{value:.4g}", best=f"{state.best_val:.4g}")
+                if score is not None:
+                    record["val_score"] = score
+                bar.set_postfix(val=f"{key:.4g}", best=f"{state.best_val:.4g}")
                 stopped_early = cfg.patience is not None and state.bad_vals >= cfg.patience
             if record and main:
                 record["seconds"] = round(time.perf_counter() - t0, 3)

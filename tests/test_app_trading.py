@@ -38,8 +38,7 @@ from metasuite.apps.logic.trading import (
 from metasuite.core.errors import DataError
 from metasuite.core.evaluate import MetaMethod
 from metasuite.core.learners import load_learner
-from metasuite.domains.trading.evaluation import DISCLAIMER, default_checkpoint
-from metasuite.domains.trading.strategies import BASELINE_NAMES
+from metasuite.domains.trading.evaluation import DISCLAIMER, RULE_NAMES, default_checkpoint
 from metasuite.domains.trading.synth import simulate_market
 
 TRADING = str(APPS_DIR / "pages" / "4_Trading.py")
@@ -129,7 +128,7 @@ def test_an_uploaded_csv_evaluates_through_the_logic(methods: tuple[list, dict],
     assert report["data"]["test_period"] == [str(start.date()), str(end.date())]
     assert report["data"]["n_days"] == int(((dates >= start) & (dates <= end)).sum())
     assert report["setting"]["cost_bps"] == 5.0 and report["setting"]["position"] == "scaled"
-    assert list(report["methods"]) == [meta_method(report), *BASELINE_NAMES]
+    assert list(report["methods"]) == [meta_method(report), *RULE_NAMES]
     assert report["data"]["regimes"] == "HMM 2-state (filtered, per asset)"
     assert set(ev.regimes["SYN1"].dropna().unique()) <= {"risk-on", "risk-off"}
     assert warnings == []
@@ -245,7 +244,7 @@ def test_trading_page_renders_the_disclaimer_charts_and_metrics(checkpoint: Path
     start, end = default_test_period(synthetic, "TEST0-0", load_learner(checkpoint)[1])
     assert (at.date_input(key="test_start").value, at.date_input(key="test_end").value) == (start.date(), end.date())
     table = _asset_table(at)
-    assert list(table.index) == [load_learner(checkpoint)[0].name, *LEARNED, *BASELINE_NAMES]
+    assert list(table.index) == [load_learner(checkpoint)[0].name, *LEARNED, *RULE_NAMES]
     assert "Sharpe 95% CI" in table.columns
     assert {"price_chart", "asset_equity_chart", "asset_sharpe_chart"} <= {c.key for c in at.get("plotly_chart")}
     assert {s["fillcolor"] for s in _figure(at, "price_chart")["layout"]["shapes"] if s["type"] == "rect"} <= set(

@@ -16,7 +16,7 @@ import pytest
 from metasuite.apps.bench import CHROMIUM, FIRST_CONTENT, VIEWPORT, chromium, serve_app, wait_until_finished
 from metasuite.apps.logic.driving import load_pooled_model, load_protonet
 from metasuite.apps.logic.sinusoid import load_sinusoid_model
-from metasuite.apps.logic.trading import shipped_report
+from metasuite.apps.logic.trading import cross_section_report, shipped_report
 
 pytestmark = [
     pytest.mark.browser,
@@ -203,12 +203,17 @@ def test_trading_page_backtests_the_synthetic_market(app_url: str, browser, tmp_
         expect(page.get_by_text(DISCLAIMER).first).to_be_visible()
         if shipped:  # the shipped evaluation is drawn first, whatever the asset's backtest still has to do
             expect(page.locator(".st-key-shipped_equity_chart .js-plotly-plot")).to_be_visible(timeout=60_000)
-        # the server backtests the asset (or reads it from the cache); the model caption is the script's last element
+        # the server backtests the asset (or reads it from the cache); the many-ticker section comes last
         expect(page.get_by_role("heading", name="Model", exact=True)).to_be_visible(timeout=180_000)
-        # two tables of metrics per evaluation; equity and Sharpe charts per evaluation, and the asset's price chart
+        many = cross_section_report() is not None
+        if many:
+            expect(page.get_by_role("heading", name="Many tickers", exact=False)).to_be_visible(timeout=60_000)
+            expect(page.locator(".st-key-cross_section_chart .js-plotly-plot")).to_be_visible(timeout=30_000)
+        # two tables of metrics per evaluation; equity and Sharpe charts per evaluation, and the asset's price chart;
+        # the many-ticker histograms and portfolio equity
         expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(4 if shipped else 2, timeout=30_000)
         expect(page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')).to_have_count(
-            5 if shipped else 3, timeout=30_000
+            (5 if shipped else 3) + (2 if many else 0), timeout=30_000
         )
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)
         expect(page.locator('[data-testid="stProgress"]')).to_have_count(0)  # the progress bar is gone when done

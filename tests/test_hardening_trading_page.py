@@ -303,6 +303,7 @@ def test_p_up_has_its_own_0_to_1_axis_and_no_legend_covers_a_plot(
     price = price_figure(ev, "TEST0-0")
     position, p_up = price.data[-2:]
     assert position.yaxis == "y2" and p_up.yaxis == "y3" and p_up.name.endswith("P(up)")
+    assert price.layout.yaxis3.title.text == "P(up)"
     assert tuple(price.layout.yaxis3.range) == (0, 1) and tuple(price.layout.yaxis2.range)[1] == pytest.approx(1.05)
     assert [s.y0 for s in price.layout.shapes if s.type == "line" and s.yref == "y3"] == [0.5]  # the long/flat switch
     for figure in (price, equity_figure(ev.report), equity_figure(shipped_report("synthetic"))):

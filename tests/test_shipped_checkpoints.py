@@ -53,6 +53,9 @@ def test_shipped_checkpoint_reproduces_its_recorded_metric(path: Path) -> None:
     recorded = meta["metrics"]["val_metric"]
     measured = validate(learner, batch)
     assert math.isclose(measured, recorded, rel_tol=1e-3), f"{path}: recorded {recorded}, reproduced {measured}"
+    if "val_score" in meta["metrics"]:  # kept by the domain's own validation score (trading: Sharpe after costs)
+        score, kept = domain.validation_score(learner, batch), meta["metrics"]["val_score"]
+        assert score is not None and math.isclose(score, kept, rel_tol=1e-3), f"{path}: recorded {kept}, got {score}"
 
 
 @pytest.mark.parametrize("path", SHIPPED_RL, ids=[f"{p.parent.parent.name}/{p.parent.name}" for p in SHIPPED_RL])

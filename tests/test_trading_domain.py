@@ -91,25 +91,39 @@ def test_task_support_outcomes_are_realised_before_the_first_decision(market) ->
     assert last.n_query == 3 and last.query_mask.tolist() == [True, True, False]
 
 
-def _domain_from(prices: dict[str, pd.DataFrame], regimes: pd.Series, test_start: str) -> TradingDomain:
+def _domain_from(
+    prices: dict[str, pd.DataFrame], regimes: pd.Series, test_start: str, target: str = "direction"
+) -> TradingDomain:
     return TradingDomain(
-        source="csv", prices=prices, regimes=regimes, test_start=test_start, support_days=SUPPORT, query_days=QUERY
+        source="csv",
+        prices=prices,
+        regimes=regimes,
+        test_start=test_start,
+        support_days=SUPPORT,
+        query_days=QUERY,
+        target=target,
     )
 
 
-def test_no_decision_depends_on_a_later_price(market) -> None:
-    """Walk-forward decisions of every method up to day d are unchanged when prices after d change."""
+@pytest.mark.parametrize("target", ["direction", "regime21", "vol_tercile"])
+def test_no_decision_depends_on_a_later_price(market, target: str) -> None:
+    """Walk-forward decisions of every method up to day d are unchanged when prices after d change: for every
+    target (a 21-day label of a support day must be realised before it is used), the adapted meta-learner,
+    scratch and every rule, including the HMM, jump model and volatility target refitted every month."""
     prices = {"SYN0": market.prices["SYN0"]}
     test_start = str(market.prices["SYN0"].index[700].date())
-    domain = _domain_from(prices, market.regimes, test_start)
-    learner = make_learner(domain, "fomaml", n_way=2, seed=0)
+    domain = _domain_from(prices, market.regimes, test_start, target)
+    n_way = domain.target.n_classes
+    learner = make_learner(domain, "fomaml", n_way=n_way, seed=0)
     cfg = BaselineConfig(**{**domain.default_baselines(), "scratch_steps": 20})
-    methods = [MetaMethod(learner, name="fomaml"), ScratchBaseline(domain, 2, cfg)]
-    base = walk_forward(domain, methods, n_boot=50, progress=False)
-    after = 700 + 2 * QUERY + 4  # in the middle of a query window
+    methods = [MetaMethod(learner, name="fomaml"), ScratchBaseline(domain, n_way, cfg)]
+    base = walk_forward(domain, methods, n_boot=50, progress=False, refit_months=1)
+    after = 700 + domain.embargo + 2 * QUERY + 4  # in the middle of a query window, after a refit
     cut = market.prices["SYN0"].index[after]
     changed_prices = {"SYN0": _perturbed(market.prices["SYN0"], after)}
-    changed = walk_forward(_domain_from(changed_prices, market.regimes, test_start), methods, n_boot=50, progress=False)
+    changed_domain = _domain_from(changed_prices, market.regimes, test_start, target)
+    changed = walk_forward(changed_domain, methods, n_boot=50, progress=False, refit_months=1)
+    assert {"jump model", "HMM 2-state", "vol targeting", "fomaml", "scratch"} <= set(base.daily)
     moved_later = False
     for name, per in base.daily.items():
         a, b = per["SYN0"], changed.daily[name]["SYN0"]
@@ -201,7 +215,8 @@ def test_walk_forward_report(market) -> None:
     learner = make_learner(domain, "fomaml", n_way=2, seed=0)
     ev = walk_forward(domain, [MetaMethod(learner, name="fomaml")], n_boot=100, progress=False)
     rep = ev.report
-    assert set(rep["methods"]) == {"fomaml", "buy & hold", "MA 50/200", "TSMOM 12-1", "HMM 2-state"}
+    rules = {"buy & hold", "MA 50/200", "TSMOM 12-1", "vol targeting", "HMM 2-state", "jump model"}
+    assert set(rep["methods"]) == {"fomaml", *rules}
     bh = rep["methods"]["buy & hold"]
     # buy & hold of the equal-weight portfolio: the first day's signal is held from the second day on
     # (one-day lag), which pays the one entry cost of 10 bp

@@ -16,7 +16,9 @@ regimes), the S&P 500 / NASDAQ histories shipped in ``arch`` (offline), an uploa
 market-sample layout (its loader options and :func:`data_notes`), or a Yahoo Finance ticker (online, cached).
 
 What the page shows first is the shipped ``metasuite eval trading`` result of the source (:func:`shipped_report`,
-read from ``data/eval/trading``): nothing to compute. A backtest of one asset (:func:`cached_backtest`) reports
+read from ``data/eval/trading``): nothing to compute. At the end, the shipped many-ticker evaluation of the 21-day
+regime model (:func:`cross_section_report`): per-ticker Sharpe differences against each baseline
+(:func:`cross_section_figure`, :func:`cross_section_table`). A backtest of one asset (:func:`cached_backtest`) reports
 its stages as it goes and is stored in the app's disk cache under a key of everything it depends on
 (:func:`backtest_key`), so any later session with the same settings reads it at once. The figures are plotly;
 nothing here imports Streamlit. Not investment advice.
@@ -58,6 +60,7 @@ from metasuite.core.evaluate import MetaMethod
 from metasuite.core.learners import load_learner
 from metasuite.domains.trading import TradingDomain
 from metasuite.domains.trading.backtest import drawdown
+from metasuite.domains.trading.crosssection import CROSS_SECTION_BASELINES
 from metasuite.domains.trading.data import (
     ARCH_TICKERS,
     JUMP_LIMIT,
@@ -68,6 +71,7 @@ from metasuite.domains.trading.data import (
 from metasuite.domains.trading.evaluation import (
     DISCLAIMER,
     HALFLIFE,
+    SHAPE_OPTIONS,
     TradingEvaluation,
     default_checkpoint,
     eval_options,
@@ -87,6 +91,7 @@ __all__ = [
     "POSITION_LABELS",
     "REGIME_COLOURS",
     "SHAPE_OPTIONS",
+    "SHIPPED_CROSS_SECTION",
     "SHIPPED_EVALS",
     "SOURCE_LABELS",
     "UPLOAD_CONTROLS",
@@ -101,6 +106,9 @@ __all__ = [
     "checkpoint_for",
     "checkpoint_meta",
     "comparison_note",
+    "cross_section_figure",
+    "cross_section_report",
+    "cross_section_table",
     "csv_market",
     "data_notes",
     "decision_days",
@@ -111,6 +119,7 @@ __all__ = [
     "meta_method",
     "metrics_table",
     "price_figure",
+    "probability_label",
     "regime_runs",
     "run_backtest",
     "sharpe_figure",
@@ -143,8 +152,8 @@ DEFAULT_COST_BPS = 10.0
 #: asset took 7.6 s with 300 resamples and 9.2 s with 1000 on a busy 2-core CPU (adaptation and the HMM
 #: fit dominate).
 PAGE_N_BOOT = 1000
-#: Checkpoint domain options that fix the task shape and the network (the rest describes its data).
-SHAPE_OPTIONS = ("support_days", "query_days", "embargo", "hidden")
+#: The shipped many-ticker evaluation of the 21-day regime model (``data/eval/trading``) the page ends with.
+SHIPPED_CROSS_SECTION = "regime21-market-sample.json"
 #: Columns of :func:`metrics_table`: report key -> column label; fractions are shown as percentages.
 METRIC_COLUMNS = {
     "sharpe": "Sharpe",
@@ -767,6 +776,12 @@ def _legend_above(fig: go.Figure, height: int) -> go.Figure:
     return fig
 
 
+def probability_label(report: dict[str, Any]) -> str:
+    """What a learned method's probability is, in a report of its target: ``P(up)`` (next-day direction, also
+    for reports without a target), ``P(bull)`` (21-day regime) or ``P(calm)`` (not the high-volatility tercile)."""
+    return {"regime21": "P(bull)", "vol_tercile": "P(calm)"}.get(report["setting"].get("target", ""), "P(up)")
+
+
 def price_figure(ev: TradingEvaluation, ticker: str, method: str | None = None) -> go.Figure:
     """Close of ``ticker`` over the test days with its regimes shaded, ``method``'s positions and its P(up).
 
@@ -774,9 +789,11 @@ def price_figure(ev: TradingEvaluation, ticker: str, method: str | None = None) 
     ``ev.regimes[ticker]`` from the run's first day to the next run's first day (the last run: to its
     own last day), coloured by :data:`REGIME_COLOURS`, with one legend entry per regime. Row 2: the
     position held over each day (after the one-day lag; step line). Row 3, on its own 0..1 axis: the
-    probability of "up" that the adapted model gave for each day (smoothed as the positions use it), with
-    the 0.5 line where a long/flat position switches (``method`` defaults to the meta-learner).
+    probability of "up" (or "bull", :func:`probability_label`) that the adapted model gave for each day (smoothed
+    as the positions use it), with the 0.5 line where a long/flat position switches (``method`` defaults to the
+    meta-learner).
     """
+    p_label = probability_label(ev.report)
     method = method or meta_method(ev.report)
     close = ev.prices[ticker]["close"]
     daily = ev.daily[method][ticker]
@@ -832,7 +849,7 @@ def price_figure(ev: TradingEvaluation, ticker: str, method: str | None = None) 
                 y=daily["p_up"],
                 mode="lines",
                 line={"color": "#fb8c00", "width": 1.5},
-                name=f"{method} P(up)",
+                name=f"{method} {p_label}",
             ),
             3,
             1,
@@ -853,7 +870,7 @@ def price_figure(ev: TradingEvaluation, ticker: str, method: str | None = None) 
     fig.update_layout(shapes=shapes)
     fig.update_yaxes(title_text="close (log)", type="log", row=1, col=1)
     fig.update_yaxes(title_text="position", range=[low - 0.05, 1.05], row=2, col=1)
-    fig.update_yaxes(title_text="P(up)", range=[0, 1], tickvals=[0, 0.5, 1], row=3, col=1)
+    fig.update_yaxes(title_text=p_label, range=[0, 1], tickvals=[0, 0.5, 1], row=3, col=1)
     return _legend_above(fig, 600)
 
 
@@ -924,4 +941,77 @@ def sharpe_figure(report: dict[str, Any]) -> go.Figure:
     fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
     fig.update_xaxes(title_text="Sharpe ratio (annualised) with its 95% bootstrap interval", zeroline=False)
     fig.update_layout(height=70 + 32 * len(names), margin={"l": 20, "r": 20, "t": 10, "b": 50}, showlegend=False)
+    return fig
+
+
+# ---------------------------------------------------------------------------- many tickers: the cross-section
+def cross_section_report() -> dict[str, Any] | None:
+    """The shipped many-ticker evaluation (:data:`SHIPPED_CROSS_SECTION`), None when it is missing (a slim
+    install) or holds no cross-section."""
+    try:
+        report = json.loads(shipped_eval("trading", SHIPPED_CROSS_SECTION).read_text())
+    except FileNotFoundError:
+        return None
+    return report if report.get("cross_section") else None
+
+
+def _baselines(report: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    meta, vs = next(iter(report["cross_section"]["methods"].items()))
+    return meta, {b: vs[b] for b in CROSS_SECTION_BASELINES if b in vs}
+
+
+def cross_section_table(report: dict[str, Any]) -> pd.DataFrame:
+    """One row per baseline: the (first) meta-learner's mean per-ticker Sharpe difference with its bootstrap 95%
+    CI over tickers, the share of tickers it improves, and the mean reduction of the per-ticker max drawdown
+    (percentage points, positive = shallower) with its CI and the share of tickers with a shallower drawdown.
+    Text cells, ready to show."""
+
+    def ci(d: dict[str, Any], scale: float = 1.0, unit: str = "") -> str:
+        if d.get("lo") is None:
+            return "–"
+        return f"[{scale * d['lo']:+.2f}{unit}, {scale * d['hi']:+.2f}{unit}]"
+
+    _, vs = _baselines(report)
+    rows = {}
+    for name, v in vs.items():
+        sharpe, dd = v["sharpe_diff"], v["drawdown_reduction"]
+        rows[name] = {
+            "mean Sharpe difference": "–" if sharpe["diff"] is None else f"{sharpe['diff']:+.2f}",
+            "95% CI": ci(sharpe),
+            "tickers improved": "–" if v["share_improved"] is None else f"{100 * v['share_improved']:.0f}%",
+            "max drawdown reduction": "–" if dd["diff"] is None else f"{100 * dd['diff']:+.1f} pp",
+            "95% CI ": ci(dd, 100.0, " pp"),
+            "shallower drawdown": "–"
+            if v["share_shallower_drawdown"] is None
+            else f"{100 * v['share_shallower_drawdown']:.0f}%",
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "vs"
+    return table
+
+
+def cross_section_figure(report: dict[str, Any]) -> go.Figure:
+    """Histograms of the (first) meta-learner's per-ticker Sharpe differences against each baseline, with the
+    zero line and the mean (the PNG ``metasuite eval trading`` writes, as a plotly figure)."""
+    meta, vs = _baselines(report)
+    tickers = report["data"]["tickers"]
+    fig = make_subplots(rows=1, cols=len(vs), subplot_titles=[f"vs {b}" for b in vs], shared_yaxes=True)
+    per = report["methods"]
+    for col, (name, v) in enumerate(vs.items(), 1):
+        diffs = [
+            _number(per[meta]["per_ticker"][t]["sharpe"]) - _number(per[name]["per_ticker"][t]["sharpe"])
+            for t in tickers
+            if t in per[meta]["per_ticker"] and t in per[name]["per_ticker"]
+        ]
+        fig.add_trace(
+            go.Histogram(x=[d for d in diffs if np.isfinite(d)], nbinsx=20, marker={"color": "#1e88e5"}, name=name),
+            1,
+            col,
+        )
+        fig.add_vline(x=0.0, line={"color": "#757575", "width": 1, "dash": "dot"}, row=1, col=col)
+        if v["sharpe_diff"]["diff"] is not None:
+            fig.add_vline(x=v["sharpe_diff"]["diff"], line={"color": "#e53935", "width": 2}, row=1, col=col)
+    fig.update_xaxes(title_text="Sharpe difference")
+    fig.update_yaxes(title_text="tickers", row=1, col=1)
+    fig.update_layout(height=320, showlegend=False, margin={"l": 60, "r": 20, "t": 40, "b": 40})
     return fig

@@ -27,6 +27,9 @@ from metasuite.apps.logic.trading import (
     checkpoint_for,
     checkpoint_meta,
     comparison_note,
+    cross_section_figure,
+    cross_section_report,
+    cross_section_table,
     csv_market,
     data_notes,
     decision_days,
@@ -49,6 +52,11 @@ st.set_page_config(page_title="Trading · metasuite", page_icon=":material/candl
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _shipped(source: str, override: str) -> dict[str, Any] | None:
     return shipped_report(source, override)
+
+
+@st.cache_resource(show_spinner=False, max_entries=1)
+def _cross_section() -> dict[str, Any] | None:
+    return cross_section_report()
 
 
 @st.cache_resource(show_spinner="Simulating the synthetic test market…", max_entries=4)
@@ -301,3 +309,22 @@ st.caption(
     f"`{display_path(checkpoint)}`: {meta.get('algorithm', '?')} meta-trained on {trained_on}; support {support} days, "
     f"query {query} days, embargo {embargo}. The pooled model was pre-trained on the same training data."
 )
+
+# ---------------------------------------------------------------------------- many tickers
+many = _cross_section()
+if many is not None:
+    data, st_ = many["data"], many["setting"]
+    learner_name = next(iter(many["cross_section"]["methods"]))
+    st.header(f"Many tickers: {learner_name} against each baseline, ticker by ticker")
+    st.caption(
+        f"What `metasuite eval trading` measured for the 21-day regime model ({st_.get('target')}) on "
+        f"{len(data['tickers'])} stocks it never saw ({data['source']}, {' to '.join(data['test_period'])}), "
+        f"{st_['cost_bps']:g} bp per unit traded: each ticker's Sharpe difference (histograms; red = the mean), the "
+        "bootstrap 95% interval of the mean over tickers, the share of tickers improved and the change of each "
+        "ticker's max drawdown. Tickers share the market, so the interval says how consistent the difference is "
+        "across these tickers in this period, not that it persists."
+    )
+    st.plotly_chart(cross_section_figure(many), key="cross_section_chart")
+    st.table(cross_section_table(many))
+    st.caption("The equal-weight portfolio of every method on the same stocks:")
+    st.plotly_chart(equity_figure(many), key="cross_section_equity_chart")

@@ -1,9 +1,13 @@
-"""The market-regime trading domain: adapt a next-day direction model to the current regime.
+"""The market-regime trading domain: adapt a model of what the next days hold to the current regime.
 
-A task is (asset, date): the support is the recent past (``support_days`` days whose next-day outcomes
-are realised before the first decision, an ``embargo`` apart), the query the next ``query_days`` days
-(:mod:`metasuite.domains.trading.tasks`). Labels are the global classes down / up, so a meta-learner's adapted
-probability of "up" becomes a position (:mod:`metasuite.domains.trading.evaluation`), executed with a one-day lag.
+A task is (asset, date): the support is the recent past (``support_days`` days whose outcomes are realised
+before the first decision, an ``embargo`` apart), the query the next ``query_days`` days
+(:mod:`metasuite.domains.trading.tasks`). What is predicted is the ``target``
+(:mod:`metasuite.domains.trading.targets`): the next day's direction (down / up, the reference and the default),
+the regime of the next 21 days (bear / bull) or the tercile of their volatility. The labels are global classes,
+so a meta-learner's adapted probabilities become a position (:mod:`metasuite.domains.trading.evaluation`): long /
+flat on the probability of up or bull, or volatility-targeted on the predicted volatility, executed with a
+one-day lag. A 21-day outcome needs an embargo of 21 days (enforced; the default embargo is the target's horizon).
 
 Data (``source``): ``synthetic`` (default; :mod:`metasuite.domains.trading.synth`, with ground-truth regimes),
 ``sp500`` / ``nasdaq`` / ``indices`` (the index histories shipped in ``arch``, offline), ``csv`` (a folder
@@ -26,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +41,17 @@ from torch import Tensor
 
 from metasuite.core.domain import Domain
 from metasuite.core.errors import DataError, TaskError
+from metasuite.core.evaluate import MetaMethod
 from metasuite.core.options import Option
 from metasuite.core.tasks import Task, derive_seed
-from metasuite.domains.trading.data import load_market
-from metasuite.domains.trading.evaluation import WalkForwardEvaluation
-from metasuite.domains.trading.features import FEATURES, SIGNED
+from metasuite.domains.trading.data import _ticker_from_filename, load_market
+from metasuite.domains.trading.evaluation import WalkForwardEvaluation, validation_sharpe
+from metasuite.domains.trading.features import FEATURE_SETS, signed_mask
 from metasuite.domains.trading.synth import simulate_market, synth_fingerprint
-from metasuite.domains.trading.tasks import CLASS_NAMES, AssetSeries, make_task, valid_starts, walk_forward_starts
+from metasuite.domains.trading.targets import TARGETS, Target, check_embargo, forward_vol, make_target
+from metasuite.domains.trading.tasks import AssetSeries, make_task, valid_starts, walk_forward_starts
 
-__all__ = ["SOURCES", "TradingDomain", "TradingSampler", "parse_tickers"]
+__all__ = ["SOURCES", "AssetJob", "TradingDomain", "TradingSampler", "parse_tickers"]
 
 SOURCES = ("synthetic", "sp500", "nasdaq", "indices", "csv", "yfinance")
 #: Default synthetic market: assets and business days (20 years); the independent test market's days
@@ -73,6 +80,18 @@ def _date(value: Any, what: str) -> pd.Timestamp | None:
         return pd.Timestamp(str(value))
     except (ValueError, TypeError) as exc:
         raise DataError(f"{what} {value!r} is not a date; use YYYY-MM-DD") from exc
+
+
+@dataclass(frozen=True)
+class AssetJob:
+    """One unit of a walk-forward's work: assets in memory (``series`` with their test day ranges ``[lo, hi)``) or
+    a CSV file whose assets a worker loads itself (``path``), so that the caller never holds every ticker."""
+
+    name: str
+    series: AssetSeries | None = None
+    lo: int = 0
+    hi: int = 0
+    path: Path | None = None
 
 
 class TradingSampler:
@@ -130,7 +149,7 @@ class TradingSampler:
             cs, cs2 = self._stats[a]
             mean = (cs[s1] - cs[s0]) / self.support
             ms = (cs2[s1] - cs2[s0]) / self.support
-            center = np.where(SIGNED, 0.0, mean)
+            center = np.where(signed_mask(mean.shape[-1]), 0.0, mean)
             sd = np.sqrt(np.maximum(ms - 2 * center * mean + center**2, 0.0))
             sd = np.where(sd > 1e-8, sd, 1.0)
             day = t + j[rows]
@@ -149,7 +168,7 @@ class TradingSampler:
 
 
 class TradingDomain(Domain):
-    """Next-day direction of an asset, adapted to the current market regime from its recent past.
+    """What the next days hold for an asset (its ``target``), adapted to the current regime from its recent past.
 
     Options
     -------
@@ -167,8 +186,16 @@ class TradingDomain(Domain):
         Start of the test period when it should not follow ``val_end`` directly (evaluation on a chosen period).
     test_tickers : str or list, optional
         Assets held out of training / validation (the only test assets).
+    target : str
+        What a task predicts, one of :data:`~metasuite.domains.trading.targets.TARGETS`: ``direction`` (default:
+        the next day's down / up), ``regime21`` (bear / bull over the next 21 days) or ``vol_tercile`` (the
+        tercile of the next 21 days' volatility, cut-offs from the training period).
+    bear_return, bear_drawdown : float
+        ``regime21``: the next 21 days are bear when they return less than ``bear_return`` (default -0.02) or
+        fall more than ``bear_drawdown`` (default 0.05) below their running peak.
     support_days, query_days, embargo : int
-        Task shape (default 126 / 21 / 1).
+        Task shape (default 126 / 21 / the target's horizon: 1 for direction, 21 for the 21-day targets; a
+        shorter embargo than the horizon is refused).
     n_assets, n_markets, n_days, test_days, market_seed : int
         The synthetic training assets (spread over ``n_markets`` independent markets, each with its own
         regime path; tickers ``SYN<market>-<asset>``), their length and seed, and the independent test
@@ -184,8 +211,9 @@ class TradingDomain(Domain):
     name = "trading"
     title = "Market-regime trading"
     description = (
-        "Adapt a next-day direction model to the current market regime from a short recent window; backtest "
-        "it with costs against buy & hold, MA 50/200, 12-1 momentum, a 2-state HMM and a static model."
+        "Adapt a model of the next days (direction, 21-day regime or volatility tercile) to the current market "
+        "regime from a short recent window; backtest it with costs against buy & hold, MA 50/200, 12-1 momentum, "
+        "volatility targeting, a 2-state HMM, the statistical jump model and a static model."
     )
     kind = "classification"
     fixed_label_space = True
@@ -200,9 +228,31 @@ class TradingDomain(Domain):
         Option("val_end", str, None, "last day of the validation period", flag=False),
         Option("test_start", str, None, "first day of the test period", flag=False),
         Option("test_tickers", list, None, "assets held out for testing (split by ticker too)", flag=False),
+        Option(
+            "target",
+            str,
+            "direction",
+            "what a task predicts: direction (next day), regime21 (bear/bull over 21 days) or vol_tercile",
+            choices=TARGETS,
+        ),
+        Option("bear_return", float, -0.02, "regime21: bear when the next 21 days return less than this", flag=False),
+        Option("bear_drawdown", float, 0.05, "regime21: ... or fall more than this below their peak", flag=False),
+        Option(
+            "features",
+            str,
+            "base",
+            "inputs: base (13 price features) or regime (those and the jump model's 9 EWM return / downside features)",
+            choices=tuple(FEATURE_SETS),
+        ),
         Option("support_days", int, 126, "days of realised outcomes a task adapts on"),
         Option("query_days", int, 21, "days a task predicts after its support"),
-        Option("embargo", int, 1, "days between the support's last outcome and the first query day", flag=False),
+        Option(
+            "embargo",
+            int,
+            None,
+            "days between the support's last day and the first query day (default: the target's horizon, 1 or 21)",
+            flag=False,
+        ),
         Option("n_assets", int, SYNTH_ASSETS, "synthetic: assets", flag=False),
         Option("n_days", int, SYNTH_DAYS, "synthetic: training-market days", flag=False),
         Option("test_days", int, SYNTH_TEST_DAYS, "synthetic: test-market days", flag=False),
@@ -237,7 +287,7 @@ class TradingDomain(Domain):
         test_tickers: str | Sequence[str] | None = None,
         support_days: int = 126,
         query_days: int = 21,
-        embargo: int = 1,
+        embargo: int | None = None,
         n_assets: int = SYNTH_ASSETS,
         n_days: int = SYNTH_DAYS,
         test_days: int = SYNTH_TEST_DAYS,
@@ -252,9 +302,15 @@ class TradingDomain(Domain):
         prices: dict[str, pd.DataFrame] | None = None,
         regimes: pd.Series | dict[str, pd.Series] | None = None,
         n_markets: int = SYNTH_MARKETS,
+        target: str = "direction",
+        bear_return: float = -0.02,
+        bear_drawdown: float = 0.05,
+        features: str = "base",
     ):
         if source not in SOURCES and prices is None:
             raise DataError(f"unknown market source {source!r}; choose one of {', '.join(SOURCES)}")
+        self.target = make_target(target, bear_return=bear_return, bear_drawdown=bear_drawdown)
+        embargo = self.target.horizon if embargo is None else embargo
         opts = dict(
             source=source,
             data_dir=data_dir,
@@ -275,6 +331,10 @@ class TradingDomain(Domain):
             query_days=query_days,
             embargo=embargo,
             hidden=hidden,
+            # a checkpoint without a target predicts the direction: the option is recorded only for the others
+            target=None if self.target.name == "direction" else self.target.name,
+            **self.target.options(),
+            features=None if features == "base" else features,
         )
         if source == "synthetic":
             opts.update(
@@ -288,6 +348,13 @@ class TradingDomain(Domain):
         ):
             if int(value) < low:
                 raise DataError(f"{key} must be >= {low}, got {value}")
+        try:
+            check_embargo(int(embargo), self.target)
+        except TaskError as exc:
+            raise DataError(str(exc)) from exc
+        if features not in FEATURE_SETS:
+            raise DataError(f"unknown feature set {features!r}; choose one of {', '.join(FEATURE_SETS)}")
+        self.features = features
         self.source = source
         self.data_dir = data_dir
         self.tickers = parse_tickers(tickers)
@@ -314,6 +381,7 @@ class TradingDomain(Domain):
         self._given = prices is not None  # data passed in (an upload) rather than loaded from the source
         self._regimes = regimes
         self._series: list[AssetSeries] | None = None
+        self._targeted = False  # the series' target is fitted (vol_tercile: cut-offs from the training period)
         self._test_market: list[AssetSeries] | None = None
         self._pooled: dict[str, TradingSampler] = {}
         self.skipped: list[str] = []
@@ -346,7 +414,31 @@ class TradingDomain(Domain):
         return prices, regimes
 
     def series(self) -> list[AssetSeries]:
-        """Every asset's features and outcomes (computed once, then kept)."""
+        """Every asset's features and labels of the target (computed once, then kept)."""
+        series = self._raw_series()
+        if not self._targeted:
+            target = self.fitted_target()
+            for s in series:
+                s.target = target
+            self._targeted = True
+        return series
+
+    def fitted_target(self) -> Target:
+        """The target with everything it learns from the training period (``vol_tercile``: the tercile cut-offs
+        of the training assets' forward volatility on the days whose 21 days end by the training period's end)."""
+        if self.target.name != "vol_tercile" or self.target.vol_cutoffs is not None:
+            return self.target
+        series, ranges = self.split_series("train", targeted=False)
+        vols = []
+        for s, (lo, hi) in zip(series, ranges):
+            logc = np.log(s.prices["close"].to_numpy(np.float64))
+            days = np.arange(max(lo, s.first_valid), max(hi - self.target.horizon, lo))
+            vols.append(forward_vol(logc, self.target.horizon)[days])
+        self.target = self.target.with_vol_terciles(np.concatenate(vols) if vols else np.array([]))
+        return self.target
+
+    def _raw_series(self) -> list[AssetSeries]:
+        """Every asset's features (the labels' target not yet fitted)."""
         if self._series is None:
             prices, regimes = self.load_prices()
             if not prices:
@@ -354,7 +446,7 @@ class TradingDomain(Domain):
             series, skipped = [], []
             for t, df in prices.items():
                 try:
-                    series.append(AssetSeries.from_prices(t, df, (regimes or {}).get(t)))
+                    series.append(AssetSeries.from_prices(t, df, (regimes or {}).get(t), self.target, self.features))
                 except DataError as exc:
                     if self.tickers is not None:  # asked for by name: say why it cannot be used
                         raise
@@ -381,7 +473,10 @@ class TradingDomain(Domain):
         """The independent synthetic test markets (own seeds and regime paths; ``TEST<market>-<asset>`` assets)."""
         if self._test_market is None:
             prices, regimes = self._simulate("TEST", self.test_days, "2030-01-01", "trading-test-market")
-            self._test_market = [AssetSeries.from_prices(t, df, regimes[t]) for t, df in prices.items()]
+            target = self.fitted_target()
+            self._test_market = [
+                AssetSeries.from_prices(t, df, regimes[t], target, self.features) for t, df in prices.items()
+            ]
         return self._test_market
 
     def _simulate(
@@ -403,7 +498,7 @@ class TradingDomain(Domain):
     def periods(self) -> dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]]:
         """``split -> (first, last)`` dates of the train / val / test periods (inclusive)."""
         if self._periods is None:
-            series = self.series()
+            series = self._raw_series()
             usable = sorted({d for s in series for d in s.dates[s.first_valid + self.embargo + self.support :]})
             if len(usable) < 30:
                 raise DataError(
@@ -435,14 +530,14 @@ class TradingDomain(Domain):
             }
         return self._periods
 
-    def split_series(self, split: str) -> tuple[list[AssetSeries], list[tuple[int, int]]]:
+    def split_series(self, split: str, *, targeted: bool = True) -> tuple[list[AssetSeries], list[tuple[int, int]]]:
         """The assets of ``split`` and the day-index range ``[lo, hi)`` of its period in each."""
         if split not in ("train", "val", "test"):
             raise DataError(f"unknown split {split!r}; choose train, val or test")
         if split == "test" and self.independent_test:
             market = self.test_market()
             return market, [(0, len(s.dates)) for s in market]
-        series = self.series()
+        series = self.series() if targeted else self._raw_series()
         held = set(self.test_tickers or [])
         unknown = held - {s.ticker for s in series}
         if unknown:
@@ -454,25 +549,100 @@ class TradingDomain(Domain):
         return chosen, [s.index_range(start, end) for s in chosen]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_series": None, "_test_market": None, "_pooled": {}}
+        return {**self.__dict__, "_series": None, "_targeted": False, "_test_market": None, "_pooled": {}}
+
+    # ------------------------------------------------------------------ the test assets, one at a time
+    @property
+    def streams_test(self) -> bool:
+        """True when the test assets are read one file at a time by whoever evaluates them (:meth:`test_jobs`):
+        a CSV folder whose test period is a date (``test_start``) and whose every asset is a test asset, so that
+        no asset's test days depend on the others'. Memory then does not grow with the number of tickers."""
+        return (
+            self.source == "csv"
+            and not self._given
+            and self._series is None
+            and self.test_start is not None
+            and self.train_end is None
+            and self.val_end is None
+            and not self.test_tickers
+            and self.target.vol_cutoffs is None
+            and self.target.name != "vol_tercile"
+            and self.data_dir is not None
+            and Path(self.data_dir).is_dir()
+        )
+
+    def _csv_files(self) -> list[Path]:
+        folder = Path(self.data_dir)
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith((".csv", ".csv.gz")))
+        if not files:
+            raise DataError(f"no CSV files in {folder}; expected one <TICKER>_data.csv or <TICKER>.csv per ticker")
+        if self.tickers is not None:
+            wanted = {t.upper() for t in self.tickers}
+            named = [f for f in files if _ticker_from_filename(f).upper() in wanted]
+            files = named if len(named) == len(wanted) else files  # tickers inside shared files: read them all
+        return files
+
+    def test_jobs(self) -> list[AssetJob]:
+        """The test split as units of work: one per CSV file when :attr:`streams_test`, else one per asset."""
+        if self.streams_test:
+            return [AssetJob(_ticker_from_filename(f), path=f) for f in self._csv_files()]
+        series, ranges = self.split_series("test")
+        return [AssetJob(s.ticker, s, lo, hi) for s, (lo, hi) in zip(series, ranges)]
+
+    def load_job(self, job: AssetJob) -> tuple[list[tuple[AssetSeries, int, int]], list[str], list[str]]:
+        """``(assets with their test ranges, data notes, skipped assets)`` of a job (:meth:`test_jobs`)."""
+        if job.path is None:
+            return [(job.series, job.lo, job.hi)], [], []
+        kw: dict[str, Any] = {"missing": self.missing, **self.loader_options}
+        prices = load_market("csv", data_dir=job.path, start=self.start, end=self.end, **kw)
+        assets, notes, skipped = [], [], []
+        for t, df in prices.items():
+            if self.tickers is not None and t not in self.tickers:
+                continue
+            notes += [f"{t}: {n}" for n in df.attrs.get("notes", [])]
+            try:
+                s = AssetSeries.from_prices(t, df, None, self.target, self.features)
+            except DataError as exc:
+                skipped.append(f"{t} ({exc})")
+                continue
+            assets.append((s, *s.index_range(self.test_start, None)))
+        return assets, notes, skipped
+
+    def test_names(self) -> list[str]:
+        """The test assets' tickers (without loading them when :attr:`streams_test`)."""
+        if self.streams_test:
+            return [_ticker_from_filename(f) for f in self._csv_files()]
+        return [s.ticker for s in self.split_series("test")[0]]
+
+    @staticmethod
+    def fingerprint_of(source: str, spans: dict[str, list[Any]], target: Target | None = None) -> str:
+        """The data fingerprint of real data from each ticker's ``[first date, last date, rows]``."""
+        key: dict[str, Any] = {"source": source, "data": spans}
+        if target is not None and target.name != "direction":  # direction keeps its old fingerprints
+            key["target"] = {"name": target.name, **target.options()}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------------ Domain interface
-    def sampler(self, split: str, *, n_way: int | None = 2, k_shot: int = 0, n_query: int = 0) -> TradingSampler:
-        if n_way not in (None, len(CLASS_NAMES)):
-            raise TaskError(f"the trading domain always has 2 classes (down, up), got n_way={n_way}")
+    def sampler(self, split: str, *, n_way: int | None = None, k_shot: int = 0, n_query: int = 0) -> TradingSampler:
+        if n_way not in (None, self.target.n_classes):
+            names = ", ".join(self.target.class_names)
+            raise TaskError(
+                f"the trading domain's {self.target.name} target has {self.target.n_classes} classes ({names}), "
+                f"got n_way={n_way}"
+            )
         series, ranges = self.split_series(split)
         return TradingSampler(series, ranges, self.support, self.query, self.embargo, split)
 
     def backbone_spec(self, algorithm: str, n_way: int | None) -> tuple[str, dict[str, Any]]:
         return "mlp", {
-            "in_features": len(FEATURES),
+            "in_features": len(FEATURE_SETS[self.features]),
             "hidden": [self.hidden, self.hidden],
-            "out_features": None if algorithm == "protonet" else len(CLASS_NAMES),
+            "out_features": None if algorithm == "protonet" else self.target.n_classes,
         }
 
     def default_setting(self) -> dict[str, Any]:
         # the task shape is fixed by support_days / query_days / embargo (domain options)
-        return {"n_way": len(CLASS_NAMES), "k_shot": 0, "n_query": 0}
+        return {"n_way": self.target.n_classes, "k_shot": 0, "n_query": 0}
 
     def eval_plan(self, setting: dict[str, Any], split: str | None, explicit: bool) -> list[dict[str, Any]]:
         return [
@@ -516,7 +686,7 @@ class TradingDomain(Domain):
         }
 
     def n_classes_total(self) -> int:
-        return len(CLASS_NAMES)
+        return self.target.n_classes
 
     def pooled_batch(self, split: str, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Query days of random training tasks, standardised by their support as at test time (vectorised)."""
@@ -557,9 +727,15 @@ class TradingDomain(Domain):
         else:
             prices, _ = self.load_prices()
             blob = {t: [str(df.index[0].date()), str(df.index[-1].date()), len(df)] for t, df in prices.items()}
-        return hashlib.sha256(json.dumps({"source": self.source, "data": blob}, sort_keys=True).encode()).hexdigest()[
-            :16
-        ]
+        return self.fingerprint_of(self.source, blob, self.target)
+
+    def validation_score(self, learner: Any, batch: Any) -> float | None:
+        """The Sharpe ratio after costs of ``learner``'s walk-forward over the validation period: every
+        validation asset's days covered by consecutive windows (all adapted in one batch), the probabilities
+        turned into positions as the evaluation does by default, 10 bp per unit traded, equal weight
+        (:func:`~metasuite.domains.trading.evaluation.validation_sharpe`). The trainer keeps the checkpoint with
+        the best one; ``batch`` (random validation tasks) is not a backtest and is not used."""
+        return validation_sharpe(self, MetaMethod(learner))
 
     @classmethod
     def evaluation(cls) -> WalkForwardEvaluation:

@@ -20,7 +20,14 @@ Signed features (returns, drawdown, moving-average gaps: :data:`SIGNED`) keep th
 of a trend is the information -- and are only scaled by the support window's deviation; the others are
 centred and scaled (:func:`standardise`).
 
+Feature sets (:data:`FEATURE_SETS`, the domain option ``features``): ``base`` (the 13 above, every checkpoint
+without a recorded set) and ``regime`` (those 13 and the 9 :func:`regime_features`, 22 in all).
+
 A day's features exist once :data:`WARMUP` days of history lie behind it; earlier rows are NaN.
+
+:func:`regime_features` are the statistical jump model's inputs (Shu, Yu & Mulvey 2024; the ``jumpmodels``
+package's example): exponentially weighted mean return, log downside deviation and Sortino ratio of daily
+log returns at half-lives :data:`REGIME_HALFLIVES` days, equally causal.
 """
 
 from __future__ import annotations
@@ -30,7 +37,19 @@ import pandas as pd
 
 from metasuite.core.errors import DataError
 
-__all__ = ["FEATURES", "SIGNED", "WARMUP", "compute_features", "next_day_return", "standardise"]
+__all__ = [
+    "FEATURES",
+    "FEATURE_SETS",
+    "REGIME_FEATURES",
+    "REGIME_HALFLIVES",
+    "SIGNED",
+    "WARMUP",
+    "compute_features",
+    "next_day_return",
+    "regime_features",
+    "signed_mask",
+    "standardise",
+]
 
 FEATURES = (
     "ret_1",
@@ -52,14 +71,33 @@ SIGNED = np.array([f.startswith(("ret_", "ma_gap_")) or f == "drawdown" for f in
 #: Trading days of history a feature row needs (the 252-day return and high).
 WARMUP = 252
 _ANNUAL = np.sqrt(252.0)
+#: Half-lives (trading days) of the jump model's features.
+REGIME_HALFLIVES = (5, 20, 60)
+REGIME_FEATURES = tuple(f"{kind}_{hl}" for hl in REGIME_HALFLIVES for kind in ("ewm_ret", "log_dd", "sortino"))
+#: The feature sets a domain can use: name -> feature names, in column order.
+FEATURE_SETS = {"base": FEATURES, "regime": FEATURES + REGIME_FEATURES}
+_SIGNED_NAMES = {f for f in FEATURE_SETS["regime"] if f.startswith(("ret_", "ma_gap_", "ewm_ret_", "sortino_"))}
+_SIGNED_NAMES.add("drawdown")
 
 
-def compute_features(prices: pd.DataFrame) -> pd.DataFrame:
-    """The :data:`FEATURES` of every day of one asset (rows before :data:`WARMUP` days are NaN).
+def signed_mask(n_features: int) -> np.ndarray:
+    """Which of the columns of a feature set with ``n_features`` columns keep their zero (:data:`SIGNED` for the
+    base set); no column for a width that is no feature set (other data)."""
+    for names in FEATURE_SETS.values():
+        if len(names) == n_features:
+            return np.array([f in _SIGNED_NAMES for f in names])
+    return np.zeros(n_features, dtype=bool)
+
+
+def compute_features(prices: pd.DataFrame, feature_set: str = "base") -> pd.DataFrame:
+    """The features of ``feature_set`` (:data:`FEATURE_SETS`) of every day of one asset (rows before
+    :data:`WARMUP` days are NaN).
 
     ``prices`` has columns ``open, high, low, close, volume`` on a sorted date index (the loaders'
     format). Returns a float64 frame on the same index.
     """
+    if feature_set not in FEATURE_SETS:
+        raise DataError(f"unknown feature set {feature_set!r}; choose one of {', '.join(FEATURE_SETS)}")
     missing = [c for c in ("high", "low", "close", "volume") if c not in prices.columns]
     if missing:
         raise DataError(f"price frame lacks columns {missing}; expected open, high, low, close, volume")
@@ -86,8 +124,30 @@ def compute_features(prices: pd.DataFrame) -> pd.DataFrame:
     sd = logv.rolling(63, min_periods=63).std()
     f["volume_z"] = ((logv - mu) / sd.where(sd > 1e-8)).fillna(0.0).where(mu.notna())
     f = f[list(FEATURES)]
+    if feature_set == "regime":
+        f = pd.concat([f, regime_features(close)], axis=1)
     f.iloc[:WARMUP] = np.nan  # one warm-up rule for every feature
     return f.replace([np.inf, -np.inf], np.nan)
+
+
+def regime_features(close: pd.Series) -> pd.DataFrame:
+    """The :data:`REGIME_FEATURES` of every day of ``close`` (daily closes, date index), from log returns up to
+    that day: for each half-life ``h``, the exponentially weighted mean return ``ewm_ret_h``, the log of the
+    downside deviation ``sqrt(ewm(min(r, 0)^2))`` (``log_dd_h``) and their ratio ``sortino_h``.
+
+    Rows before the longest half-life's worth of returns (and any day whose downside deviation is still 0) are
+    NaN. Returns a float64 frame on ``close``'s index.
+    """
+    r = np.log(close.astype(np.float64)).diff()
+    out = {}
+    for hl in REGIME_HALFLIVES:
+        mean = r.ewm(halflife=hl, ignore_na=True).mean()
+        dd = np.sqrt((np.minimum(r, 0.0) ** 2).ewm(halflife=hl, ignore_na=True).mean())
+        dd = dd.where(dd > 0)
+        out[f"ewm_ret_{hl}"], out[f"log_dd_{hl}"], out[f"sortino_{hl}"] = mean, np.log(dd), mean / dd
+    f = pd.DataFrame(out, index=close.index)[list(REGIME_FEATURES)]
+    f.iloc[: max(REGIME_HALFLIVES)] = np.nan
+    return f
 
 
 def next_day_return(prices: pd.DataFrame) -> pd.Series:
@@ -101,13 +161,13 @@ def standardise(
 ) -> tuple[np.ndarray, ...]:
     """Scale features with the support window's statistics only (never the query's), clipped to ±``clip``.
 
-    Columns flagged in ``signed`` (default :data:`SIGNED` when there are ``len(FEATURES)`` columns, else
-    none) are divided by their support root-mean-square and keep their sign; the others are centred on
+    Columns flagged in ``signed`` (default :func:`signed_mask` of the number of columns: :data:`SIGNED` for
+    the base set) are divided by their support root-mean-square and keep their sign; the others are centred on
     the support mean and divided by the support deviation. A column constant over the support (deviation
     ~ 0) is centred but not scaled.
     """
     if signed is None:
-        signed = SIGNED if support.shape[1] == len(FEATURES) else np.zeros(support.shape[1], dtype=bool)
+        signed = signed_mask(support.shape[1])
     mean = np.where(signed, 0.0, support.mean(axis=0))
     sd = np.sqrt(((support - mean) ** 2).mean(axis=0))
     sd = np.where(sd > 1e-8, sd, 1.0)

@@ -1,0 +1,107 @@
+"""Many tickers (issue 16): the cross-sectional report by hand, a CSV folder read one file at a time giving the
+report of the same prices held in memory, worker processes giving the serial report, and the histogram PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metasuite.core.evaluate import MetaMethod
+from metasuite.core.evaluation import EvalReport
+from metasuite.core.learners import make_learner
+from metasuite.domains.trading.crosssection import cross_section
+from metasuite.domains.trading.data import load_market
+from metasuite.domains.trading.domain import TradingDomain
+from metasuite.domains.trading.evaluation import DISCLAIMER, WalkForwardEvaluation, walk_forward
+from metasuite.domains.trading.synth import simulate_market
+
+TEST_START = "2013-01-02"
+
+
+def _entry(kind: str, sharpes: list[float], mdds: list[float]) -> dict:
+    return {
+        "kind": kind,
+        "per_ticker": {f"T{i}": {"sharpe": s, "max_drawdown": m} for i, (s, m) in enumerate(zip(sharpes, mdds))},
+    }
+
+
+def test_cross_section_by_hand() -> None:
+    methods = {
+        "maml": _entry("meta", [1.0, 0.5, 0.2, None], [-0.10, -0.20, -0.30, -0.05]),
+        "buy & hold": _entry("rule", [0.5, 0.7, 0.1, 0.3], [-0.30, -0.25, -0.30, -0.10]),
+    }
+    section = cross_section(methods, ["T0", "T1", "T2", "T3"])
+    vs = section["methods"]["maml"]["buy & hold"]
+    # T3 has no Sharpe for maml (a flat book): left out; differences +0.5, -0.2, +0.1
+    assert vs["sharpe_diff"]["n"] == 3 and vs["sharpe_diff"]["diff"] == pytest.approx(0.4 / 3)
+    assert vs["sharpe_diff"]["lo"] <= vs["sharpe_diff"]["diff"] <= vs["sharpe_diff"]["hi"]
+    assert vs["share_improved"] == pytest.approx(2 / 3) and vs["median_sharpe_diff"] == pytest.approx(0.1)
+    # drawdowns are <= 0: maml - buy & hold = +0.20, +0.05, 0, +0.05 (shallower on three of four)
+    assert vs["drawdown_reduction"]["diff"] == pytest.approx(0.075)
+    assert vs["share_shallower_drawdown"] == pytest.approx(0.75)
+    assert "maml" in section["methods"] and "buy & hold" not in section["methods"]  # rules are not compared
+    assert cross_section(methods, ["T0"]) is None
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("csv")
+    market = simulate_market(1400, 3, seed=13, start="2010-01-04")
+    for t, df in market.prices.items():
+        frame = df.round(4).reset_index()
+        frame["Name"] = t
+        frame.to_csv(out / f"{t}_data.csv", index=False)
+    return out
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as JSON (NaN, an undefined ratio, equals NaN)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def _methods(domain: TradingDomain) -> list:
+    return [MetaMethod(make_learner(domain, "fomaml", n_way=2, seed=1), name="fomaml")]
+
+
+def test_a_folder_read_one_file_at_a_time_gives_the_in_memory_report(folder: Path) -> None:
+    streamed = TradingDomain(source="csv", data_dir=str(folder), test_start=TEST_START, target="regime21")
+    assert streamed.streams_test and [j.path.name for j in streamed.test_jobs()] == [
+        "SYN0_data.csv",
+        "SYN1_data.csv",
+        "SYN2_data.csv",
+    ]
+    prices = load_market("csv", data_dir=folder)
+    held = TradingDomain(source="csv", prices=prices, test_start=TEST_START, target="regime21")
+    assert not held.streams_test
+    a = walk_forward(streamed, _methods(streamed), n_boot=50, progress=False).report
+    b = walk_forward(held, _methods(held), n_boot=50, progress=False).report
+    assert a["data"]["tickers"] == b["data"]["tickers"] == ["SYN0", "SYN1", "SYN2"]
+    assert _same(a["methods"], b["methods"]) and _same(a["cross_section"], b["cross_section"])
+    held_csv = TradingDomain(source="csv", data_dir=str(folder), target="regime21", test_start=TEST_START)
+    held_csv.series()  # loaded eagerly: its fingerprint is the one the streamed run rebuilt from its files
+    assert a["data"]["fingerprint"] == held_csv.fingerprint()
+
+
+def test_worker_processes_give_the_serial_report(folder: Path) -> None:
+    domain = TradingDomain(source="csv", data_dir=str(folder), test_start=TEST_START, target="regime21")
+    serial = walk_forward(domain, _methods(domain), n_boot=50, progress=False, workers=1)
+    parallel = walk_forward(domain, _methods(domain), n_boot=50, progress=False, workers=2)
+    assert _same(serial.report, parallel.report)
+    # beyond the daily-frame limit only the metrics are kept, not every ticker's days
+    lean = walk_forward(domain, _methods(domain), n_boot=50, progress=False, keep_daily=False)
+    assert lean.daily == {} and lean.prices == {} and _same(lean.report["methods"], serial.report["methods"])
+
+
+def test_the_tickers_histogram_is_written_next_to_the_json(folder: Path, tmp_path: Path) -> None:
+    domain = TradingDomain(source="csv", data_dir=str(folder), test_start=TEST_START, target="regime21")
+    report = walk_forward(domain, _methods(domain), n_boot=50, progress=False).report
+    section = report["cross_section"]
+    assert section["n_tickers"] == 3 and set(section["methods"]["fomaml"]) >= {"buy & hold", "jump model"}
+    assert np.isfinite(section["methods"]["fomaml"]["buy & hold"]["sharpe_diff"]["diff"])
+    files = WalkForwardEvaluation().write_artifacts(EvalReport(report, ""), tmp_path / "many.json", {})
+    assert [f.name for f in files] == ["many-equity.png", "many-tickers.png"]
+    assert all(f.stat().st_size > 10_000 for f in files)
+    assert DISCLAIMER.startswith("Not investment advice")

@@ -1,0 +1,152 @@
+"""Targets that can be traded (issue 16): the 21-day regime and volatility-tercile labels by hand, their
+embargo, cut-offs from the training period only, old checkpoints meaning ``direction``, and the batched
+walk-forward predictions equal to the one-task-at-a-time ones."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from metasuite.core.baselines import BaselineConfig, ScratchBaseline
+from metasuite.core.errors import DataError, TaskError
+from metasuite.core.evaluate import MetaMethod
+from metasuite.core.learners import make_learner
+from metasuite.domains.trading.domain import TradingDomain
+from metasuite.domains.trading.evaluation import positions
+from metasuite.domains.trading.features import FEATURE_SETS
+from metasuite.domains.trading.predict import predict_windows, window_batch
+from metasuite.domains.trading.synth import simulate_market
+from metasuite.domains.trading.targets import make_target
+from metasuite.domains.trading.tasks import AssetSeries, make_task
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def market():
+    return simulate_market(900, 2, seed=5)
+
+
+def test_regime21_labels_by_hand() -> None:
+    # 26 closes; a 2-day horizon would hide the point, so use the real 21: day 0 looks at closes 1..21
+    up = np.exp(np.linspace(0.0, 0.2, 26))  # a steady rise: +20% over 25 days, never a drawdown
+    y, known = make_target("regime21").labels(up)
+    assert known.tolist() == [True] * 5 + [False] * 21  # day t needs close t + 21
+    assert y[:5].tolist() == [1] * 5  # bull
+    dip = up.copy()
+    dip[10] = dip[9] * 0.94  # one 6% fall from the running peak, recovered the next day
+    y, _ = make_target("regime21").labels(dip)
+    assert y[:5].tolist() == [0] * 5  # bear: the window's drawdown exceeds 5% although it ends higher
+    y, _ = make_target("regime21", bear_drawdown=0.07).labels(dip)
+    assert y[:5].tolist() == [1] * 5  # a 7% threshold lets it pass
+    down = np.exp(np.linspace(0.0, -0.03, 26))  # -3% over 25 days, each daily fall tiny
+    y, _ = make_target("regime21").labels(down)
+    assert y[:5].tolist() == [0] * 5  # bear by the 21-day return below -2%
+
+
+def test_vol_tercile_cutoffs_come_from_the_training_period_only(market) -> None:
+    prices = {t: df for t, df in market.prices.items()}
+    test_start = str(prices["SYN0"].index[700].date())
+
+    def target(p):
+        return TradingDomain(source="csv", prices=p, test_start=test_start, target="vol_tercile").fitted_target()
+
+    base = target(prices)
+    assert base.vol_cutoffs[0] < base.vol_cutoffs[1] and base.target_vol > 0
+    wild = {t: df.copy() for t, df in prices.items()}
+    for df in wild.values():  # a far more volatile test period changes nothing
+        df.iloc[700:, :4] *= np.exp(np.random.default_rng(0).normal(0, 0.05, (len(df) - 700, 1)))
+    assert target(wild).vol_cutoffs == base.vol_cutoffs
+    calm = {t: df.copy() for t, df in prices.items()}
+    for df in calm.values():  # a calmer training period moves them
+        df.iloc[:400, :4] = df.iloc[:400, :4].mean().to_numpy()[None, :] * np.exp(np.linspace(0, 0.01, 400))[:, None]
+    assert target(calm).vol_cutoffs != base.vol_cutoffs
+    domain = TradingDomain(source="csv", prices=prices, test_start=test_start, target="vol_tercile")
+    train, ranges = domain.split_series("train")
+    labels = np.concatenate([s.y[max(lo, s.first_valid) : hi - 21] for s, (lo, hi) in zip(train, ranges)])
+    assert np.bincount(labels, minlength=3) / labels.size == pytest.approx([1 / 3] * 3, abs=0.02)
+
+
+def test_the_embargo_must_cover_the_horizon(market) -> None:
+    with pytest.raises(DataError, match="embargo must be at least 21"):
+        TradingDomain(target="regime21", embargo=5)
+    assert TradingDomain(target="regime21").embargo == 21 and TradingDomain().embargo == 1
+    series = AssetSeries.from_prices("SYN0", market.prices["SYN0"], target=make_target("regime21"))
+    with pytest.raises(TaskError, match="embargo"):
+        make_task(series, 600, 60, 10, 20)
+    task = make_task(series, 600, 60, 10, 21)
+    last_support = series.dates.get_loc(pd.Timestamp(task.metadata["support_dates"][1]))
+    assert last_support + 21 <= 600 - 1  # its outcome is realised before the first decision (close of 600)
+    assert task.metadata["class_names"] == ["bear", "bull"]
+    # the last 21 days have no outcome yet: predicted, masked out of every score
+    end = make_task(series, len(series.dates) - 15, 60, 10, 21)
+    assert end.query_mask is not None and not end.query_mask.any()
+
+
+def test_options_record_the_target_and_old_checkpoints_mean_direction() -> None:
+    assert "target" not in TradingDomain(n_assets=2, n_markets=1).options  # direction: as before
+    regime = TradingDomain(n_assets=2, n_markets=1, target="regime21", features="regime")
+    assert regime.options["target"] == "regime21" and regime.options["embargo"] == 21
+    assert regime.options["bear_return"] == -0.02 and regime.options["bear_drawdown"] == 0.05
+    assert regime.backbone_spec("maml", 2)[1]["in_features"] == len(FEATURE_SETS["regime"])
+    assert TradingDomain(target="vol_tercile").default_setting()["n_way"] == 3
+    with pytest.raises(DataError, match="unknown target"):
+        TradingDomain(target="sentiment")
+    shipped = ROOT / "data" / "checkpoints" / "trading" / "maml-indices-to2004" / "best.json"
+    options = json.loads(shipped.read_text())["domain_options"]
+    assert "target" not in options
+    assert TradingDomain(**options).target.name == "direction"
+    assert TradingDomain(n_assets=2, n_markets=1).fingerprint() != regime.fingerprint()
+
+
+def _regime_series(market) -> AssetSeries:
+    return AssetSeries.from_prices("SYN0", market.prices["SYN0"], target=make_target("regime21"))
+
+
+def test_window_batch_holds_the_rows_labels_and_scaling_of_make_task(market) -> None:
+    series = _regime_series(market)
+    batch = window_batch(series, 500, 880, 60, 10, 21)
+    assert len(batch) == 38 and batch.n_days[-1] == 10 and batch.n_days.sum() == 380
+    for w in (0, 17, len(batch) - 1):
+        task = make_task(series, int(batch.starts[w]), 60, 10, 21)
+        torch.testing.assert_close(batch.support_x[w], task.support_x)
+        torch.testing.assert_close(batch.support_y[w], task.support_y)
+        torch.testing.assert_close(batch.query_x[w, : task.n_query], task.query_x)
+
+
+def test_batched_adaptation_equals_one_task_at_a_time(market) -> None:
+    series = _regime_series(market)
+    domain = TradingDomain(source="csv", prices={"SYN0": market.prices["SYN0"]}, target="regime21", support_days=60)
+    learner = make_learner(domain, "maml", n_way=2, seed=3)
+    cfg = BaselineConfig(**{**domain.default_baselines(), "scratch_steps": 15})
+    for method in (MetaMethod(learner), ScratchBaseline(domain, 2, cfg)):
+        probs, accs = predict_windows(method, series, 600, 700, 60, 10, 21)
+        assert np.isnan(probs[:600]).all() and np.isnan(probs[700:]).all() and np.isfinite(probs[600:700]).all()
+        for t in (600, 650, 690):
+            task = make_task(series, t, 60, 10, 21)
+            with torch.enable_grad():
+                predict = method.adapt(task)
+            expected = torch.softmax(predict(task.query_x).double(), dim=-1).numpy()
+            np.testing.assert_allclose(probs[t : t + 10], expected, atol=2e-5)
+        assert len(accs) == 10 and all(0 <= a <= 1 for a in accs)
+
+
+def test_positions_trade_the_probability_of_bull_or_target_the_volatility() -> None:
+    index = pd.bdate_range("2020-01-01", periods=4)
+    probs = np.array([[0.7, 0.3], [0.4, 0.6], [np.nan, np.nan], [0.5, 0.5]])
+    p, signal = positions(probs, make_target("regime21"), "long_flat", 0.0, index)
+    assert p.iloc[[0, 1, 3]].tolist() == [0.3, 0.6, 0.5] and math.isnan(p.iloc[2])
+    assert signal.iloc[[0, 1, 3]].tolist() == [0.0, 1.0, 0.0] and math.isnan(signal.iloc[2])
+    vol = make_target("vol_tercile").with_vol_terciles(np.linspace(0.1, 0.4, 300))
+    expected = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # certain of low, of high volatility
+    _, signal = positions(expected, vol, "vol_target", 0.0, index[:2])
+    assert signal.iloc[0] == 1.0  # calm: fully invested (never levered)
+    assert signal.iloc[1] == pytest.approx(vol.target_vol / vol.vol_levels[2])  # stormy: scaled down
+    with pytest.raises(DataError, match="vol_tercile"):
+        positions(probs, make_target("regime21"), "vol_target", 0.0, index)
