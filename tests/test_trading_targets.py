@@ -17,8 +17,9 @@ from metasuite.core.baselines import BaselineConfig, ScratchBaseline
 from metasuite.core.errors import DataError, TaskError
 from metasuite.core.evaluate import MetaMethod
 from metasuite.core.learners import make_learner
+from metasuite.data import CHECKPOINTS
 from metasuite.domains.trading.domain import TradingDomain
-from metasuite.domains.trading.evaluation import positions
+from metasuite.domains.trading.evaluation import check_model_options, positions
 from metasuite.domains.trading.features import FEATURE_SETS
 from metasuite.domains.trading.predict import predict_windows, window_batch
 from metasuite.domains.trading.synth import simulate_market
@@ -150,3 +151,19 @@ def test_positions_trade_the_probability_of_bull_or_target_the_volatility() -> N
     assert signal.iloc[1] == pytest.approx(vol.target_vol / vol.vol_levels[2])  # stormy: scaled down
     with pytest.raises(DataError, match="vol_tercile"):
         positions(probs, make_target("regime21"), "vol_target", 0.0, index)
+
+
+def test_a_checkpoint_is_never_evaluated_as_another_target_or_feature_set() -> None:
+    """A bear/bull model read as down/up (or fed other features) would give silently wrong positions: refused."""
+    regime = CHECKPOINTS / "trading" / "maml-regime21-indices-to2004"
+    direction = CHECKPOINTS / "trading" / "maml-synthetic"
+    if not (regime / "best.safetensors").exists() or not (direction / "best.safetensors").exists():
+        pytest.skip("the shipped trading checkpoints are not installed")
+    check_model_options(regime, TradingDomain(target="regime21", features="regime"))  # its own: accepted
+    check_model_options(direction, TradingDomain())
+    with pytest.raises(DataError, match=r"target=regime21; evaluating it with target=direction"):
+        check_model_options(regime, TradingDomain(features="regime"))
+    with pytest.raises(DataError, match=r"features=regime; evaluating it with features=base"):
+        check_model_options(regime, TradingDomain(target="regime21"))
+    with pytest.raises(DataError, match=r"target=direction; evaluating it with target=regime21"):
+        check_model_options(direction, TradingDomain(target="regime21", features="base"))

@@ -106,6 +106,7 @@ __all__ = [
     "TradingEvaluation",
     "WalkForwardEvaluation",
     "build_methods",
+    "check_model_options",
     "default_checkpoint",
     "default_checkpoints",
     "format_report",
@@ -893,6 +894,7 @@ def build_methods(
     warnings: list[str] = []
     train_domain: TradingDomain | None = None
     for ckpt in checkpoints:
+        check_model_options(ckpt, eval_domain)
         learner, meta = load_learner(ckpt, eval_domain)
         name = learner.name if len(checkpoints) == 1 else f"{learner.name} ({Path(ckpt).name})"
         methods.append(MetaMethod(learner, name=name))
@@ -918,6 +920,28 @@ def build_methods(
     if scratch if scratch is not None else eval_domain.target.name == "direction":
         methods.append(ScratchBaseline(eval_domain, eval_domain.target.n_classes, cfg))
     return methods, info, warnings
+
+
+#: Checkpoint options that say what a model's inputs and outputs *mean*: evaluating it under others would read its
+#: probabilities as another target's (a bear/bull model as down/up) -- refused, not overridden.
+MEANING_OPTIONS = {"target": "direction", "features": "base"}
+
+
+def check_model_options(checkpoint: str | Path, eval_domain: TradingDomain) -> None:
+    """Refuse (DataError) a checkpoint whose recorded target or feature set differs from the evaluation's
+    (checkpoints without a record predict the next-day direction from the base features)."""
+    _, meta = load_checkpoint(checkpoint)
+    trained = meta.get("domain_options") or {}
+    for key, default in MEANING_OPTIONS.items():
+        have, want = trained.get(key, default), getattr(eval_domain, key)
+        want = getattr(want, "name", want)  # the domain's target is a Target
+        if have != want:
+            raise DataError(
+                f"{checkpoint} was trained with {key}={have}; evaluating it with {key}={want} (from --option {key} "
+                f"or the first --checkpoint) would misread its outputs. Evaluate it with {key}={have}, or use a "
+                f"checkpoint trained for {want} (`metasuite train trading --option {key}={want} ...`); one "
+                f"evaluation takes checkpoints of one {key} only"
+            )
 
 
 def overlap_warnings(meta: dict[str, Any], eval_domain: TradingDomain) -> list[str]:
