@@ -7,10 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from metasuite.core.errors import TaskError
 from metasuite.core.tasks import fixed_tasks, generator
-from metasuite.domains.driving.domain import TEST_COMBOS, VAL_COMBOS, DrivingDomain, DrivingSampler, synthetic_splits
+from metasuite.domains.driving.domain import (
+    TEST_COMBOS,
+    VAL_COMBOS,
+    DrivingDomain,
+    DrivingSampler,
+    split_by_image,
+    synthetic_splits,
+)
 from metasuite.domains.driving.render import ALL_ENVIRONMENTS, REGIONS, SCENE_CLASSES, Environment
 
 
@@ -100,3 +108,66 @@ def test_bench_driving_quick_reports_every_measurement(tmp_path) -> None:
     assert report["ratios"]["maml_adapt_vs_target"] == round(
         report["latency"]["maml"]["adapt"]["median_ms"] / TARGETS["maml_adapt_ms"], 3
     )
+
+
+# ------------------------------------------------------------- a plain root/<class>/* folder: split by image
+REAL_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "driving-day-night" / "training"
+
+
+def _plain_folder(root: Path, counts: dict[str, int]) -> Path:
+    """``root/<class>/<i>.png``: every image a distinct flat colour, so images can be told apart after loading."""
+    for c, (cls, n) in enumerate(counts.items()):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (20, 20), (10 * i % 256, 40 * c, 200)).save(root / cls / f"{i:03d}.png")
+    return root
+
+
+def _keys(images: np.ndarray) -> set[tuple[int, ...]]:
+    return {tuple(int(v) for v in img[0, 0]) for img in images}
+
+
+def test_a_plain_class_folder_is_split_by_image_stratified_and_disjoint(tmp_path: Path) -> None:
+    """The loader used to refuse root/<class>/* ("need at least 3 environments"); now each class's images are cut
+    60/20/20 into train/val/test environments, disjoint, each class in each split, the same cut on every load."""
+    root = _plain_folder(tmp_path / "photos", {"dirt": 20, "forest": 10, "snow": 3, "tiny": 2})
+    domain = DrivingDomain(data_dir=str(root), image_size=16)
+    splits = domain.splits()
+    assert splits == {"train": ["photos [train]"], "val": ["photos [val]"], "test": ["photos [test]"], "seen": []}
+    by_split = {s: domain.pool(s)[splits[s][0]] for s in ("train", "val", "test")}
+    assert {c: len(by_split["test"][c]) for c in by_split["test"]} == {"dirt": 4, "forest": 2, "snow": 1}
+    assert {c: len(by_split["val"][c]) for c in by_split["val"]} == {"dirt": 4, "forest": 2, "snow": 1}
+    assert {c: len(by_split["train"][c]) for c in by_split["train"]} == {"dirt": 12, "forest": 6, "snow": 1, "tiny": 2}
+    for cls in ("dirt", "forest", "snow"):
+        keys = [_keys(by_split[s][cls]) for s in ("train", "val", "test")]
+        assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
+    again = DrivingDomain(data_dir=str(root), image_size=16)
+    assert all(np.array_equal(again.pool("test")["photos [test]"][c], by_split["test"][c]) for c in by_split["test"])
+    # adding a class does not move another class's images between splits (the order is seeded per class)
+    (root / "zz").mkdir()
+    for i in range(5):
+        Image.new("RGB", (20, 20), (i, 1, 2)).save(root / "zz" / f"{i}.png")
+    more = DrivingDomain(data_dir=str(root), image_size=16)
+    assert np.array_equal(more.pool("test")["photos [test]"]["dirt"], by_split["test"]["dirt"])
+    task = domain.sampler("test", n_way=2, k_shot=1, n_query=1).sample(generator(0))
+    assert task.n_support == 2 and task.n_query == 2
+    with pytest.raises(TaskError, match="no test environment has 3 classes"):
+        domain.sampler("test", n_way=3, k_shot=1, n_query=1)  # snow has 1 test image: only 2 classes qualify
+
+
+def test_split_by_image_keeps_every_image_once() -> None:
+    rng = np.random.default_rng(0)
+    pool = {"cam": {"a": rng.integers(0, 255, (7, 4, 4, 3), dtype=np.uint8), "b": np.zeros((1, 4, 4, 3), np.uint8)}}
+    merged, splits = split_by_image(pool)
+    total = sum(len(merged[e]["a"]) for e in merged if "a" in merged[e])
+    assert total == 7 and len(merged["cam [train]"]["b"]) == 1 and splits["seen"] == []
+
+
+def test_real_photos_in_the_plain_layout_give_day_night_tasks() -> None:
+    if not REAL_PHOTOS.is_dir():
+        pytest.skip(f"real driving photos not found at {REAL_PHOTOS} (shared data folder absent)")
+    domain = DrivingDomain(data_dir=str(REAL_PHOTOS), image_size=32)
+    assert domain.classes == ["day", "night"]
+    assert {c: len(a) for c, a in domain.pool("test")["training [test]"].items()} == {"day": 24, "night": 24}
+    tasks = fixed_tasks(domain.sampler("test", n_way=2, k_shot=5, n_query=10), 3, 0)
+    assert all(t.n_support == 10 and t.n_query == 20 for t in tasks)

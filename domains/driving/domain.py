@@ -213,9 +213,20 @@ class DrivingDomain(Domain):
         return self._classes
 
     def splits(self) -> dict[str, list[str]]:
-        """Environment names per split (``train``/``val``/``test``/``seen``)."""
+        """Environment names per split (``train``/``val``/``test``/``seen``).
+
+        A real folder is split by environment (named ``train``/``test`` folders, else 60/20/20 by a hash of the
+        name) when it has at least 3 environments; a plain ``root/<class>/<image>`` folder (or one with 1-2
+        environments) is split *by image* instead (:func:`split_by_image`)."""
         if self._splits is None:
-            self._splits = synthetic_splits() if self.data_dir is None else _real_splits(sorted(self._real_pool()))
+            if self.data_dir is None:
+                self._splits = synthetic_splits()
+            else:
+                envs = sorted(self._real_pool())
+                try:
+                    self._splits = _real_splits(envs)
+                except _TooFewEnvironments:
+                    self._pools["real"], self._splits = split_by_image(self._real_pool())
         return self._splits
 
     def _real_pool(self) -> ImagePool:
@@ -359,6 +370,46 @@ class DrivingDomain(Domain):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+class _TooFewEnvironments(DataError):
+    """Fewer than 3 environments and no named train/test folders: split by image instead."""
+
+
+#: Shares of each (environment, class)'s images in train / val / test when a folder is split by image.
+IMAGE_SPLIT = (0.6, 0.2, 0.2)
+
+
+def split_by_image(pool: ImagePool) -> tuple[ImagePool, dict[str, list[str]]]:
+    """Split a folder with too few environments for an environment split by image, stratified by class.
+
+    The rule (documented in the README): the images of each (environment, class) are put in a random order drawn
+    from ``numpy.random.default_rng`` seeded by the SHA-256 of ``"environment/class"`` -- fixed for a folder,
+    whatever else it holds -- and cut 60 / 20 / 20 % into train / val / test (rounded; each part gets at least
+    one image when the class has 3 or more, a class with fewer stays in train). Each environment ``E`` becomes
+    ``E [train]``, ``E [val]`` and ``E [test]``; test tasks are then unseen *images* of seen classes (no
+    ``seen`` split: there are no held-out frames of other environments).
+    """
+    parts: dict[str, ImagePool] = {"train": {}, "val": {}, "test": {}}
+    for env, by_class in sorted(pool.items()):
+        for cls, images in sorted(by_class.items()):
+            n = len(images)
+            seed = int.from_bytes(hashlib.sha256(f"{env}/{cls}".encode()).digest()[:8], "little")
+            order = np.random.default_rng(seed).permutation(n)
+            if n < 3:
+                cuts = {"train": order}
+            else:
+                n_val = max(1, round(IMAGE_SPLIT[1] * n))
+                n_test = max(1, round(IMAGE_SPLIT[2] * n))
+                cuts = {
+                    "test": order[:n_test],
+                    "val": order[n_test : n_test + n_val],
+                    "train": order[n_test + n_val :],
+                }
+            for split, idx in cuts.items():
+                parts[split].setdefault(f"{env} [{split}]", {})[cls] = images[np.sort(idx)]
+    merged = {env: by_class for part in parts.values() for env, by_class in part.items()}
+    return merged, {split: sorted(part) for split, part in parts.items()} | {"seen": []}
+
+
 def _real_splits(envs: list[str]) -> dict[str, list[str]]:
     """Deterministic environment split of a real dataset: named folders first, else 60/20/20 by hash."""
     lowered = {e.lower(): e for e in envs}
@@ -373,7 +424,7 @@ def _real_splits(envs: list[str]) -> dict[str, list[str]]:
     if named["train"] and named["test"]:
         return {**named, "seen": list(named["train"])}
     if len(envs) < 3:
-        raise DataError(
+        raise _TooFewEnvironments(
             f"need at least 3 environments to split by environment, found {envs}; name folders "
             "train/ and test/ to choose the split yourself"
         )
