@@ -312,6 +312,11 @@ class FixedTaskEvaluation(Evaluation):
         self, domain_name: str, reports: list[dict[str, Any]], request: EvalRequest | None, warnings: list[str]
     ) -> EvalReport:
         """The JSON object (one setting as is; several under ``setting.plan``), tables and summaries as text."""
+        for r in reports:  # before the JSON object is built from them: a single setting's JSON holds it too
+            seed = r["setting"].get("seed", 0)
+            comparisons = [c for m in self.paired_metrics(r) if (c := compare_best(r["results"], m, seed=seed))]
+            if comparisons:
+                r["paired"] = comparisons
         if len(reports) == 1:
             data = dict(reports[0])
         else:
@@ -329,10 +334,7 @@ class FixedTaskEvaluation(Evaluation):
         data["null_means"] = NULL_MEANS  # per-task values and means that are null in the JSON
         text = []
         for r in reports:
-            seed = r["setting"].get("seed", 0)
-            comparisons = [c for m in self.paired_metrics(r) if (c := compare_best(r["results"], m, seed=seed))]
-            if comparisons:
-                r["paired"] = comparisons
+            comparisons = r.get("paired", [])
             lines = [format_table(r, self.describe_setting(r["setting"])), *map(format_comparison, comparisons)]
             text.append("\n".join(lines) + "\n")
         if len(reports) > 1:

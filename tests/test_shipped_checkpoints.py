@@ -36,7 +36,7 @@ def test_a_checkpoint_is_shipped_for_the_demo() -> None:
 def test_shipped_checkpoint_reproduces_its_recorded_metric(path: Path) -> None:
     learner, meta = load_learner(path)
     options = dict(meta.get("domain_options") or {})
-    if "data_dir" in options:  # trained on real data: found relative to the repository root
+    if options.get("data_dir"):  # trained on real data: found relative to the repository root
         options["data_dir"] = str((ROOT / options["data_dir"]).resolve())
         if not Path(options["data_dir"]).is_dir():
             pytest.skip(f"{path}: its training data {options['data_dir']} is not on this machine")

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from metasuite.core.evaluation import EvalRequest, FixedTaskEvaluation
 from metasuite.core.stats import compare_best, format_comparison, paired_difference
 
 
@@ -48,3 +49,32 @@ def test_compare_best_picks_the_best_of_each_kind_and_respects_the_metric_direct
     assert (c["meta"], c["baseline"]) == ("maml", "pretrain") and c["diff"] == pytest.approx(-0.5)
     assert "the meta-learner is better" in format_comparison(c)  # lower MSE is better
     assert compare_best(results[:2], "mse") is None  # no baseline: nothing to compare
+
+
+def test_a_single_setting_eval_json_holds_its_paired_comparison() -> None:
+    """The comparison printed under the table is also in the JSON, for one setting as for several (it was lost
+    from single-setting JSONs: the object was copied before the comparison was attached)."""
+
+    def result(name: str, kind: str, values: list[float]) -> dict:
+        mean = float(np.mean(values))
+        return {
+            "method": name,
+            "kind": kind,
+            "n_tasks": len(values),
+            "metrics": {"accuracy": {"mean": mean, "ci95": 0.01}},
+            "per_task": {"accuracy": values},
+        }
+
+    def report(k: int) -> dict:
+        setting = {"n_way": 5, "k_shot": k, "n_query": 15, "split": "test", "n_tasks": 4, "seed": 0}
+        return {
+            "domain": "driving",
+            "setting": setting,
+            "results": [result("metabaseline", "meta", [0.8, 0.7, 0.9, 0.6]), result("pooled", "baseline", [0.7] * 4)],
+        }
+
+    one = FixedTaskEvaluation()._report("driving", [report(1)], None, [])
+    assert one.data["paired"][0]["meta"] == "metabaseline" and one.data["paired"][0]["baseline"] == "pooled"
+    assert "metabaseline - pooled" in one.text
+    two = FixedTaskEvaluation()._report("driving", [report(1), report(5)], EvalRequest("driving"), [])
+    assert [p["comparisons"][0]["diff"] for p in two.data["paired"]] == pytest.approx([0.05, 0.05])
