@@ -171,3 +171,7 @@ def test_real_photos_in_the_plain_layout_give_day_night_tasks() -> None:
     assert {c: len(a) for c, a in domain.pool("test")["training [test]"].items()} == {"day": 24, "night": 24}
     tasks = fixed_tasks(domain.sampler("test", n_way=2, k_shot=5, n_query=10), 3, 0)
     assert all(t.n_support == 10 and t.n_query == 20 for t in tasks)
+    # two classes: the default tasks (and the baselines' pooled pre-training batches) are 2-way, not 5-way
+    assert domain.default_setting()["n_way"] == 2
+    x, y = domain.pooled_batch("train", 40, generator(0))
+    assert x.shape == (40, 3, 32, 32) and set(y.tolist()) == {0, 1}

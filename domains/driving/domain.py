@@ -285,7 +285,10 @@ class DrivingDomain(Domain):
         }
 
     def default_setting(self) -> dict[str, Any]:
-        return {"n_way": 5, "k_shot": 1, "n_query": 15}
+        """5-way 1-shot with 15 queries per class; a real folder with fewer than 5 classes: as many ways as it has
+        classes (the pre-training baselines draw their pooled batches from tasks of this shape)."""
+        n_way = 5 if self.data_dir is None else max(2, min(5, len(self.classes)))
+        return {"n_way": n_way, "k_shot": 1, "n_query": 15}
 
     def eval_plan(self, setting: dict[str, Any], split: str | None, explicit: bool) -> list[dict[str, Any]]:
         """5-way 1- and 5-shot on unseen (meta-test) and seen environments, unless the user chose."""
