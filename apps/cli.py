@@ -85,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         },
         seed=args.seed,
         pretrain_steps=args.pretrain_steps,
+        init=None if args.init is None else str(args.init),
         nproc=args.nproc,
         threads=args.threads,
         resume=not args.no_resume,
@@ -346,6 +347,13 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         type=NON_NEGATIVE,
         help="first pre-train the backbone on pooled training data (the pretrain baselines' recipe) for this many "
         "steps and meta-train from it (default: the algorithm's recipe: metabaseline pre-trains, others do not)",
+    )
+    s.add_argument(
+        "--init",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="start from this checkpoint's weights (every tensor of the same name and shape), e.g. fine-tune a "
+        "shipped model on your own --data-dir; instead of --pretrain-steps",
     )
     s.add_argument(
         "--nproc",

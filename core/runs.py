@@ -33,12 +33,13 @@ from metasuite.core import registry
 from metasuite.core.algorithms import get_algorithm
 from metasuite.core.baselines import BaselineConfig, pretrain
 from metasuite.core.bench import machine_info
+from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.distributed import DistContext, init_from_env, launch_module, shutdown
 from metasuite.core.domain import Dataset, Domain
-from metasuite.core.errors import DataError, MetasuiteError, UnknownNameError
+from metasuite.core.errors import CheckpointError, DataError, MetasuiteError, UnknownNameError
 from metasuite.core.evaluation import TASK_SHAPE, EvalReport, EvalRequest, FixedTaskEvaluation
 from metasuite.core.jsonio import atomic_write_text, write_json
-from metasuite.core.learners import make_learner
+from metasuite.core.learners import MODEL_PREFIX, make_learner
 from metasuite.core.options import coerce_options
 from metasuite.core.rl.domain import RLDomain
 from metasuite.core.rl.train import train_rl
@@ -51,6 +52,7 @@ __all__ = [
     "TrainResult",
     "bench_run",
     "build_domain",
+    "checkpoint_init",
     "describe_domains",
     "eval_run",
     "fetch_dataset",
@@ -116,6 +118,9 @@ class TrainRequest:
         Pre-train the backbone on pooled training data for this many steps first (0: no). None: the algorithm's
         recipe -- the domain's pre-training budget for methods that start from a pre-trained network
         (``pretrain_by_default``: Meta-Baseline), no pre-training for the others.
+    init : str, optional
+        Start from this checkpoint's weights (fine-tune a shipped model on new data, e.g. a user's photo folder):
+        every tensor whose name and shape match is copied (:func:`checkpoint_init`); replaces pre-training.
     nproc : int, optional
         Processes on this machine (``torchrun``); each differentiates 1/nproc of every meta-batch.
     threads : int, optional
@@ -140,6 +145,7 @@ class TrainRequest:
     config: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     pretrain_steps: int | None = None
+    init: str | None = None
     nproc: int | None = None
     threads: int | None = None
     resume: bool = True
@@ -205,6 +211,36 @@ def pretrained_init(domain: Domain, learner: Any, steps: int, seed: int, progres
         raise DataError(f"the pre-trained {domain.name} model shares no tensor with the {learner.name} backbone")
     learner.backbone.load_state_dict(copied, strict=False)
     return {"pretrain_steps": steps, "copied": sorted(copied), "skipped": sorted(set(own) - set(copied))}
+
+
+def checkpoint_init(domain: Domain, learner: Any, path: str | Path) -> dict[str, Any]:
+    """Start meta-training from a checkpoint's weights: every tensor of ``learner`` whose name and shape match
+    one in the checkpoint is copied (the whole model for the same algorithm and task shape; the backbone's body
+    when the head or the algorithm differs). Refuses (:class:`~metasuite.core.errors.CheckpointError`) a
+    checkpoint of another domain or one that shares no tensor. Returns what was done, for the checkpoint's
+    description."""
+    tensors, meta = load_checkpoint(path)
+    if meta.get("domain") not in (None, domain.name):
+        raise CheckpointError(
+            f"--init {path} is a {meta.get('domain')} checkpoint; a {domain.name} run can start only from a "
+            f"{domain.name} checkpoint"
+        )
+    theirs = {k.removeprefix(MODEL_PREFIX): v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
+    own = learner.state_dict()
+    copied = {k: v for k, v in theirs.items() if k in own and own[k].shape == v.shape}
+    if not copied:
+        raise CheckpointError(
+            f"--init {path} ({meta.get('algorithm', '?')}) shares no tensor of the same name and shape with this "
+            f"{learner.name} model: check the domain options that shape the network (e.g. hidden)"
+        )
+    learner.load_state_dict(copied, strict=False)
+    return {
+        "from": str(path),
+        "algorithm": meta.get("algorithm"),
+        "data_fingerprint": meta.get("data_fingerprint"),
+        "copied": sorted(copied),
+        "skipped": sorted(set(own) - set(copied)),
+    }
 
 
 def train_setting(domain: Domain, request: TrainRequest) -> dict[str, Any]:
@@ -280,10 +316,15 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
     learner = make_learner(domain, request.algo, n_way=setting["n_way"], seed=request.seed, **request.hparams)
     init = None
     steps = request.pretrain_steps
-    if steps is None:
-        steps = BaselineConfig(**domain.default_baselines()).pretrain_steps if learner.pretrain_by_default else 0
-    if steps:
-        init = pretrained_init(domain, learner, steps, request.seed, progress=request.progress)
+    if request.init is not None:
+        if steps:
+            raise MetasuiteError("--init and --pretrain-steps both choose the starting weights: give one of them")
+        init = checkpoint_init(domain, learner, request.init)
+    else:
+        if steps is None:
+            steps = BaselineConfig(**domain.default_baselines()).pretrain_steps if learner.pretrain_by_default else 0
+        if steps:
+            init = pretrained_init(domain, learner, steps, request.seed, progress=request.progress)
     config = train_config(domain, learner.name, request, 1 if dist is None else dist.world_size)
     summary = train(
         learner,

@@ -282,6 +282,57 @@ def test_meta_training_can_start_from_the_pretrained_model(tmp_path: Path, monke
     assert meta["init"]["pretrain_steps"] == 5 and meta["init"]["copied"] == init["copied"]
 
 
+def test_meta_training_can_start_from_a_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """--init CHECKPOINT (fine-tune a shipped model on new data): the run starts from its weights -- all of them
+    for the same algorithm, the matching ones for another (ProtoNet has no head) -- and records where from;
+    another domain's checkpoint, one sharing no tensor, and --init with --pretrain-steps are refused."""
+    import torch
+    from conftest import VECTOR_DIM, TinyClassificationDomain
+
+    from metasuite.core import registry
+    from metasuite.core.errors import CheckpointError
+    from metasuite.core.learners import make_learner
+    from metasuite.core.runs import checkpoint_init
+    from metasuite.data import CHECKPOINTS
+
+    monkeypatch.setattr(registry, "get_domain_class", lambda name: TinyClassificationDomain)
+    base = ["train", "tiny-gauss", "--steps", "3", "--val-every", "1", "--val-tasks", "2", "--quiet"]
+    first = tmp_path / "first"
+    assert main([*base, "--algo", "maml", "--out", str(first)]) == 0
+    trained, _ = load_learner(first, TinyClassificationDomain())  # a run folder means its best.safetensors
+    domain = TinyClassificationDomain()
+    fresh = make_learner(domain, "maml", n_way=3, seed=1)
+    init = checkpoint_init(domain, fresh, first)
+    assert init["skipped"] == [] and init["algorithm"] == "maml"
+    assert all(torch.equal(v, trained.state_dict()[k]) for k, v in fresh.state_dict().items())
+    proto = make_learner(domain, "protonet", n_way=3, seed=1)
+    partial = checkpoint_init(domain, proto, first)
+    assert partial["copied"] and not any(k.endswith(("head.weight", "head.bias")) for k in partial["copied"])
+
+    second = tmp_path / "second"
+    assert main([*base, "--algo", "maml", "--init", str(first), "--out", str(second)]) == 0
+    meta = json.loads((second / "best.json").read_text())
+    assert meta["init"]["from"] == str(first) and meta["init"]["skipped"] == []
+    capsys.readouterr()
+
+    assert (
+        main([*base, "--algo", "maml", "--init", str(first), "--pretrain-steps", "5", "--out", str(tmp_path / "x")])
+        == 2
+    )
+    assert "--init and --pretrain-steps" in capsys.readouterr().err
+    sinusoid = CHECKPOINTS / "sinusoid" / "maml"
+    assert main([*base, "--algo", "maml", "--init", str(sinusoid), "--out", str(tmp_path / "y")]) == 2
+    assert "is a sinusoid checkpoint" in capsys.readouterr().err
+    # another width of the hidden layers and no head: no tensor of the same name and shape
+    monkeypatch.setattr(
+        TinyClassificationDomain,
+        "backbone_spec",
+        lambda self, algorithm, n_way: ("mlp", {"in_features": VECTOR_DIM, "hidden": [24], "out_features": None}),
+    )
+    with pytest.raises(CheckpointError, match="shares no tensor"):
+        checkpoint_init(domain, make_learner(domain, "protonet", n_way=3, seed=1), first)
+
+
 def test_a_folder_holding_a_finished_model_is_not_overwritten(tmp_path: Path, capsys) -> None:
     """A copy of a shipped checkpoint (best.* without last.*) or someone's results: refused, nothing changed."""
     import shutil

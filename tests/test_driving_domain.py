@@ -175,3 +175,23 @@ def test_real_photos_in_the_plain_layout_give_day_night_tasks() -> None:
     assert domain.default_setting()["n_way"] == 2
     x, y = domain.pooled_batch("train", 40, generator(0))
     assert x.shape == (40, 3, 32, 32) and set(y.tolist()) == {0, 1}
+
+
+def test_named_train_and_test_folders_without_val_get_a_validation_split_by_image() -> None:
+    """Meta-training on a user's folder needs validation tasks: 20% of each training class's images (seeded)."""
+    root = REAL_PHOTOS.parent
+    if not root.is_dir():
+        pytest.skip(f"real driving photos not found at {root} (shared data folder absent)")
+    domain = DrivingDomain(data_dir=str(root), image_size=32)
+    assert domain.splits() == {
+        "train": ["training [train]"],
+        "val": ["training [val]"],
+        "test": ["test"],
+        "seen": ["training [train]"],
+    }
+    train, val = domain.pool("train")["training [train]"], domain.pool("val")["training [val]"]
+    assert {c: (len(train[c]), len(val[c])) for c in train} == {"day": (96, 24), "night": (96, 24)}
+    for cls in ("day", "night"):  # disjoint: no photo in both
+        seen = {img.tobytes() for img in train[cls]}
+        assert not any(img.tobytes() in seen for img in val[cls])
+    assert {c: len(a) for c, a in domain.pool("test")["test"].items()} == {"day": 80, "night": 80}

@@ -227,6 +227,8 @@ class DrivingDomain(Domain):
                     self._splits = _real_splits(envs)
                 except _TooFewEnvironments:
                     self._pools["real"], self._splits = split_by_image(self._real_pool())
+                if not self._splits["val"]:  # named train/ and test/ folders only
+                    self._pools["real"], self._splits = validation_by_image(self._real_pool(), self._splits)
         return self._splits
 
     def _real_pool(self) -> ImagePool:
@@ -395,8 +397,7 @@ def split_by_image(pool: ImagePool) -> tuple[ImagePool, dict[str, list[str]]]:
     for env, by_class in sorted(pool.items()):
         for cls, images in sorted(by_class.items()):
             n = len(images)
-            seed = int.from_bytes(hashlib.sha256(f"{env}/{cls}".encode()).digest()[:8], "little")
-            order = np.random.default_rng(seed).permutation(n)
+            order = _image_order(env, cls, n)
             if n < 3:
                 cuts = {"train": order}
             else:
@@ -411,6 +412,31 @@ def split_by_image(pool: ImagePool) -> tuple[ImagePool, dict[str, list[str]]]:
                 parts[split].setdefault(f"{env} [{split}]", {})[cls] = images[np.sort(idx)]
     merged = {env: by_class for part in parts.values() for env, by_class in part.items()}
     return merged, {split: sorted(part) for split, part in parts.items()} | {"seen": []}
+
+
+def _image_order(env: str, cls: str, n: int) -> np.ndarray:
+    """A fixed random order of the ``n`` images of ``env``/``cls``: seeded by the SHA-256 of ``"env/cls"``."""
+    seed = int.from_bytes(hashlib.sha256(f"{env}/{cls}".encode()).digest()[:8], "little")
+    return np.random.default_rng(seed).permutation(n)
+
+
+def validation_by_image(pool: ImagePool, splits: dict[str, list[str]]) -> tuple[ImagePool, dict[str, list[str]]]:
+    """A validation split for a folder with ``train/`` and ``test/`` but no ``val/``: 20% of each training
+    class's images (at least one when it has 2 or more; in the :func:`split_by_image` order) become ``E [val]``,
+    the rest ``E [train]``; test environments are unchanged."""
+    out = {env: by_class for env, by_class in pool.items() if env not in splits["train"]}
+    train, val = [], []
+    for env in splits["train"]:
+        for cls, images in sorted(pool[env].items()):
+            order = _image_order(env, cls, len(images))
+            n_val = max(1, round(IMAGE_SPLIT[1] * len(images))) if len(images) >= 2 else 0
+            out.setdefault(f"{env} [train]", {})[cls] = images[np.sort(order[n_val:])]
+            if n_val:
+                out.setdefault(f"{env} [val]", {})[cls] = images[np.sort(order[:n_val])]
+        train.append(f"{env} [train]")
+        if f"{env} [val]" in out:
+            val.append(f"{env} [val]")
+    return out, {**splits, "train": train, "val": val, "seen": list(train)}
 
 
 def _real_splits(envs: list[str]) -> dict[str, list[str]]:
