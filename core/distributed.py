@@ -38,6 +38,7 @@ __all__ = [
     "DistContext",
     "all_reduce_grads",
     "average",
+    "barrier",
     "broadcast_module",
     "broadcast_value",
     "init_from_env",
@@ -85,6 +86,13 @@ def init_from_env() -> DistContext | None:
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, timeout=timeout)
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, backend=backend, device=device)
+
+
+def barrier() -> None:
+    """Wait until every rank reaches this point."""
+    import torch.distributed as dist
+
+    dist.barrier()
 
 
 def shutdown() -> None:

@@ -34,7 +34,7 @@ from metasuite.core.algorithms import get_algorithm
 from metasuite.core.baselines import BaselineConfig, pretrain
 from metasuite.core.bench import machine_info
 from metasuite.core.checkpoint import load_checkpoint
-from metasuite.core.distributed import DistContext, init_from_env, launch_module, shutdown
+from metasuite.core.distributed import DistContext, barrier, init_from_env, launch_module, shutdown
 from metasuite.core.domain import Dataset, Domain
 from metasuite.core.errors import CheckpointError, DataError, MetasuiteError, UnknownNameError
 from metasuite.core.evaluation import TASK_SHAPE, EvalReport, EvalRequest, FixedTaskEvaluation
@@ -283,7 +283,10 @@ def train_run(request: TrainRequest, *, domain: Domain | None = None) -> TrainRe
         return _launch(request)
     dist = init_from_env()
     try:
-        return _train_here(request, dist, domain)
+        result = _train_here(request, dist, domain)
+        if dist is not None:  # leave together: a rank tearing gloo down while another still finishes aborted it
+            barrier()
+        return result
     finally:
         shutdown()
 
