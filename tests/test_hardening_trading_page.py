@@ -177,7 +177,7 @@ def test_a_computed_backtest_is_reused_from_the_disk_cache(
 
 @needs_shipped
 def test_the_cache_key_changes_with_everything_the_backtest_depends_on(
-    meta_only: tuple[list, dict], synthetic: MarketData, last_year
+    meta_only: tuple[list, dict], synthetic: MarketData, last_year, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     meta = meta_only[1]
     start, end = last_year
@@ -211,6 +211,11 @@ def test_the_cache_key_changes_with_everything_the_backtest_depends_on(
     changed.append(
         backtest_key(meta, MarketData(prices, "synthetic", synthetic.regimes), "TEST0-0", start, end, **base)
     )
+    # the trading code itself (new baselines, refit rules) with an unchanged version: a stale backtest left in the
+    # cache by older code once served the page 7 methods instead of 9
+    monkeypatch.setattr(trading, "_code_digest", lambda: "another code version")
+    changed.append(backtest_key(meta, synthetic, "TEST0-0", start, end, **base))
+    monkeypatch.undo()
     assert len({key, *changed}) == len(changed) + 1
     # prices after the test period play no part
     later = dict(synthetic.prices)

@@ -26,7 +26,9 @@ nothing here imports Streamlit. Not investment advice.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 import pickle
@@ -178,7 +180,7 @@ METRIC_GROUPS = {
 #: the synthetic test market (10 assets), and the S&P 500 + NASDAQ test period for either index.
 SHIPPED_EVALS = {"synthetic": "synthetic.json", "sp500": "indices.json", "nasdaq": "indices.json"}
 #: Bumped when what a cached backtest holds changes (the cache key includes it).
-BACKTEST_CACHE_FORMAT = 1
+BACKTEST_CACHE_FORMAT = 2
 #: The loader options an upload offers as page controls: option -> (the command-line spelling its errors name,
 #: the label of the control that sets it on the page).
 UPLOAD_CONTROLS = {
@@ -578,7 +580,8 @@ def backtest_key(
     domain options (the pooled model's training data), the pooled model's and scratch's settings, the asset's
     prices and regime labels up to ``end`` (their content, not their name: a re-uploaded file with one changed
     row is another backtest), the test period, costs, position mode, bootstrap resamples, the smoothing
-    half-life, and the versions of metasuite, torch, numpy and pandas.
+    half-life, the versions of metasuite, torch, numpy and pandas, and the trading domain's source code
+    (:func:`_code_digest`).
     """
     _series(market, ticker)
     last = pd.Timestamp(end)
@@ -596,9 +599,20 @@ def backtest_key(
         "regimes": _frame_digest(regimes),
         "period": [str(pd.Timestamp(start).date()), str(last.date())],
         "trading": [float(cost_bps), float(slippage_bps), position, int(n_boot), HALFLIFE],
+        "code": _code_digest(),
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return f"backtest-{re.sub(r'[^A-Za-z0-9_.-]', '_', ticker)}-{digest}.pkl"
+
+
+@functools.cache
+def _code_digest() -> str:
+    """SHA-256 of the trading domain's source files: a cached backtest is never served after its code changed
+    (new baselines, another refit rule), even when the package version did not."""
+    h = hashlib.sha256()
+    for path in sorted(Path(inspect.getfile(TradingDomain)).parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _read_cached(path: Path) -> tuple[TradingEvaluation, list[str]] | None:
