@@ -4,6 +4,7 @@ report of the same prices held in memory, worker processes giving the serial rep
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,11 @@ import pytest
 from metasuite.core.evaluate import MetaMethod
 from metasuite.core.evaluation import EvalReport
 from metasuite.core.learners import make_learner
+from metasuite.domains.trading.bench import bench_trading
 from metasuite.domains.trading.crosssection import cross_section
 from metasuite.domains.trading.data import load_market
 from metasuite.domains.trading.domain import TradingDomain
-from metasuite.domains.trading.evaluation import DISCLAIMER, WalkForwardEvaluation, walk_forward
+from metasuite.domains.trading.evaluation import DISCLAIMER, RULE_NAMES, WalkForwardEvaluation, walk_forward
 from metasuite.domains.trading.synth import simulate_market
 
 TEST_START = "2013-01-02"
@@ -105,3 +107,17 @@ def test_the_tickers_histogram_is_written_next_to_the_json(folder: Path, tmp_pat
     assert [f.name for f in files] == ["many-equity.png", "many-tickers.png"]
     assert all(f.stat().st_size > 10_000 for f in files)
     assert DISCLAIMER.startswith("Not investment advice")
+
+
+@pytest.mark.slow
+def test_the_trading_benchmark_measures_every_stage_with_every_method(capsys: pytest.CaptureFixture[str]) -> None:
+    """`metasuite bench trading --quick`: each stage reported (a line per stage on stderr while it runs), the
+    per-ticker work covers the regime model, the pooled model and every rule, and the many-ticker run evaluates
+    both sizes with worker processes. Its timings are the benchmark's business, not asserted here."""
+    report = bench_trading(quick=True)
+    assert report["per_ticker"]["methods"] == ["maml", "pooled (no adaptation)", *RULE_NAMES]
+    assert sorted(report["sp500_scale"]["runs"], key=int) == ["20", "40"]
+    assert all(run["tickers"] == int(n) for n, run in report["sp500_scale"]["runs"].items())
+    assert set(report["meets_targets"]) == {"walk_forward", "per_ticker", "sp500"}
+    assert all(math.isfinite(v) and v > 0 for v in report["ratios"].values())
+    assert capsys.readouterr().err.count("[bench trading]") == 5

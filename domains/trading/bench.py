@@ -27,6 +27,7 @@ Measured in one process on the machine at hand (nothing else should run beside i
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -187,6 +188,11 @@ def _regime_options() -> dict[str, Any]:
     return {k: opts[k] for k in ("target", "features", "embargo", "support_days", "query_days") if k in opts}
 
 
+def _stage(text: str) -> None:
+    """One progress line on stderr (the JSON result goes to stdout)."""
+    print(f"[bench trading] {text}", file=sys.stderr, flush=True)
+
+
 class _OneTorchThread:
     """One torch thread inside the block (what each worker process uses)."""
 
@@ -277,10 +283,15 @@ def _sp500_scale(quick: bool, workers: int) -> dict[str, Any]:
 def bench_trading(quick: bool = False, workers: int = 2) -> dict[str, Any]:
     """The trading benchmarks (see the module docstring)."""
     torch.manual_seed(0)
+    _stage("walk-forward evaluation of the synthetic test market ...")
     wf = _walk_forward(quick)
+    _stage(f"walk-forward: {wf['total_s']:.1f} s; adaptation latency ...")
     adapt = _adaptation(quick)
+    _stage("backtest throughput ...")
     bt = _backtest_throughput(quick)
+    _stage("one ticker x 5 years, every method ...")
     per_ticker = _per_ticker(quick)
+    _stage(f"one ticker: {per_ticker['seconds']['median_s']:.2f} s; S&P 500 scale with {workers} workers (minutes) ...")
     sp500 = _sp500_scale(quick, int(workers))
     small, large = (sp500["runs"][k] for k in sorted(sp500["runs"], key=int))
     ratios = {
