@@ -45,6 +45,7 @@ from metasuite.core.learners import load_learner
 from metasuite.domains.trading.backtest import backtest, performance
 from metasuite.domains.trading.domain import AssetJob, TradingDomain
 from metasuite.domains.trading.evaluation import (
+    REFIT_MONTHS,
     REGIME_CHECKPOINTS,
     RULE_NAMES,
     _setting,
@@ -163,7 +164,14 @@ def _per_ticker(quick: bool) -> dict[str, Any]:
         methods, names, _ = _regime_methods(domain)
         job = domain.test_jobs()[0]
         setting = _setting(
-            domain, cost_bps=10.0, slippage_bps=0.0, position=None, halflife=None, n_boot=0, seed=0, refit_months=6
+            domain,
+            cost_bps=10.0,
+            slippage_bps=0.0,
+            position=None,
+            halflife=None,
+            n_boot=0,
+            seed=0,
+            refit_months=REFIT_MONTHS,
         )
         work = _Work(domain, methods, setting, True, False)
         assets, _, _ = domain.load_job(job)
@@ -175,7 +183,7 @@ def _per_ticker(quick: bool) -> dict[str, Any]:
     return {
         "methods": [*names, *RULE_NAMES],
         "test_years": round(years, 2),
-        "refit_months": 6,
+        "refit_months": REFIT_MONTHS,
         "seconds": timing,
         "seconds_with_csv_read_and_features": with_load,
         "ticker_years_per_s_per_worker": round(years / with_load["median_s"], 2),
