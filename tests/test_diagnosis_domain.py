@@ -16,7 +16,8 @@ from metasuite.core.learners import make_learner
 from metasuite.core.losses import balanced_weights, task_loss
 from metasuite.core.registry import get_domain
 from metasuite.core.tasks import TaskBatch, fixed_tasks, generator
-from metasuite.domains.diagnosis.domain import N_FEATURES, DiagnosisDomain
+from metasuite.domains.diagnosis.beats import WINDOW_LENGTH
+from metasuite.domains.diagnosis.domain import N_FEATURES, DiagnosisDomain, DiagnosisSampler, patient_features
 
 MITDB = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mitdb-ds1"
 SMALL = {"cohort": {"train": 4, "val": 2, "test": 3}, "minutes": 8.0, "support_minutes": 2.0}
@@ -216,3 +217,57 @@ def test_the_mitdb_fingerprint_is_the_records_used_not_the_folder_listing(tmp_pa
         DiagnosisDomain(data_dir=str(full), **kw).fingerprint()
         != DiagnosisDomain(data_dir=str(ds1), **kw).fingerprint()
     )
+
+
+# ---------------------------------------------------------------------------- patient-normalised features
+def test_patient_features_subtract_the_normal_template_and_scale_rr_by_the_reference() -> None:
+    g = torch.Generator().manual_seed(0)
+    template = torch.randn(WINDOW_LENGTH, generator=g)
+    rr = torch.tensor([0.8, 0.8, 0.8, 1.0, 1.0])
+    normal = torch.cat([template, rr]).repeat(5, 1)
+    odd = torch.cat([template + 3.0, torch.tensor([0.4, 1.2, 0.8, 0.5, 3.0])]).unsqueeze(0)  # premature, other shape
+    ref_x, ref_y = torch.cat([normal, odd]), torch.tensor([0, 0, 0, 0, 0, 1])
+    out = patient_features(torch.cat([normal[:1], odd]), ref_x, ref_y)
+    assert out.shape == (2, 2 * WINDOW_LENGTH + 8)
+    assert torch.allclose(out[:, :WINDOW_LENGTH], torch.stack([template, template + 3.0]))  # raw window kept
+    assert torch.allclose(out[0, WINDOW_LENGTH : 2 * WINDOW_LENGTH], torch.zeros(WINDOW_LENGTH))  # a normal beat: 0
+    assert torch.allclose(out[1, WINDOW_LENGTH : 2 * WINDOW_LENGTH], torch.full((WINDOW_LENGTH,), 3.0))
+    assert torch.allclose(out[:, -3:], torch.tensor([[1.0, 1.0, 1.0], [0.5, 1.5, 1.0]]))  # RR / reference 0.8 s
+    # with fewer than MIN_REFERENCE_BEATS normal support beats, every support beat is the reference
+    few = patient_features(odd, torch.cat([normal[:1], odd, odd]), torch.tensor([0, 1, 1]))
+    assert torch.allclose(few[0, -3:], torch.tensor([1.0, 3.0, 2.0]))  # reference 0.4 s (all beats), not 0.8 s
+    with pytest.raises(DataError, match="at least one support beat"):
+        patient_features(odd, ref_x[:0], ref_y[:0])
+
+
+def test_patient_features_come_from_the_support_only_never_from_the_query() -> None:
+    d = DiagnosisDomain(**SMALL, features="patient")
+    sampler = d.sampler("test")
+    task = sampler.all_tasks()[0]
+    assert task.support_x.shape[1:] == (2 * WINDOW_LENGTH + 8,) == task.query_x.shape[1:]
+    # corrupt every query beat of the patient: the support's features and the unchanged query beats' must not move
+    x, y = sampler._tensors[0]
+    n_support = task.n_support
+    corrupted = x.clone()
+    corrupted[n_support + 1 :] += 5.0
+    other = DiagnosisSampler(sampler.patients[:1], sampler.support_minutes, 0, "test", [(corrupted, y)], "patient")
+    again = other.all_tasks()[0]
+    assert torch.equal(again.support_x, task.support_x) and torch.equal(again.query_x[0], task.query_x[0])
+    # the raw set is the first 257 numbers' source: the window channel and the RR features are the raw beat's
+    raw = DiagnosisDomain(**SMALL).sampler("test").all_tasks()[0]
+    assert torch.equal(task.query_x[:, :WINDOW_LENGTH], raw.query_x[:, :WINDOW_LENGTH])
+    assert torch.equal(task.query_x[:, 2 * WINDOW_LENGTH : 2 * WINDOW_LENGTH + 5], raw.query_x[:, WINDOW_LENGTH:])
+
+
+def test_patient_features_reach_the_backbone_the_pooled_batches_and_the_options() -> None:
+    d = DiagnosisDomain(**SMALL, features="patient")
+    _, spec = d.backbone_spec("fomaml", 4)
+    assert (spec["in_channels"], spec["n_extra"]) == (2, 8)
+    learner = make_learner(d, "fomaml", n_way=4, seed=0, inner_steps=1, test_inner_steps=1)
+    task = d.sampler("test").all_tasks()[0]
+    adapted = learner.adapt(task.support_x, task.support_y, steps=1)
+    assert adapted.predict(task.query_x).shape == (task.n_query, 4)
+    x, y = d.pooled_batch("train", 32, generator(0))
+    assert x.shape == (32, 2 * WINDOW_LENGTH + 8) and y.shape == (32,)
+    with pytest.raises(DataError, match="unknown feature set"):
+        DiagnosisDomain(**SMALL, features="lead2")

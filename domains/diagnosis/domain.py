@@ -7,9 +7,15 @@ N, S, V, F (ids 0-3) in every task: a class absent from a patient's support must
 predicted afterwards (``fixed_label_space``). Support and query sizes differ per patient, so task
 batches are padded with masks, and losses are class-balanced (a patient's beats are mostly N).
 
-Inputs: each beat is the 252-sample window around its R peak followed by the 5 RR features of
-:mod:`metasuite.domains.diagnosis.beats` (257 numbers), read by a 1-D CNN that concatenates the RR features
-to its pooled convolutional features.
+Inputs (``features``): each beat is the 252-sample window around its R peak followed by the 5 RR features of
+:mod:`metasuite.domains.diagnosis.beats` (257 numbers, ``"raw"``), read by a 1-D CNN that concatenates the RR
+features to its pooled convolutional features. ``"patient"`` adds what a cardiologist compares a beat with: the
+patient's own normal beat. From the task's *support* only (its labelled minutes; never a query beat) it takes the
+median window and the median RR interval of the support's normal beats (of every support beat when fewer than
+:data:`MIN_REFERENCE_BEATS` are normal) and appends a second signal channel, the window minus that template, and
+three RR features divided by that reference RR (pre-, post- and local RR): 2 x 252 + 8 = 512 numbers
+(:func:`patient_features`). Premature (S) beats and wide or differently shaped (V) beats stand out against the
+patient's own rhythm and morphology rather than against a population average.
 
 Data and splits (disjoint by patient):
 
@@ -56,9 +62,15 @@ from metasuite.domains.diagnosis.mitdb import (
 from metasuite.domains.diagnosis.records import AAMI_CLASSES, PatientRecord
 from metasuite.domains.diagnosis.synth import synth_fingerprint, synth_patient
 
-__all__ = ["DiagnosisDomain", "DiagnosisSampler", "beats_to_tensor", "preprocess"]
+__all__ = ["FEATURE_SETS", "DiagnosisDomain", "DiagnosisSampler", "beats_to_tensor", "patient_features", "preprocess"]
 
 N_FEATURES = WINDOW_LENGTH + len(RR_FEATURES)
+#: Input feature sets (the ``features`` option): ``raw`` beats, or beats normalised by the patient's support.
+FEATURE_SETS = ("raw", "patient")
+#: RR features (by index into RR_FEATURES) divided by the patient's reference RR in the ``patient`` set.
+PATIENT_RR = (0, 1, 2)
+#: Normal support beats needed for a normal-beat reference; with fewer, every support beat is the reference.
+MIN_REFERENCE_BEATS = 3
 #: Synthetic cohort sizes (patients) and recording length (minutes) of each split.
 COHORT = {"train": 120, "val": 20, "test": 40}
 COHORT_MINUTES = 30.0
@@ -80,6 +92,26 @@ def beats_to_tensor(beats: BeatSet) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(beats.label_ids())
 
 
+def patient_features(x: Tensor, reference_x: Tensor, reference_y: Tensor) -> Tensor:
+    """Raw beats ``x`` ``(n, 257)`` -> the ``patient`` feature set ``(n, 512)``, normalised by a reference.
+
+    The reference is a patient's labelled support (``reference_x`` ``(m, 257)``, ``reference_y`` ``(m,)``): its
+    normal beats (class id 0) when it has at least :data:`MIN_REFERENCE_BEATS`, else all of it. Output, per beat:
+    ``[window, window - median reference window, 5 RR features, RR[PATIENT_RR] / median reference pre-RR]`` --
+    signal channels first, as :class:`~metasuite.core.backbones.CNN1d` reads them. Raises :class:`DataError` on
+    an empty reference.
+    """
+    if len(reference_x) == 0:
+        raise DataError("patient-normalised features need at least one support beat as the reference")
+    normal = reference_y == 0
+    ref = reference_x[normal] if int(normal.sum()) >= MIN_REFERENCE_BEATS else reference_x
+    template = ref[:, :WINDOW_LENGTH].median(dim=0).values
+    ref_rr = ref[:, WINDOW_LENGTH].median().clamp_min(1e-3)  # pre-RR in seconds
+    window, rr = x[:, :WINDOW_LENGTH], x[:, WINDOW_LENGTH:]
+    relative = rr[:, list(PATIENT_RR)] / ref_rr
+    return torch.cat([window, window - template, rr, relative], dim=1)
+
+
 class DiagnosisSampler:
     """Patient tasks of one split.
 
@@ -95,6 +127,9 @@ class DiagnosisSampler:
         Name used in messages and metadata.
     tensors : list of (Tensor, Tensor), optional
         ``beats_to_tensor`` of each patient when the caller already holds them (the domain caches them).
+    features : str
+        ``"raw"`` or ``"patient"`` (:data:`FEATURE_SETS`): in the latter every task's beats are normalised by
+        that task's own support (:func:`patient_features`).
     """
 
     def __init__(
@@ -104,7 +139,11 @@ class DiagnosisSampler:
         n_query: int,
         split: str,
         tensors: list[tuple[Tensor, Tensor]] | None = None,
+        features: str = "raw",
     ):
+        if features not in FEATURE_SETS:
+            raise DataError(f"unknown feature set {features!r}; choose one of {', '.join(FEATURE_SETS)}")
+        self.features = features
         if not patients:
             raise DataError(f"the {split} split has no patients")
         if not np.isfinite(support_minutes) or support_minutes <= 0:
@@ -135,10 +174,13 @@ class DiagnosisSampler:
             )
         query = later if query_idx is None else later[query_idx % len(later)]
         s, q = torch.from_numpy(support), torch.from_numpy(np.sort(query))
+        xs, xq = x[s], x[q]
+        if self.features == "patient":  # normalised by this task's support only
+            xs, xq = patient_features(xs, xs, y[s]), patient_features(xq, xs, y[s])
         return Task(
-            x[s],
+            xs,
             y[s],
-            x[q],
+            xq,
             y[q],
             metadata={
                 "patient_id": beats.patient_id,
@@ -206,6 +248,13 @@ class DiagnosisDomain(Domain):
         Option("cohort", dict, None, 'synthetic patients per split, e.g. {"train": 40}', flag=False),
         Option("minutes", float, COHORT_MINUTES, "minutes per synthetic recording", flag=False),
         Option("hidden", int, 32, "1-D CNN channels"),
+        Option(
+            "features",
+            str,
+            "raw",
+            "beat inputs: raw, or patient (normalised by the patient's support)",
+            choices=FEATURE_SETS,
+        ),
     )
 
     def __init__(
@@ -219,6 +268,7 @@ class DiagnosisDomain(Domain):
         cohort: dict[str, int] | None = None,
         minutes: float = COHORT_MINUTES,
         hidden: int = 32,
+        features: str = "raw",
     ):
         super().__init__(
             **{
@@ -233,6 +283,7 @@ class DiagnosisDomain(Domain):
                     cohort=cohort,
                     minutes=minutes,
                     hidden=hidden,
+                    features=features,
                 ).items()
                 if v is not None
             }
@@ -254,6 +305,9 @@ class DiagnosisDomain(Domain):
         self.cohort = {**COHORT, **(cohort or {})}
         self.minutes = float(minutes)
         self.hidden = int(hidden)
+        if features not in FEATURE_SETS:
+            raise DataError(f"unknown feature set {features!r}; choose one of {', '.join(FEATURE_SETS)}")
+        self.features = features
         self._records: dict[str, list[PatientRecord]] = {}
         self._beats: dict[str, list[BeatSet]] = {}
         self._tensors: dict[str, list[tuple[Tensor, Tensor]]] = {}
@@ -324,6 +378,23 @@ class DiagnosisDomain(Domain):
             self._tensors[split] = [beats_to_tensor(b) for b in self.patients(split)]
         return self._tensors[split]
 
+    def pooled_tensors(self, split: str) -> list[tuple[Tensor, Tensor]]:
+        """``(x, y)`` of every patient of ``split`` in the domain's feature set, for pooled (global) training.
+
+        ``patient`` features are normalised by each patient's first ``support_minutes`` (the evaluation support).
+        """
+        if self.features == "raw":
+            return self.patient_tensors(split)
+        key = f"{split}:{self.features}"
+        if key not in self._tensors:
+            out = []
+            for beats, (x, y) in zip(self.patients(split), self.patient_tensors(split)):
+                first = torch.from_numpy(beats.times_s < 60.0 * self.support_minutes)
+                ref_x, ref_y = (x[first], y[first]) if bool(first.any()) else (x, y)
+                out.append((patient_features(x, ref_x, ref_y), y))
+            self._tensors[key] = out
+        return self._tensors[key]
+
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_records": {}, "_beats": {}, "_tensors": {}, "_real": None}
 
@@ -334,14 +405,20 @@ class DiagnosisDomain(Domain):
                 f"the diagnosis domain always has {len(AAMI_CLASSES)} classes (N, S, V, F), got n_way={n_way}"
             )
         return DiagnosisSampler(
-            self.patients(split), self.support_minutes, n_query, split, tensors=self.patient_tensors(split)
+            self.patients(split),
+            self.support_minutes,
+            n_query,
+            split,
+            tensors=self.patient_tensors(split),
+            features=self.features,
         )
 
     def backbone_spec(self, algorithm: str, n_way: int | None) -> tuple[str, dict[str, Any]]:
+        patient = self.features == "patient"
         return "cnn1d", {
-            "in_channels": 1,
+            "in_channels": 2 if patient else 1,
             "length": WINDOW_LENGTH,
-            "n_extra": len(RR_FEATURES),
+            "n_extra": len(RR_FEATURES) + (len(PATIENT_RR) if patient else 0),
             "hidden": self.hidden,
             "n_blocks": 4,
             "norm": "group",
@@ -395,7 +472,7 @@ class DiagnosisDomain(Domain):
 
     def pooled_batch(self, split: str, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Beats drawn uniformly from every beat of ``split``'s patients (the global model's data)."""
-        tensors = self.patient_tensors(split)
+        tensors = self.pooled_tensors(split)
         sizes = torch.tensor([len(y) for _, y in tensors])
         which = torch.multinomial(sizes.double(), batch_size, replacement=True, generator=generator)
         xs, ys = [], []
