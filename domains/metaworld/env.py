@@ -1,0 +1,363 @@
+"""Meta-World's ML1 and ML10 benchmarks as Gymnasium environments and a task family with disjoint splits.
+
+A Meta-World *task* is one environment class (``reach-v3``, ``push-v3`` ...) with a fixed random vector (object
+and goal positions); the goal is not observed (ML benchmarks zero it in the 39-dim observation). The benchmark
+object (``metaworld.ML1(env_name, seed=0)`` / ``metaworld.ML10(seed=0)``) is deterministic given its seed: it is
+built once per process and cached, and an :class:`EnvTask` names a task by JSON-ready coordinates,
+``{"benchmark": "ML1", "env_name": "reach-v3", "source": "train", "index": 17}`` (``source`` is Meta-World's
+``train_tasks`` or ``test_tasks`` list, ``index`` the task's place among that class's 50 tasks).
+
+Splits (disjoint by construction, tested):
+
+* ``test`` -- Meta-World's own ``test_tasks`` (ML1: 50 goals drawn with the benchmark seed + 1; ML10: the 50
+  tasks of each of the 5 held-out classes);
+* ``val`` -- the last :data:`VAL_PER_CLASS` (10) of each training class's 50 Meta-World ``train_tasks``
+  (indices 40-49), held out from meta-training;
+* ``train`` -- the first 40 of each training class's ``train_tasks`` (ML10: 10 classes x 40).
+
+Episodes: ``horizon`` steps (truncation; Meta-World never terminates). Actions ``(4,)`` are clipped to
+``[-1, 1]`` (end-effector displacement x 1 cm, gripper effort). Reward: Meta-World's shaped reward in
+``[0, 10]`` per step. ``info["success"]`` is Meta-World's success at this step; ``info["is_success"]`` is
+Meta-World's evaluation protocol -- the episode succeeded if ``success`` was reached at *any* step so far
+(``metaworld.evaluation`` ends an episode at its first success and counts it) -- so at the episode's last step
+it is the episode's success.
+
+:class:`MetaWorldEnv` is one environment; :class:`MetaWorldVectorEnv` steps many of them in this process or,
+with ``workers=2``, in two worker processes each stepping half of them (both cores); both tested equal to
+single environments step by step.
+
+Reference: T. Yu, D. Quillen, Z. He, R. Julian, K. Hausman, C. Finn, S. Levine. "Meta-World: A Benchmark and
+Evaluation for Multi-Task and Meta Reinforcement Learning." CoRL 2019, arXiv:1910.10897.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import traceback
+from importlib import metadata
+from multiprocessing.connection import Connection
+from types import ModuleType
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
+
+from metasuite.core.errors import DataError, MetasuiteError, UnknownNameError
+from metasuite.core.rl.tasks import EnvTask, TaskFamily
+
+__all__ = [
+    "BENCHMARKS",
+    "BENCHMARK_SEED",
+    "GENERATOR_VERSION",
+    "INSTALL_HINT",
+    "TASKS_PER_CLASS",
+    "VAL_PER_CLASS",
+    "MetaWorldEnv",
+    "MetaWorldFamily",
+    "MetaWorldVectorEnv",
+    "load_metaworld",
+    "metaworld_version",
+    "resolve_env_name",
+]
+
+GENERATOR_VERSION = "metaworld-splits-v1"  # bump when the split rule or the task coordinates change
+BENCHMARKS = ("ML1", "ML10")
+BENCHMARK_SEED = 0  # the seed Meta-World's benchmark constructors get: fixes every task's goal
+TASKS_PER_CLASS = 50  # Meta-World draws 50 tasks per class for train_tasks and for test_tasks
+VAL_PER_CLASS = 10  # the last 10 of each training class's train_tasks are the validation split
+OBS_DIM, ACT_DIM = 39, 4
+INSTALL_HINT = "pip install metaworld==3.1.1 mujoco==3.3.0"
+
+
+def load_metaworld() -> ModuleType:
+    """The ``metaworld`` module (imported on first use: MuJoCo is heavy); :class:`DataError` with the install
+    command when it is missing."""
+    try:
+        import metaworld
+    except ImportError as exc:
+        raise DataError(
+            f"the metaworld domain needs Meta-World and MuJoCo, which are not importable here ({exc}): {INSTALL_HINT}"
+        ) from exc
+    return metaworld
+
+
+def metaworld_version() -> dict[str, str]:
+    """Installed versions of Meta-World and MuJoCo (part of the domain's fingerprint)."""
+    load_metaworld()
+    return {name: metadata.version(name) for name in ("metaworld", "mujoco")}
+
+
+def resolve_env_name(name: str) -> str:
+    """Meta-World's name of an ML1 environment: ``"reach"`` -> ``"reach-v3"``; unknown names are refused with the
+    list of known ones."""
+    known = load_metaworld().ML1.ENV_NAMES
+    key = name.strip().lower()
+    key = key if key.endswith("-v3") else f"{key}-v3"
+    if key not in known:
+        raise UnknownNameError(
+            f"unknown Meta-World task {name!r}; use a Meta-World v3 environment such as reach, push or pick-place "
+            f"(known: {', '.join(sorted(n.removesuffix('-v3') for n in known))})"
+        )
+    return key
+
+
+@functools.cache
+def _benchmark(benchmark: str, env_name: str | None) -> Any:
+    """Meta-World's benchmark object, built once per process (deterministic given :data:`BENCHMARK_SEED`)."""
+    mw = load_metaworld()
+    bench = mw.ML1(env_name, seed=BENCHMARK_SEED) if benchmark == "ML1" else mw.ML10(seed=BENCHMARK_SEED)
+    for source in ("train", "test"):
+        classes = bench.train_classes if source == "train" else bench.test_classes
+        for name in classes:
+            count = sum(t.env_name == name for t in getattr(bench, f"{source}_tasks"))
+            if count != TASKS_PER_CLASS:
+                raise DataError(
+                    f"Meta-World {benchmark} has {count} {source} tasks of {name}, not {TASKS_PER_CLASS}: this "
+                    f"domain's splits assume Meta-World 3.1.1 ({INSTALL_HINT})"
+                )
+    return bench
+
+
+def _classes(benchmark: str, env_name: str) -> dict[str, list[str]]:
+    """The environment classes of Meta-World's train and test lists (ML1: ``env_name`` in both)."""
+    if benchmark == "ML1":
+        return {"train": [env_name], "test": [env_name]}
+    split = load_metaworld().env_dict.ML10_V3
+    return {"train": list(split["train"]), "test": list(split["test"])}
+
+
+@functools.cache
+def _task_table(benchmark: str, env_name: str | None) -> dict[tuple[str, str], tuple[Any, list[Any]]]:
+    """``(source, env_name) -> (environment class, that class's Meta-World tasks in benchmark order)``."""
+    bench = _benchmark(benchmark, env_name)
+    table = {}
+    for source in ("train", "test"):
+        classes = bench.train_classes if source == "train" else bench.test_classes
+        tasks = getattr(bench, f"{source}_tasks")
+        for name, cls in classes.items():
+            table[source, name] = (cls, [t for t in tasks if t.env_name == name])
+    return table
+
+
+def _lookup(params: dict[str, Any]) -> tuple[Any, Any]:
+    """``(environment class, Meta-World Task)`` named by an :class:`EnvTask`'s ``params``."""
+    benchmark, name = params["benchmark"], params["env_name"]
+    table = _task_table(benchmark, name if benchmark == "ML1" else None)
+    key = (params["source"], name)
+    if key not in table or not 0 <= params["index"] < TASKS_PER_CLASS:
+        raise MetasuiteError(f"no Meta-World {benchmark} task {params}; its (source, class) pairs: {sorted(table)}")
+    cls, tasks = table[key]
+    return cls, tasks[params["index"]]
+
+
+class MetaWorldEnv(gymnasium.Env):
+    """One Meta-World arm; assign ``env.task`` (an :class:`EnvTask`) to choose the task: it takes effect at the
+    next ``reset``. One simulator per Meta-World class is built on first use and kept."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(self, horizon: int = 150):
+        self.horizon = horizon
+        self.observation_space = spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (ACT_DIM,), np.float32)
+        self.task: EnvTask | None = None
+        self._sims: dict[str, Any] = {}
+        self.sim: Any = None  # the Meta-World environment of the current task (its goal: ``sim._target_pos``)
+        self._loaded: dict[str, Any] | None = None
+        self._t, self._success = 0, False
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)  # Meta-World's reset is deterministic given the task: nothing else is seeded
+        if self.task is None:
+            raise MetasuiteError("assign env.task (an EnvTask of the metaworld family) before reset")
+        if self._loaded != self.task.params:
+            cls, mw_task = _lookup(self.task.params)
+            name = self.task.params["env_name"]
+            if name not in self._sims:
+                self._sims[name] = cls()
+            self.sim = self._sims[name]
+            self.sim.set_task(mw_task)
+            self.sim.max_path_length = self.horizon
+            self._loaded = dict(self.task.params)
+        obs, _ = self.sim.reset()
+        self._t, self._success = 0, False
+        return obs.astype(np.float32), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self.sim is None or self._t >= self.horizon:
+            raise MetasuiteError("reset the environment before stepping it (after each episode of `horizon` steps)")
+        obs, reward, _, _, info = self.sim.step(np.clip(np.asarray(action, np.float64), -1.0, 1.0))
+        self._t += 1
+        self._success = self._success or bool(info["success"])
+        info = {**info, "success": bool(info["success"]), "is_success": self._success}
+        return obs.astype(np.float32), float(reward), False, self._t >= self.horizon, info
+
+
+class _Batch:
+    """``n`` environments stepped in a loop, Gymnasium's next-step autoreset: an environment whose episode ended
+    is reset by the next ``step`` (that step's reward is 0, its ``is_success`` False)."""
+
+    def __init__(self, n: int, horizon: int):
+        self.envs = [MetaWorldEnv(horizon) for _ in range(n)]
+        self.ended = np.zeros(n, bool)
+
+    def set_tasks(self, params: list[dict[str, Any]]) -> None:
+        for env, p in zip(self.envs, params):
+            env.task = EnvTask(p)
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        self.ended[:] = False
+        return np.stack([env.reset(seed=None if seed is None else seed + i)[0] for i, env in enumerate(self.envs)])
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+        n = len(self.envs)
+        obs = np.zeros((n, OBS_DIM), np.float32)
+        reward, truncated = np.zeros(n), np.zeros(n, bool)
+        success, is_success = np.zeros(n, bool), np.zeros(n, bool)
+        for i, (env, action) in enumerate(zip(self.envs, actions)):
+            if self.ended[i]:
+                obs[i] = env.reset()[0]
+                continue
+            obs[i], reward[i], _, truncated[i], info = env.step(action)
+            success[i], is_success[i] = info["success"], info["is_success"]
+        moving = ~self.ended
+        self.ended = truncated.copy()
+        return obs, reward, truncated, success, is_success, moving
+
+    def run(self, command: str, data: Any) -> Any:
+        return getattr(self, command)(data)
+
+
+def _worker(conn: Connection, n: int, horizon: int) -> None:
+    """A worker process: a :class:`_Batch` of ``n`` environments answering ``(command, data)`` messages."""
+    batch = _Batch(n, horizon)
+    while True:
+        command, data = conn.recv()
+        if command == "close":
+            conn.close()
+            return
+        try:
+            conn.send(("ok", batch.run(command, data)))
+        except Exception:
+            conn.send(("error", traceback.format_exc()))
+
+
+class MetaWorldVectorEnv(gymnasium.vector.VectorEnv):
+    """``num_envs`` Meta-World environments as one ``gymnasium.vector.VectorEnv``; ``set_attr("task", tasks)``
+    gives each its task (effective at the next reset).
+
+    ``workers=1`` steps them in a loop in this process (no Gymnasium wrappers, one stacked array per step);
+    ``workers=2`` splits them into two halves stepped at the same time by two worker processes (both cores; the
+    policy runs once per step in this process for all of them). Same episodes either way (tested).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": gymnasium.vector.AutoresetMode.NEXT_STEP}
+
+    def __init__(self, num_envs: int, horizon: int = 150, workers: int = 1):
+        self.num_envs, self.horizon = num_envs, horizon
+        self.single_observation_space = spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+        self.single_action_space = spaces.Box(-1.0, 1.0, (ACT_DIM,), np.float32)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        workers = max(1, min(workers, num_envs))
+        self._bounds = np.linspace(0, num_envs, workers + 1).round().astype(int)
+        self._local: _Batch | None = _Batch(num_envs, horizon) if workers == 1 else None
+        self._conns: list[Connection] = []
+        self._procs: list[multiprocessing.Process] = []
+        for lo, hi in zip(self._bounds[:-1], self._bounds[1:]) if workers > 1 else ():
+            parent, child = multiprocessing.Pipe()
+            proc = multiprocessing.Process(target=_worker, args=(child, int(hi - lo), horizon), daemon=True)
+            proc.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(proc)
+
+    def _call(self, command: str, chunks: list[Any]) -> list[Any]:
+        """Run ``command`` on every part (worker ``w`` gets ``chunks[w]``) and return their answers in order."""
+        if self._local is not None:
+            return [self._local.run(command, chunks[0])]
+        for conn, data in zip(self._conns, chunks):
+            conn.send((command, data))
+        answers = [conn.recv() for conn in self._conns]
+        for status, payload in answers:
+            if status == "error":
+                raise MetasuiteError(f"a Meta-World worker process failed:\n{payload}")
+        return [payload for _, payload in answers]
+
+    def _split(self, values: Any) -> list[Any]:
+        return [values[lo:hi] for lo, hi in zip(self._bounds[:-1], self._bounds[1:])]
+
+    def set_attr(self, name: str, values: Any) -> None:
+        if name != "task":
+            raise AttributeError(f"{type(self).__name__} sets only 'task', not {name!r}")
+        tasks = values if isinstance(values, list | tuple) else [values] * self.num_envs
+        if len(tasks) != self.num_envs:
+            raise ValueError(f"{len(tasks)} tasks for {self.num_envs} environments")
+        self._call("set_tasks", self._split([dict(t.params) for t in tasks]))
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        seeds = [None if seed is None else seed + int(lo) for lo in self._bounds[:-1]]
+        return np.concatenate(self._call("reset", seeds)), {}
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        parts = self._call("step", self._split(np.asarray(actions, np.float64)))
+        obs, reward, truncated, success, is_success, moving = (np.concatenate(p) for p in zip(*parts))
+        info = {"success": success, "_success": moving, "is_success": is_success, "_is_success": moving}
+        return obs, reward, np.zeros(self.num_envs, bool), truncated, info
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(("close", None))
+                conn.close()
+            except (BrokenPipeError, OSError):
+                pass
+        for proc in self._procs:
+            proc.join(timeout=5)
+        self._conns, self._procs = [], []
+
+
+class MetaWorldFamily(TaskFamily):
+    """The tasks of Meta-World's ML1 (one environment class, 50 goals each for train and test) or ML10 (10
+    training classes, 5 held-out test classes); ``params`` as in the module docstring."""
+
+    name = "metaworld"
+    horizon = 150
+    obs_dim = OBS_DIM
+    act_dim = ACT_DIM
+
+    def __init__(self, benchmark: str = "ML1", env_name: str = "reach-v3", horizon: int = 150, workers: int = 1):
+        if benchmark not in BENCHMARKS:
+            raise UnknownNameError(f"unknown Meta-World benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+        self.benchmark, self.env_name = benchmark, resolve_env_name(env_name) if benchmark == "ML1" else None
+        self.horizon, self.workers = horizon, workers
+        classes = _classes(benchmark, self.env_name or "")
+        keep = range(TASKS_PER_CLASS - VAL_PER_CLASS)
+        held = range(TASKS_PER_CLASS - VAL_PER_CLASS, TASKS_PER_CLASS)
+        coordinates = {
+            "train": [(name, "train", i) for name in classes["train"] for i in keep],
+            "val": [(name, "train", i) for name in classes["train"] for i in held],
+            "test": [(name, "test", i) for name in classes["test"] for i in range(TASKS_PER_CLASS)],
+        }
+        self.split_tasks = {
+            split: [{"benchmark": benchmark, "env_name": n, "source": s, "index": i} for n, s, i in coords]
+            for split, coords in coordinates.items()
+        }
+
+    def sample(self, split: str, generator: torch.Generator) -> EnvTask:
+        """One task of ``split``, uniform over its Meta-World tasks (with replacement across draws)."""
+        if split not in self.split_tasks:
+            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(self.split_tasks)}")
+        tasks = self.split_tasks[split]
+        return EnvTask(dict(tasks[int(torch.randint(0, len(tasks), (1,), generator=generator))]), split)
+
+    def make_env(self) -> MetaWorldEnv:
+        return MetaWorldEnv(self.horizon)
+
+    def make_vector_env(self, num_envs: int) -> MetaWorldVectorEnv:
+        return MetaWorldVectorEnv(num_envs, self.horizon, self.workers)

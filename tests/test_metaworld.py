@@ -1,0 +1,191 @@
+"""The metaworld domain: disjoint splits, Meta-World's any-step success on a scripted reach, the vector env (in
+process and with worker processes) equal to single envs, seeded rollouts, clear errors, and `metasuite train` /
+`metasuite eval` end to end with tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from metasuite.apps.cli import main
+from metasuite.core.errors import DataError, MetasuiteError, UnknownNameError
+from metasuite.core.options import OptionError
+from metasuite.core.registry import get_domain
+from metasuite.core.rl.evaluation import RLEvaluation
+from metasuite.core.rl.maml_rl import MAMLRL
+from metasuite.core.rl.rollouts import collect
+from metasuite.core.rl.tasks import EnvTask, fixed_env_tasks
+from metasuite.core.rl.train import validation_return
+from metasuite.core.tasks import generator
+from metasuite.domains.metaworld import MetaWorldDomain, MetaWorldEnv, MetaWorldFamily, MetaWorldVectorEnv
+from metasuite.domains.metaworld import env as mw_env
+
+
+def _reach(index: int, source: str = "test") -> EnvTask:
+    return EnvTask({"benchmark": "ML1", "env_name": "reach-v3", "source": source, "index": index}, "test")
+
+
+def _goal(task: EnvTask) -> np.ndarray:
+    """The hidden goal, read from the Meta-World task the environment is built from."""
+    return np.asarray(pickle.loads(mw_env._lookup(task.params)[1].data)["rand_vec"][3:])
+
+
+def test_splits_are_disjoint_and_are_metaworlds_own() -> None:
+    family = MetaWorldFamily("ML1", "reach", horizon=20)
+    coords = {s: {tuple(sorted(p.items())) for p in ps} for s, ps in family.split_tasks.items()}
+    assert [len(coords[s]) for s in ("train", "val", "test")] == [40, 10, 50]
+    assert not coords["train"] & coords["val"] and not coords["train"] & coords["test"]
+    assert not coords["val"] & coords["test"]
+    assert {p["index"] for p in family.split_tasks["val"]} == set(range(40, 50))  # held out of Meta-World's train
+    assert {p["source"] for p in family.split_tasks["test"]} == {"test"}
+    goals = {s: {tuple(_goal(EnvTask(p))) for p in ps} for s, ps in family.split_tasks.items()}
+    assert len(goals["train"] | goals["val"] | goals["test"]) == 100  # 100 distinct goals: none shared
+    drawn = fixed_env_tasks(family, "val", 30, 0)
+    assert drawn == fixed_env_tasks(family, "val", 30, 0) and all(t.params in family.split_tasks["val"] for t in drawn)
+    with pytest.raises(ValueError, match="unknown split 'dev'"):
+        family.sample("dev", generator(0))
+    ml10 = MetaWorldFamily("ML10", horizon=20)
+    train_classes = {p["env_name"] for p in ml10.split_tasks["train"]}
+    test_classes = {p["env_name"] for p in ml10.split_tasks["test"]}
+    assert len(train_classes) == 10 and len(test_classes) == 5 and not train_classes & test_classes
+    assert len(ml10.split_tasks["val"]) == 100 and len(ml10.split_tasks["test"]) == 250
+
+
+def test_a_scripted_reach_succeeds_and_success_counts_at_any_step() -> None:
+    """Move the hand to the true goal, then away: the last step is not a success, the episode is."""
+    env = MetaWorldEnv(horizon=120)
+    env.task = _reach(3)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (39,) and obs.dtype == np.float32 and not obs[-3:].any()  # the goal is hidden
+    goal = env.sim._target_pos.copy()
+    np.testing.assert_allclose(goal, _goal(env.task))
+    reached, steps, rewards, flags = False, 0, [], []
+    while True:
+        hand = obs[:3]
+        reached = reached or np.linalg.norm(hand - goal) < 0.02
+        direction = (hand - goal) if reached else (goal - hand)
+        obs, reward, terminated, truncated, info = env.step(np.append(np.clip(40 * direction, -1, 1), 0.0))
+        steps, flags = steps + 1, [*flags, (info["success"], info["is_success"])]
+        rewards.append(reward)
+        assert not terminated and truncated == (steps == 120)
+        if truncated:
+            break
+    success = [s for s, _ in flags]
+    assert any(success) and not success[-1]  # reached, then left the goal
+    first = success.index(True)
+    assert [f for _, f in flags] == [False] * first + [True] * (120 - first)
+    assert all(0.0 <= r <= 10.0 for r in rewards) and max(rewards) > 5 * rewards[0]
+    with pytest.raises(MetasuiteError, match="reset"):
+        env.step(np.zeros(4))
+    env.reset()  # a new episode starts unsuccessful
+    *_, info = env.step(np.array([0.0, -1.0, 1.0, 0.0]))
+    assert not info["is_success"]
+
+
+def test_collect_reports_any_step_success_for_each_environment() -> None:
+    tasks = [_reach(0), _reach(7), _reach(11)]
+    goals = torch.tensor(np.stack([_goal(t) for t in tasks]), dtype=torch.float32)
+    reached = torch.zeros(3, dtype=torch.bool)
+
+    def scripted(obs: torch.Tensor, *_: torch.Tensor) -> torch.Tensor:
+        nonlocal reached
+        to_goal = goals - obs[:, :3]
+        reached |= to_goal.norm(dim=1) < 0.02
+        direction = torch.where(reached[:, None], -to_goal, to_goal)
+        direction[2] = -to_goal[2]  # environment 2 never goes to its goal
+        return torch.cat([(40 * direction).clamp(-1, 1), torch.zeros(3, 1)], 1)
+
+    episodes = collect(MetaWorldVectorEnv(3, horizon=100), tasks, scripted, horizon=100)
+    assert episodes.success[:, 0].tolist() == [True, True, False]
+    assert episodes.rewards.shape == (3, 1, 100) and episodes.obs.shape == (3, 1, 100, 39)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_vector_env_steps_like_single_envs(workers: int) -> None:
+    tasks = [_reach(1), _reach(2, "train"), _reach(30), _reach(45, "train"), _reach(9)]
+    vector = MetaWorldVectorEnv(5, horizon=6, workers=workers)
+    singles = [MetaWorldEnv(horizon=6) for _ in tasks]
+    vector.set_attr("task", tasks)
+    for env, task in zip(singles, tasks):
+        env.task = task
+    obs = vector.reset(seed=0)[0]
+    np.testing.assert_array_equal(obs, np.stack([env.reset()[0] for env in singles]))
+    rng = np.random.default_rng(0)
+    for t in range(9):  # past the end of the first episode: next-step autoreset
+        actions = rng.uniform(-1.5, 1.5, (5, 4))
+        out = vector.step(actions)
+        if t == 6:  # the step after truncation resets every environment
+            np.testing.assert_array_equal(out[0], np.stack([env.reset()[0] for env in singles]))
+            assert not out[1].any() and not out[4]["_is_success"].any()
+            continue
+        single = [env.step(a) for env, a in zip(singles, actions)]
+        for i in range(4):  # obs, reward, terminated, truncated
+            np.testing.assert_array_equal(out[i], np.stack([s[i] for s in single]))
+        np.testing.assert_array_equal(out[4]["is_success"], [s[4]["is_success"] for s in single])
+    vector.close()
+
+
+def test_rollouts_are_determined_by_the_seed() -> None:
+    family = MetaWorldFamily("ML1", "reach", horizon=15)
+    learner = MAMLRL(family.obs_dim, family.act_dim, hidden=(16,))
+    first = validation_return(learner, family, n_tasks=2, n_rollouts=2, seed=0)
+    assert validation_return(learner, family, n_tasks=2, n_rollouts=2, seed=0) == first
+    assert validation_return(learner, family, n_tasks=2, n_rollouts=2, seed=1) != first
+
+
+def test_the_domain_declares_options_and_refuses_bad_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    domain = get_domain("metaworld", task="reach")
+    assert isinstance(domain, MetaWorldDomain) and domain.kind == "reinforcement"
+    assert [o.name for o in domain.option_specs] == ["benchmark", "task", "horizon", "env_workers"]
+    assert domain.options["task"] == "reach-v3" and isinstance(domain.evaluation(), RLEvaluation)
+    assert get_domain("metaworld", task="push").task_family().split_tasks["test"][0]["env_name"] == "push-v3"
+    assert get_domain("metaworld", task="pick-place", horizon="80").task_family().horizon == 80
+    assert domain.fingerprint() == get_domain("metaworld", env_workers=2).fingerprint()  # speed only
+    assert domain.fingerprint() != get_domain("metaworld", horizon=100).fingerprint()
+    assert domain.fingerprint() != get_domain("metaworld", task="push").fingerprint()
+    with pytest.raises(UnknownNameError, match=r"unknown Meta-World task 'reech'.*reach"):
+        get_domain("metaworld", task="reech")
+    with pytest.raises(OptionError, match=r"benchmark must be one of \['ML1', 'ML10'\]"):
+        get_domain("metaworld", benchmark="ML45")
+    with pytest.raises(UnknownNameError, match="unknown Meta-World benchmark 'ML45'"):
+        MetaWorldDomain(benchmark="ML45")
+    with pytest.raises(ValueError, match="horizon >= 1"):
+        MetaWorldDomain(horizon=0)
+    with pytest.raises(MetasuiteError, match=r"assign env\.task"):
+        MetaWorldEnv().reset()
+    with pytest.raises(MetasuiteError, match="tasks are environments"):
+        domain.sampler("train", n_way=None, k_shot=1, n_query=1)
+    monkeypatch.setitem(sys.modules, "metaworld", None)  # as if Meta-World were not installed
+    with pytest.raises(DataError, match=r"pip install metaworld==3\.1\.1 mujoco==3\.3\.0"):
+        get_domain("metaworld")
+
+
+@pytest.mark.slow
+def test_train_and_eval_through_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, rl2 = tmp_path / "maml-rl", tmp_path / "rl2"
+    tiny = ["--meta-batch-size", "2", "--shots", "2", "--queries", "2", "--val-every", "1", "--val-tasks", "2"]
+    tiny += ["--horizon", "10", "--task", "reach", "--threads", "1"]
+    assert main(["train", "metaworld", "--algo", "maml-rl", "--steps", "2", *tiny, "--out", str(out), "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps_done"] == 2 and (out / "best.safetensors").exists()
+    assert main(["train", "metaworld", "--algo", "rl2", "--steps", "1", *tiny, "--out", str(rl2), "--quiet"]) == 0
+    capsys.readouterr()
+    report = tmp_path / "eval" / "mw.json"
+    argv = ["eval", "metaworld", "--checkpoint", str(out), "--checkpoint", str(rl2), "--tasks", "2", "--shots", "2"]
+    argv += ["--inner-steps", "1", "--baselines", "--baseline-steps", "1", "--json", str(report), "--quiet"]
+    assert main([*argv, "--threads", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "success@1" in text and "paired on return@1: maml-rl - multi-task" in text
+    data = json.loads(report.read_text())
+    assert data["setting"]["horizon"] == 10 and data["setting"]["split"] == "test"
+    methods = [r["method"] for r in data["results"]]
+    assert methods == ["maml-rl", "rl2", "multi-task", "multi-task + fine-tune", "PPO from scratch"]
+    for r in data["results"]:
+        assert r["n_tasks"] == 2 and len(r["per_task"]["success@1"]) == 2
+    assert (report.parent / "mw-curve.png").stat().st_size > 1000
