@@ -120,6 +120,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             finetune_steps=args.finetune_steps,
             finetune_lr=args.finetune_lr,
             calibrate=args.calibrate,
+            support_views=args.support_views,
             settings={o.name: getattr(args, o.name) for o in args.evaluation_specs},
             progress=not args.quiet,
         )
@@ -394,6 +395,13 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="calibrate per-class decision thresholds of each meta-learner on N validation tasks (imbalanced classes)",
+    )
+    s.add_argument(
+        "--support-views",
+        type=NON_NEGATIVE,
+        default=0,
+        metavar="M",
+        help="add M augmented copies (flips/crops for images) of every support example, for every method alike",
     )
     s.add_argument("--split", help="split to evaluate on (default: the domain's plan, usually 'test')")
     s.add_argument("--json", type=Path, help="write the eval JSON here")

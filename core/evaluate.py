@@ -22,7 +22,7 @@ from torch import Tensor
 
 from metasuite.core.algorithms import MetaLearner
 from metasuite.core.progress import progress as progress_bar
-from metasuite.core.tasks import Task, TaskBatch, fixed_tasks
+from metasuite.core.tasks import Task, TaskBatch, expand_support, fixed_tasks
 
 if TYPE_CHECKING:
     from metasuite.core.domain import Domain
@@ -32,6 +32,7 @@ __all__ = [
     "MetaMethod",
     "Method",
     "calibrate_bias",
+    "eval_tasks",
     "evaluate",
     "evaluate_parallel",
     "format_markdown",
@@ -234,6 +235,15 @@ def evaluate(
     return {"domain": domain.name, "setting": dict(setting), "results": results}
 
 
+def eval_tasks(domain: Domain, entry: dict[str, Any], n_tasks: int, seed: int) -> list[Task]:
+    """The fixed tasks of one evaluation setting (``entry``: task shape, ``split``, optional ``support_views``):
+    :func:`~metasuite.core.tasks.fixed_tasks` of the split's sampler, each support enlarged by ``support_views``
+    augmented copies (the domain's :meth:`~metasuite.core.domain.Domain.augment`) for every method alike."""
+    shape = {k: entry[k] for k in ("n_way", "k_shot", "n_query")}
+    tasks = fixed_tasks(domain.sampler(entry["split"], **shape), n_tasks, seed)
+    return expand_support(tasks, domain.augment, int(entry.get("support_views", 0)), seed)
+
+
 _WORKER_STATE: dict[str, Any] = {}
 
 
@@ -249,9 +259,8 @@ def _worker_job(entry_index: int, method_index: int, n_tasks: int, seed: int, co
     domain, entry = _WORKER_STATE["domain"], _WORKER_STATE["plan"][entry_index]
     tasks = _WORKER_STATE["tasks"]
     if entry_index not in tasks:
-        shape = {k: entry[k] for k in ("n_way", "k_shot", "n_query")}
         tasks.clear()  # keep one setting's tasks in memory
-        tasks[entry_index] = fixed_tasks(domain.sampler(entry["split"], **shape), n_tasks, seed)
+        tasks[entry_index] = eval_tasks(domain, entry, n_tasks, seed)
     method = _WORKER_STATE["methods"][method_index]
     return evaluate(domain, [method], tasks[entry_index], {}, progress=False, confusion=confusion)["results"][0]
 

@@ -33,6 +33,7 @@ from metasuite.core.errors import CheckpointError, DataError, MetasuiteError
 from metasuite.core.evaluate import (
     MetaMethod,
     calibrate_bias,
+    eval_tasks,
     evaluate,
     evaluate_parallel,
     format_table,
@@ -92,6 +93,9 @@ class EvalRequest:
     calibrate : int
         Calibrate each meta-learner's per-class logit offsets on this many fixed validation tasks (0: off): the
         class thresholds of imbalanced fixed-label domains, never fitted on test tasks.
+    support_views : int
+        Add this many augmented copies (the domain's ``augment``: flips and crops for images) of every support
+        example to every test task's support, for every method alike (0: off); recorded in each setting.
     """
 
     domain: str
@@ -112,6 +116,7 @@ class EvalRequest:
     finetune_steps: int = 0
     finetune_lr: float = 1e-4
     calibrate: int = 0
+    support_views: int = 0
 
 
 @dataclass
@@ -183,9 +188,17 @@ class FixedTaskEvaluation(Evaluation):
         setting = task_setting(domain, request, next((m.get("setting") for m in metas if m.get("setting")), None))
         explicit = any(v is not None for v in (request.k_shot, request.n_query, request.split))
         plan = domain.eval_plan(setting, request.split, explicit)
+        if request.support_views:
+            owner = next(c for c in type(domain).__mro__ if "augment" in vars(c))
+            if owner.__module__ == "metasuite.core.domain":  # the base class's identity: no augmentation
+                raise MetasuiteError(
+                    f"--support-views needs augmented copies of the support, and the {domain.name} domain defines no "
+                    "label-preserving augmentation (Domain.augment); leave it at 0"
+                )
+            plan = [{**entry, "support_views": request.support_views} for entry in plan]
         check_compatible(learners, plan)
         for entry in plan:  # an unavailable split or an impossible task shape fails here, before any training
-            fixed_tasks(domain.sampler(entry["split"], **{k: entry[k] for k in TASK_SHAPE}), 1, request.seed)
+            eval_tasks(domain, entry, 1, request.seed)
         names = [learner.name for _, learner in learners]
         methods: list[Any] = [
             # the algorithm's name, plus the checkpoint's folder when two checkpoints share an algorithm
@@ -292,8 +305,7 @@ class FixedTaskEvaluation(Evaluation):
             )
         reports = []
         for e, entry in enumerate(plan):
-            shape = {k: entry[k] for k in TASK_SHAPE}
-            tasks = fixed_tasks(domain.sampler(entry["split"], **shape), request.n_tasks, request.seed)
+            tasks = eval_tasks(domain, entry, request.n_tasks, request.seed)
             setting = {**entry, "n_tasks": len(tasks), "seed": request.seed}  # fewer when the split is finite
             reports.append(
                 evaluate(

@@ -12,7 +12,7 @@ No global random state is used anywhere: samplers receive an explicit ``torch.Ge
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,6 +27,7 @@ __all__ = [
     "TaskSampler",
     "check_classification_task",
     "derive_seed",
+    "expand_support",
     "fixed_tasks",
     "generator",
     "sample_batch",
@@ -265,6 +266,41 @@ def fixed_tasks(sampler: TaskSampler, n_tasks: int, seed: int) -> list[Task]:
     if callable(finite):
         return list(finite())[:n_tasks]
     return [sampler.sample(generator(seed, i)) for i in range(n_tasks)]
+
+
+def expand_support(
+    tasks: Sequence[Task], augment: Callable[[Tensor, torch.Generator], Tensor], views: int, seed: int
+) -> list[Task]:
+    """Each task with ``views`` augmented copies of every support example added to its support.
+
+    Labels and mask are repeated with the copies; the query is untouched. Copy ``v`` of task ``i`` is drawn with
+    ``generator(seed, "support-views", i, v)``, so every method evaluated on the returned tasks adapts from the
+    very same enlarged support. ``views = 0`` returns the tasks as they are.
+    """
+    if views < 0:
+        raise TaskError(f"support views must be >= 0, got {views}")
+    if views == 0:
+        return list(tasks)
+    out = []
+    for i, task in enumerate(tasks):
+        copies = [augment(task.support_x, generator(seed, "support-views", i, v)) for v in range(views)]
+        for copy in copies:
+            if copy.shape != task.support_x.shape:
+                raise TaskError(
+                    f"the augmentation changed the support's shape {tuple(task.support_x.shape)} to "
+                    f"{tuple(copy.shape)}; it must return views of the same shape"
+                )
+        mask = None if task.support_mask is None else task.support_mask.repeat(views + 1)
+        out.append(
+            replace(
+                task,
+                support_x=torch.cat([task.support_x, *copies]),
+                support_y=task.support_y.repeat(views + 1, *([1] * (task.support_y.ndim - 1))),
+                support_mask=mask,
+                metadata={**task.metadata, "support_views": views},
+            )
+        )
+    return out
 
 
 def check_classification_task(task: Task | TaskBatch, n_way: int, *, every_class_in_support: bool) -> None:

@@ -11,10 +11,11 @@ from conftest import TinyClassificationDomain
 from test_eval_trust import NoisyGauss
 
 from metasuite.apps.cli import main
-from metasuite.core import registry
+from metasuite.core import evaluation, registry
+from metasuite.core.errors import TaskError
 from metasuite.core.evaluate import MetaMethod, calibrate_bias
 from metasuite.core.learners import make_learner
-from metasuite.core.tasks import Task, fixed_tasks
+from metasuite.core.tasks import Task, expand_support, fixed_tasks
 
 
 @pytest.fixture
@@ -118,3 +119,56 @@ def test_any_learner_hyperparameter_is_a_train_flag_and_a_typo_is_named(noisy: s
         "metaoptnet has no hyperparameter in ['l_2']" in capsys.readouterr().err
         and "'l2'" in capsys.readouterr().err + "'l2'"
     )
+
+
+# ------------------------------------------------------------------ support views (adaptation-time augmentation)
+def test_expand_support_adds_seeded_views_with_their_labels_and_leaves_the_query(tiny_domain) -> None:
+    tasks = fixed_tasks(tiny_domain.sampler("test", n_way=3, k_shot=2, n_query=3), 3, seed=0)
+    grown = expand_support(tasks, _jitter, 2, seed=5)
+    again = expand_support(tasks, _jitter, 2, seed=5)
+    for t, g, a in zip(tasks, grown, again, strict=True):
+        assert g.n_support == 3 * t.n_support and g.metadata["support_views"] == 2
+        assert torch.equal(g.support_x[: t.n_support], t.support_x)  # the originals first, unchanged
+        assert torch.equal(g.support_y, t.support_y.repeat(3))  # each copy keeps its example's label
+        assert not torch.equal(g.support_x[t.n_support : 2 * t.n_support], t.support_x)  # the copies are new views
+        assert torch.equal(g.query_x, t.query_x) and torch.equal(g.query_y, t.query_y)
+        assert torch.equal(g.support_x, a.support_x)  # seeded: every method gets the very same support
+    assert expand_support(tasks, _jitter, 0, seed=5) == tasks
+    with pytest.raises(TaskError, match="same shape"):
+        expand_support(tasks, lambda x, g: x[:, :4], 1, seed=0)
+
+
+class AugmentedGauss(NoisyGauss):
+    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return _jitter(x, generator)
+
+
+def test_eval_support_views_reach_every_method_and_are_recorded(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(registry, "get_domain_class", lambda name: AugmentedGauss)
+    monkeypatch.setattr(AugmentedGauss, "default_baselines", lambda self: {"pretrain_steps": 3, "scratch_steps": 2})
+    argv = ["train", "tiny-gauss", "--algo", "protonet", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    seen: list[tuple[list[str], set[int]]] = []  # (methods, support sizes) of every evaluate() call
+    real = evaluation.evaluate
+
+    def spy(domain, methods, tasks, *args, **kw):  # type: ignore[no-untyped-def]
+        seen.append(([m.name for m in methods], {t.n_support for t in tasks}))
+        return real(domain, methods, tasks, *args, **kw)
+
+    monkeypatch.setattr(evaluation, "evaluate", spy)
+    out = tmp_path / "eval.json"
+    argv = ["eval", "tiny-gauss", "--checkpoint", str(tmp_path / "run"), "--baselines", "--tasks", "2"]
+    assert main([*argv, "--support-views", "3", "--json", str(out), "--quiet"]) == 0
+    report = json.loads(out.read_text())
+    assert report["setting"]["support_views"] == 3
+    assert seen and all(sizes == {4 * 3 * 2} for _, sizes in seen)  # 3-way 2-shot + 3 views, for every method
+    assert {"protonet", "scratch", "pretrain+logreg"} <= {name for names, _ in seen for name in names}
+    assert {r["method"] for r in report["results"]} >= {"protonet", "scratch", "pretrain+logreg"}
+
+
+def test_support_views_are_refused_where_the_domain_has_no_augmentation(noisy: str, tmp_path: Path, capsys) -> None:
+    argv = ["train", noisy, "--algo", "protonet", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    argv = ["eval", noisy, "--checkpoint", str(tmp_path / "run"), "--tasks", "2", "--support-views", "2", "--quiet"]
+    assert main(argv) == 2
+    assert "no label-preserving augmentation" in capsys.readouterr().err
