@@ -131,10 +131,12 @@ def test_the_vector_env_steps_like_single_envs(workers: int) -> None:
     vector.close()
 
 
-def test_rollouts_are_determined_by_the_seed() -> None:
+def test_rollouts_are_determined_by_the_seed_on_fresh_and_reused_simulators() -> None:
     family = MetaWorldFamily("ML1", "reach", horizon=15)
     learner = MAMLRL(family.obs_dim, family.act_dim, hidden=(16,))
-    first = validation_return(learner, family, n_tasks=2, n_rollouts=2, seed=0)
+    mw_env._IDLE_SIMS.clear()
+    first = validation_return(learner, family, n_tasks=2, n_rollouts=2, seed=0)  # new simulators, then closed
+    assert len(mw_env._IDLE_SIMS["reach-v3"]) == 4  # ... and reused (in another order) below
     assert validation_return(learner, family, n_tasks=2, n_rollouts=2, seed=0) == first
     assert validation_return(learner, family, n_tasks=2, n_rollouts=2, seed=1) != first
 

@@ -154,9 +154,16 @@ def _lookup(params: dict[str, Any]) -> tuple[Any, Any]:
     return cls, tasks[params["index"]]
 
 
+#: Simulators of closed environments, by class name, handed to the next environment that needs one: building a
+#: MuJoCo model takes ~0.1 s, and the trainer opens fresh vector environments for every validation. Safe to
+#: reuse: Meta-World's reset rebuilds the whole simulator state from the task (``mj_resetData``; tested).
+_IDLE_SIMS: dict[str, list[Any]] = {}
+
+
 class MetaWorldEnv(gymnasium.Env):
     """One Meta-World arm; assign ``env.task`` (an :class:`EnvTask`) to choose the task: it takes effect at the
-    next ``reset``. One simulator per Meta-World class is built on first use and kept."""
+    next ``reset``. One simulator per Meta-World class is taken on first use (a closed environment's, or a new
+    one) and given back by ``close``."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
@@ -178,7 +185,8 @@ class MetaWorldEnv(gymnasium.Env):
             cls, mw_task = _lookup(self.task.params)
             name = self.task.params["env_name"]
             if name not in self._sims:
-                self._sims[name] = cls()
+                idle = _IDLE_SIMS.get(name)
+                self._sims[name] = idle.pop() if idle else cls()
             self.sim = self._sims[name]
             self.sim.set_task(mw_task)
             self.sim.max_path_length = self.horizon
@@ -195,6 +203,11 @@ class MetaWorldEnv(gymnasium.Env):
         self._success = self._success or bool(info["success"])
         info = {**info, "success": bool(info["success"]), "is_success": self._success}
         return obs.astype(np.float32), float(reward), False, self._t >= self.horizon, info
+
+    def close(self) -> None:
+        for name, sim in self._sims.items():
+            _IDLE_SIMS.setdefault(name, []).append(sim)
+        self._sims, self.sim, self._loaded = {}, None, None
 
 
 class _Batch:
@@ -227,6 +240,10 @@ class _Batch:
         moving = ~self.ended
         self.ended = truncated.copy()
         return obs, reward, truncated, success, is_success, moving
+
+    def close(self, _: Any = None) -> None:
+        for env in self.envs:
+            env.close()
 
     def run(self, command: str, data: Any) -> Any:
         return getattr(self, command)(data)
@@ -311,6 +328,8 @@ class MetaWorldVectorEnv(gymnasium.vector.VectorEnv):
         return obs, reward, np.zeros(self.num_envs, bool), truncated, info
 
     def close_extras(self, **kwargs: Any) -> None:
+        if self._local is not None:
+            self._local.close()
         for conn in self._conns:
             try:
                 conn.send(("close", None))
