@@ -46,7 +46,12 @@ for domain in domains:
             continue
         st.markdown(domain["description"])
         if domain["has_page"]:
-            st.page_link(domain["page"], label=f"Open the {domain['title']} page", icon=":material/arrow_forward:")
+            st.page_link(  # a page may show several domains (Meta-RL): it opens on this one
+                domain["page"],
+                label=f"Open the {domain['title']} page",
+                icon=":material/arrow_forward:",
+                query_params={"domain": domain["name"]},
+            )
         else:
             st.page_link(
                 GENERIC_PAGE,

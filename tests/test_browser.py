@@ -1,8 +1,8 @@
 """The real app in a real browser: `streamlit run apps/Home.py` driven by Playwright + Debian Chromium.
 
-Every page (Home, Sinusoid, Driving, Diagnosis, Trading, Any domain) is opened at 1280x900, screenshotted in full
-into the test's ``tmp_path`` and checked for elements that stick out of the page on the right (issue row 12: a
-metrics table cut off, a legend over a curve). The server and browser helpers are those of ``metasuite bench app``.
+Every page (Home, Sinusoid, Driving, Diagnosis, Trading, Meta-RL, Any domain) is opened at 1280x900, screenshotted
+in full into the test's ``tmp_path`` and checked for elements that stick out of the page on the right (issue row 12:
+a metrics table cut off, a legend over a curve). The server and browser helpers are those of ``metasuite bench app``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from metasuite.apps.bench import CHROMIUM, FIRST_CONTENT, VIEWPORT, chromium, serve_app, wait_until_finished
 from metasuite.apps.logic.driving import load_pooled_model, load_protonet
+from metasuite.apps.logic.rl import DEFAULT_SEED, DEFAULT_STEPS, PATHS_SHOWN, load_rl_model, shipped_evaluation
 from metasuite.apps.logic.sinusoid import load_sinusoid_model
 from metasuite.apps.logic.trading import cross_section_report, shipped_report
 
@@ -235,5 +236,32 @@ def test_any_domain_page_renders_a_task(app_url: str, browser, tmp_path: Path) -
         wait_until_finished(page)
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)
         _check_page(page, "Any domain", tmp_path)
+    finally:
+        page.close()
+
+
+def test_meta_rl_page_draws_the_paths_and_a_new_goal(app_url: str, browser, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    model = load_rl_model("navigation")  # train-and-cache the stand-in (if needed) before the browser waits on it
+    shipped = shipped_evaluation("navigation", model.meta) is not None
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(f"{app_url}/Meta_RL", wait_until="domcontentloaded")
+        page.wait_for_selector(".st-key-trajectory_chart .js-plotly-plot", timeout=90_000)
+        expect(page.get_by_role("heading", name="Meta-RL: adapting a policy to a new task")).to_be_visible()
+        # the last element of the script (the model card) rendered: the run finished
+        expect(page.get_by_role("heading", name="Model card")).to_be_visible(timeout=30_000)
+        charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
+        expect(charts).to_have_count(3 if shipped else 2, timeout=30_000)
+        # every path drawn: per stage the drawn rollouts and their mean, then the start and the goal
+        traces = page.locator(".st-key-trajectory_chart .scatterlayer .trace")
+        expect(traces).to_have_count((DEFAULT_STEPS + 1) * (PATHS_SHOWN + 1) + 2, timeout=30_000)
+        page.get_by_role("button", name="New task").click()
+        expect(page.get_by_text(f"(seed {DEFAULT_SEED + 1})")).to_be_visible(timeout=60_000)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        screenshot = _check_page(page, "Meta RL", tmp_path)
+        assert page.evaluate(LEGEND_OVER_PLOT_JS) == [], f"a legend covers a plot: see {screenshot}"
+        assert page.evaluate(CUT_OFF_TABLES_JS) == [], f"a table is cut off on the right: see {screenshot}"
     finally:
         page.close()

@@ -23,6 +23,8 @@ __all__ = [
     "DOMAIN_PAGES",
     "GENERIC_PAGE",
     "REPO_ROOT",
+    "RL_PAGE",
+    "RL_PAGE_DOMAINS",
     "card_table",
     "chart_layout",
     "confusion_heatmap",
@@ -40,12 +42,17 @@ APPS_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = APPS_DIR.parent
 #: The page (relative to ``apps/``) that shows any domain without a page of its own, given ``?domain=NAME``.
 GENERIC_PAGE = "pages/9_Any_domain.py"
+#: The page that shows the meta-RL domains (tasks that are environments), one at a time.
+RL_PAGE = "pages/5_Meta_RL.py"
+#: The domains the meta-RL page shows, those of them that are installed (Meta-World is optional).
+RL_PAGE_DOMAINS = tuple(name for name in ("navigation", "metaworld") if name in registry.available_domains())
 #: The domains with a page of their own (the app knows its pages; a domain knows nothing of the app).
 DOMAIN_PAGES = {
     "sinusoid": "pages/1_Sinusoid.py",
     "driving": "pages/2_Driving.py",
     "diagnosis": "pages/3_Diagnosis.py",
     "trading": "pages/4_Trading.py",
+    **dict.fromkeys(RL_PAGE_DOMAINS, RL_PAGE),
 }
 
 

@@ -5,7 +5,9 @@ One module owns the life of the app's models, for every page:
 * :func:`shipped_or_stand_in` -- a checkpoint the user chose; else the page's shipped checkpoint (under
   :data:`metasuite.data.CHECKPOINTS`); else a small stand-in meta-learner, quick-trained once as its
   :class:`StandIn` says through :func:`metasuite.core.runs.train_run` (so its run metadata is the one every
-  run records) and cached. :func:`stand_in_notice` words the warning a page shows for a stand-in.
+  run records) and cached. :func:`stand_in_notice` words the warning a page shows for a stand-in. A domain
+  whose tasks are environments (:class:`~metasuite.core.rl.domain.RLDomain`) gets an RL learner
+  (:func:`metasuite.core.rl.learners.load_rl_learner`) the same way.
 * :func:`pooled_model` -- the supervised model pre-trained on pooled meta-train data
   (:func:`metasuite.core.baselines.pretrain`), the "no adaptation" comparison; pre-trained once per budget
   and data, cached as ``.safetensors`` + ``.json``.
@@ -43,6 +45,9 @@ from metasuite.core.errors import CheckpointError
 from metasuite.core.learners import load_learner
 from metasuite.core.paths import cache_dir
 from metasuite.core.registry import get_domain
+from metasuite.core.rl.domain import RLDomain
+from metasuite.core.rl.learners import get_rl_algorithm, load_rl_learner
+from metasuite.core.rl.train import RLTrainConfig
 from metasuite.core.runs import TrainRequest, train_run
 from metasuite.core.trainer import TrainConfig
 from metasuite.data import CHECKPOINTS, EVAL
@@ -52,6 +57,7 @@ __all__ = [
     "MetaLearner",
     "StandIn",
     "app_cache",
+    "checkpoint_learner",
     "checkpoint_meta",
     "checkpoint_version",
     "load_recorded",
@@ -102,6 +108,15 @@ def checkpoint_meta(path: str | Path) -> dict[str, Any]:
     return load_checkpoint(path)[1]
 
 
+def checkpoint_learner(path: str | Path, domain: Domain) -> tuple[Any, dict[str, Any]]:
+    """Checkpoint ``path``'s learner for ``domain`` -> ``(learner, meta)``: a
+    :class:`~metasuite.core.algorithms.MetaLearner`, or for an :class:`~metasuite.core.rl.domain.RLDomain` an RL
+    learner (MAML-RL, RL^2). :class:`CheckpointError` if missing, unreadable or trained on another domain."""
+    if isinstance(domain, RLDomain):
+        return load_rl_learner(path, domain)
+    return load_learner(path, domain)
+
+
 def _digest(*parts: Any) -> str:
     """8 hex digits identifying plain JSON-able ``parts`` (sorted keys: the same values, the same digest)."""
     blob = json.dumps(parts, sort_keys=True, default=str)
@@ -116,7 +131,7 @@ class StandIn:
     Attributes
     ----------
     algorithm : str
-        Registered algorithm name (``"maml"``, ``"protonet"`` ...).
+        Registered algorithm name (``"maml"``, ``"protonet"`` ...; ``"maml-rl"``, ``"rl2"`` for an RL domain).
     label : str
         How the page names it (``"MAML"``, ``"first-order MAML"``).
     steps, meta_batch_size : int
@@ -150,10 +165,22 @@ class StandIn:
     seed: int = 0
     note: str = ""
 
-    def train_config(self) -> dict[str, Any]:
-        """Every :class:`~metasuite.core.trainer.TrainConfig` field: this budget, one validation and one
-        checkpoint at the last step, the trainer's defaults for the rest (none of the domain's, which
-        describe a full run)."""
+    def train_config(self, domain: Domain | None = None) -> dict[str, Any]:
+        """Every :class:`~metasuite.core.trainer.TrainConfig` field (:class:`~metasuite.core.rl.train.RLTrainConfig`
+        for an RL ``domain``): this budget, one validation and one checkpoint at the last step, the trainer's
+        defaults for the rest (none of the domain's, which describe a full run)."""
+        if isinstance(domain, RLDomain):
+            return asdict(
+                RLTrainConfig(
+                    steps=self.steps,
+                    meta_batch_size=self.meta_batch_size,
+                    outer_lr=self.outer_lr,
+                    val_every=self.steps,
+                    val_tasks=self.val_tasks,
+                    checkpoint_every=self.steps,
+                    seed=self.seed,
+                )
+            )
         return asdict(
             TrainConfig(
                 steps=self.steps,
@@ -177,7 +204,7 @@ class StandIn:
             n_way=self.n_way,
             k_shot=self.k_shot,
             n_query=self.n_query,
-            config=self.train_config(),
+            config=self.train_config(domain),
             seed=self.seed,
             progress=False,
         )
@@ -188,10 +215,15 @@ class StandIn:
         The digest covers the rest of the request (task shape, budget, seed), the domain's default
         hyperparameters and its network for this algorithm, so none of them can change unnoticed.
         """
-        algorithm = get_algorithm(self.algorithm).name
-        n_way = self.n_way if self.n_way is not None else domain.default_setting().get("n_way")
         request = {k: v for k, v in asdict(self).items() if k not in ("label", "note", "threads")}
-        extra = _digest(request, domain.default_hparams(algorithm), domain.backbone_spec(algorithm, n_way))
+        if isinstance(domain, RLDomain):  # the policy's sizes come from the task family, named by the fingerprint
+            algorithm = get_rl_algorithm(self.algorithm).name
+            network = None
+        else:
+            algorithm = get_algorithm(self.algorithm).name
+            n_way = self.n_way if self.n_way is not None else domain.default_setting().get("n_way")
+            network = domain.backbone_spec(algorithm, n_way)
+        extra = _digest(request, domain.default_hparams(algorithm), network)
         return f"{algorithm}-{self.steps}-{domain.fingerprint()}-{extra}"
 
 
@@ -249,7 +281,8 @@ def shipped_or_stand_in(
     path: str | Path | None = None,
     cache: str | Path | None = None,
 ) -> tuple[MetaLearner, dict[str, Any]]:
-    """A page's meta-learner -> ``(learner, meta)``; ``meta`` is its checkpoint's JSON.
+    """A page's meta-learner -> ``(learner, meta)``; ``meta`` is its checkpoint's JSON (an RL learner for an RL
+    domain: :func:`checkpoint_learner`).
 
     ``path`` (a run folder or ``.safetensors`` file the user chose) when given: one that does not exist
     raises :class:`~metasuite.core.errors.CheckpointError`. Else the ``shipped`` checkpoint; when that is
@@ -266,10 +299,10 @@ def shipped_or_stand_in(
         except CheckpointError:
             folder = Path(cache) if cache is not None else app_cache(domain.name)
             run = quick_train(domain, stand_in, folder / stand_in.cache_key(domain))
-            learner, meta = load_learner(run, domain)
+            learner, meta = checkpoint_learner(run, domain)
             return learner, {**meta, "source": "quick-train", "shipped": str(shipped), "stand_in": asdict(stand_in)}
         path = shipped
-    learner, meta = load_learner(path, domain)
+    learner, meta = checkpoint_learner(path, domain)
     return learner, {**meta, "source": "checkpoint"}
 
 
@@ -288,7 +321,8 @@ def stand_in_notice(meta: dict[str, Any]) -> str | None:
 
 def load_recorded(domain_name: str, checkpoint: str | Path) -> tuple[Domain, MetaLearner, dict[str, Any]]:
     """Checkpoint ``checkpoint``'s learner with domain ``domain_name`` rebuilt from the ``domain_options`` it
-    recorded (the data it was trained for) -> ``(domain, learner, meta)``, ``meta["source"] == "checkpoint"``.
+    recorded (the data it was trained for) -> ``(domain, learner, meta)``, ``meta["source"] == "checkpoint"``
+    (:func:`checkpoint_learner`: an RL learner for an RL domain).
 
     Raises :class:`~metasuite.core.errors.CheckpointError` when the checkpoint is missing, unreadable or was
     trained on another domain.
@@ -300,7 +334,7 @@ def load_recorded(domain_name: str, checkpoint: str | Path) -> tuple[Domain, Met
             f"checkpoint {meta['path']} was trained on domain {trained_on!r}; pick a {domain_name!r} run folder"
         )
     domain = get_domain(domain_name, **(meta.get("domain_options") or {}))
-    learner, meta = load_learner(checkpoint, domain)
+    learner, meta = checkpoint_learner(checkpoint, domain)
     return domain, learner, {**meta, "source": "checkpoint"}
 
 
