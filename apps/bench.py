@@ -71,6 +71,7 @@ PAGES = {
     "Driving": ("Driving", FIRST_CONTENT),
     "Diagnosis": ("Diagnosis", FIRST_CONTENT),
     "Trading": ("Trading", FIRST_CONTENT),
+    "Meta-RL": ("Meta_RL", FIRST_CONTENT),
     "Any domain": ("Any_domain", FIRST_CONTENT),
 }
 FULL_REPEATS = 3

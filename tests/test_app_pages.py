@@ -7,6 +7,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from metasuite.apps.bench import PAGES
 from metasuite.apps.logic import APPS_DIR
 from metasuite.apps.logic.sinusoid import DEFAULT_SEED, MAX_STEPS, load_sinusoid_model
 
@@ -82,3 +83,9 @@ def test_k_shot_slider_changes_the_support_set() -> None:
     assert not at.exception
     support = _figure(at)["data"][-1]
     assert support["name"] == "20 support points"
+
+
+def test_the_app_benchmark_times_every_page() -> None:
+    """`metasuite bench app` opens each page by its URL path: a page file missing from its list goes unmeasured."""
+    files = {p.stem.split("_", 1)[1] for p in (APPS_DIR / "pages").glob("*.py")}
+    assert files == {path for name, (path, _) in PAGES.items() if name != "Home"}
