@@ -132,8 +132,12 @@ def test_uploaded_zip_is_read_as_one_environment() -> None:
 def test_bad_uploads_raise_data_errors_a_user_can_act_on() -> None:
     with pytest.raises(DataError, match=r"not a readable \.zip"):
         load_uploaded_zip(b"definitely not a zip", "bad.zip")
-    with pytest.raises(DataError, match="need 5"):
-        load_uploaded_zip(_zip({f"c{c}/a.png": _png(c) for c in range(3)}), "three.zip", size=SIZE)
+    with pytest.raises(DataError, match="at least 2 scenes"):
+        load_uploaded_zip(_zip({"c0/a.png": _png(0), "c0/b.png": _png(1)}), "one.zip", size=SIZE)
+    three = load_uploaded_zip(
+        _zip({f"c{c}/a{i}.png": _png(c + i) for c in range(3) for i in range(2)}), "3.zip", size=SIZE
+    )
+    assert sample_task(three, 1, seed=0, n_way=3).support_x.shape[0] == 3  # fewer scenes: a task of as many ways
     with pytest.raises(DataError):
         load_uploaded_zip(_zip({"readme.txt": b"no images here"}), "empty.zip", size=SIZE)
 

@@ -292,8 +292,11 @@ def load_uploaded_zip(
             "laid out as <class>/<images>"
         )
     ((env, classes),) = pool.items()
-    if len(classes) < N_WAY:
-        raise DataError(f"{name!r} has {len(classes)} class folders ({', '.join(sorted(classes))}); need {N_WAY}")
+    if len(classes) < 2:
+        raise DataError(
+            f"{name!r} has {len(classes)} class folder(s) ({', '.join(sorted(classes))}); a task needs at least "
+            "2 scenes"
+        )
     # the class folders sat directly in the archive (the environment is the unpacking folder), or in a top folder
     return {upload_label(name) if env == _UNPACKED else upload_label(env): classes}
 
