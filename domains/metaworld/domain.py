@@ -62,7 +62,7 @@ class MetaWorldDomain(RLDomain):
 
     def default_baselines(self) -> dict[str, Any]:
         return {
-            "multitask_steps": 60,
+            "multitask_steps": 40,
             "meta_batch_size": 10,
             "rollouts": 10,
             "val_tasks": 5,
