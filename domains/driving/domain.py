@@ -24,7 +24,7 @@ import torch
 
 from metasuite.core.domain import Domain
 from metasuite.core.errors import DataError, TaskError
-from metasuite.core.options import Option
+from metasuite.core.options import Option, OptionError
 from metasuite.core.tasks import Task
 from metasuite.domains.driving.data import ImagePool, load_bdd100k, load_image_folder
 from metasuite.domains.driving.render import (
@@ -35,6 +35,7 @@ from metasuite.domains.driving.render import (
     cached_pool,
     renderer_fingerprint,
 )
+from metasuite.domains.driving.render.randomise import check_level
 
 __all__ = [
     "HELD_OUT_REGION",
@@ -158,6 +159,12 @@ class DrivingDomain(Domain):
         Rendered frames per class and environment (default 30).
     cache_dir : str, optional
         Where rendered pools are cached (default ``metasuite.core.paths.cache_dir("driving")``).
+    randomise : float
+        Domain-randomisation level of the rendered frames (default 0: the plain renderer; 1: the standard
+        strength; at most 2): random palettes, textures, photometry and camera effects per frame, the scene
+        unchanged (``render.randomise``). Every split is rendered this way, so evaluate a model trained with
+        randomisation with ``--option randomise=0`` to score it on the plain frames. Enters the cache key and
+        the fingerprint when > 0; ignored for real frames (``data_dir``).
     """
 
     name = "driving"
@@ -172,6 +179,7 @@ class DrivingDomain(Domain):
         Option("hidden", int, 32, "filters per Conv-4 layer"),
         Option("cache_dir", Path, None, "where rendered pools are cached (default: the user cache)", flag=False),
         Option("skip_unreadable", bool, False, "skip unreadable image files with a warning (else refused)", flag=False),
+        Option("randomise", float, 0.0, "domain randomisation of rendered frames: 0 off, 1 standard, at most 2"),
     )
 
     def __init__(
@@ -182,14 +190,21 @@ class DrivingDomain(Domain):
         hidden: int = 32,
         cache_dir: str | None = None,
         skip_unreadable: bool = False,
+        randomise: float = 0.0,
     ):
+        try:
+            randomise = check_level(randomise)
+        except ValueError as exc:
+            raise OptionError(f"option randomise: {exc}") from exc
         super().__init__(
             data_dir=data_dir,
             image_size=image_size,
             images_per_class=images_per_class,
             hidden=hidden,
             **({"skip_unreadable": True} if skip_unreadable else {}),
+            **({"randomise": randomise} if randomise else {}),  # level 0 records what it always did
         )
+        self.randomise = randomise
         self.skip_unreadable = bool(skip_unreadable)
         self.hidden = int(hidden)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
@@ -259,7 +274,12 @@ class DrivingDomain(Domain):
                 pool: ImagePool = {}
                 for env in envs:
                     arr = cached_pool(
-                        Environment.from_name(env), self.images_per_class, self.image_size, seed, self.cache_dir
+                        Environment.from_name(env),
+                        self.images_per_class,
+                        self.image_size,
+                        seed,
+                        self.cache_dir,
+                        randomise=self.randomise,
                     )
                     pool[env] = {c: arr[i] for i, c in enumerate(SCENE_CLASSES)}
                 self._pools[split] = pool
@@ -368,7 +388,7 @@ class DrivingDomain(Domain):
 
     def fingerprint(self) -> str:
         if self.data_dir is None:
-            blob = f"{renderer_fingerprint()}|{self.image_size}|{self.images_per_class}"
+            blob = f"{renderer_fingerprint(self.randomise)}|{self.image_size}|{self.images_per_class}"
         else:
             files = sorted(str(p.relative_to(self.data_dir)) for p in self.data_dir.rglob("*") if p.is_file())
             blob = "|".join(files) + f"|{self.image_size}"

@@ -10,7 +10,7 @@ pixels on a side (drawn at twice the output size, then box-downsampled); ``u`` i
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import NamedTuple
@@ -128,6 +128,7 @@ class Canvas:
     items: list[Item] = field(default_factory=list)
     glows: list[tuple[float, float, float, float, RGB]] = field(default_factory=list)  # u, v, rx, ry (px), rgb
     beams: list[tuple[list[Pixel], float]] = field(default_factory=list)  # lit ground areas (px), strength
+    palette: Callable[[Sequence[float]], RGB] | None = None  # domain randomisation: re-colours lit surfaces
 
     @classmethod
     def under(cls, look: Look, camera: Camera, mirror: int) -> Canvas:
@@ -139,6 +140,8 @@ class Canvas:
         if emissive:
             r, g, b = rgb
         else:
+            if self.palette is not None:
+                rgb = self.palette(rgb)
             r, g, b = rgb[0] * self.amb[0], rgb[1] * self.amb[1], rgb[2] * self.amb[2]
         if z is not None:
             t = 1.0 - math.exp(-z / self.vis)

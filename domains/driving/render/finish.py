@@ -64,8 +64,10 @@ def _vignette(n: int) -> np.ndarray:
     return (1.0 - 0.35 * r2)[..., None].astype(np.float32)
 
 
-def _draw(draw: ImageDraw.ImageDraw, items: list[Item]) -> None:
-    for _, _, _, kind, geo, col in items:
+def _draw(draw: ImageDraw.ImageDraw, items: list[Item], fills: Sequence[int] | None = None) -> None:
+    """Rasterise ``items`` in order, in their colours or, into a label image, in ``fills`` (one per item)."""
+    for i, (_, _, _, kind, geo, rgb) in enumerate(items):
+        col = rgb if fills is None else fills[i]
         if kind == "poly":
             draw.polygon(geo, fill=col)
         elif kind == "ellipse":
@@ -93,6 +95,8 @@ def compose(sc: Frame) -> Image.Image:
 
     Returns the RGB canvas, ``2 * size`` pixels square. The smooth fields (sky gradient, fog along the
     ground, light pools) are computed on a half- or quarter-resolution grid and upsampled bilinearly.
+    With domain randomisation (``sc.randomiser``) a label image is drawn alongside -- 0 sky, 1 terrain, then
+    one label per distinct primitive colour -- and each label's random texture is applied to the canvas.
     """
     cam, cv, lk = sc.camera, sc.canvas, sc.look
     s = cam.size
@@ -108,6 +112,7 @@ def compose(sc: Frame) -> Image.Image:
     cv.items.sort(key=lambda it: it[:3])
     split1 = next((i for i, it in enumerate(cv.items) if it[0] >= 1), len(cv.items))
     _draw(ImageDraw.Draw(picture), cv.items[:split1])
+    labels = None if sc.randomiser is None else _labels(cv.items, below < 0, s)
     arr = np.asarray(picture, dtype=np.float32)
     if cv.beams:
         q = s // 4
@@ -125,7 +130,21 @@ def compose(sc: Frame) -> Image.Image:
     arr = arr + (np.asarray(cv.fog, np.float32) - arr) * tf
     picture = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     _draw(ImageDraw.Draw(picture), cv.items[split1:])
-    return picture
+    if sc.randomiser is None:
+        return picture
+    textured = sc.randomiser.textures(np.asarray(picture, dtype=np.float32), labels)
+    return Image.fromarray(np.clip(textured + 0.5, 0, 255).astype(np.uint8))
+
+
+def _labels(items: list[Item], sky: np.ndarray, s: int) -> np.ndarray:
+    """Surface labels ``(s, s)`` int32 of the canvas: 0 where the sky shows (``sky`` is the half-resolution mask),
+    1 the terrain, ``2 + k`` the ``k``-th distinct colour among ``items`` (drawn in display order, so occlusion
+    matches the picture): faces of one material share a label, hence a texture."""
+    ids: dict[tuple[int, int, int], int] = {}
+    fills = [ids.setdefault(it.rgb, 2 + len(ids)) for it in items]
+    image = Image.fromarray(np.where(sky, 0, 1).astype(np.int32), mode="I").resize((s, s), Image.Resampling.NEAREST)
+    _draw(ImageDraw.Draw(image), items, fills)
+    return np.asarray(image, dtype=np.int32)
 
 
 def develop(sc: Frame, picture: Image.Image, size: int) -> np.ndarray:

@@ -10,12 +10,15 @@ output: reordering them changes the pixels.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from metasuite.domains.driving.render.canvas import Camera, Canvas
 from metasuite.domains.driving.render.styles import RGB, STYLES, Environment, look_for
+
+if TYPE_CHECKING:
+    from metasuite.domains.driving.render.randomise import Randomiser
 
 
 class Frame:
@@ -24,14 +27,21 @@ class Frame:
     Scene code may change ``look`` (a tunnel's lamps), ``ground`` (the terrain colour wherever nothing else
     is drawn), ``exposure`` (the gain the finish applies), ``density`` (traffic, 0..1) and, through
     ``camera`` and ``canvas``, the road's curvature and the light primitives are shaded under.
+
+    A ``randomiser`` (domain randomisation, :mod:`.randomise`) re-colours the region style, the sky and every lit
+    surface; it draws from its own generator, so ``rng``'s draws -- the scene -- are those of a plain frame.
     """
 
-    def __init__(self, env: Environment, rng: np.random.Generator, size: int):
-        self.env, self.rng = env, rng
+    def __init__(self, env: Environment, rng: np.random.Generator, size: int, randomiser: Randomiser | None = None):
+        self.env, self.rng, self.randomiser = env, rng, randomiser
         self.style = STYLES[env.region]
         self.look = look_for(env, rng)
+        if randomiser is not None:
+            self.style, self.look = randomiser.style(self.style), randomiser.look(self.look)
         self.camera = Camera.from_rng(rng, size)
         self.canvas = Canvas.under(self.look, self.camera, self.style.mirror)
+        if randomiser is not None:
+            self.canvas.palette = randomiser.colour
         self.ground: RGB = (104, 116, 76)
         # dashcams raise their gain in the dark: brighter, noisier frames
         self.exposure = {"daytime": 1.0, "dawn/dusk": 1.15, "night": 1.5}[env.time_of_day]
