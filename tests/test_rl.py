@@ -19,6 +19,7 @@ import torch
 from gymnasium import spaces
 
 from metasuite.core.errors import CheckpointError, MetasuiteError
+from metasuite.core.rl.bench import STEP_BUDGET_S, bench_sizes
 from metasuite.core.rl.learners import load_rl_learner, make_rl_learner
 from metasuite.core.rl.maml_rl import FOMAMLRL, MAMLRL
 from metasuite.core.rl.pg import policy_log_prob, ppo_loss, rollout_batch, stacked, vpg_loss
@@ -278,3 +279,12 @@ def test_loading_errors_name_the_problem(tmp_path: Path) -> None:
         make_rl_learner(FAMILY, "ppo")
     with pytest.raises(MetasuiteError, match="has no setting"):
         train_rl(FAMILY, "maml-rl", tmp_path, setting=SETTING, hparams={}, config={"compile": True}, run_meta={})
+
+
+def test_bench_rl_sizes_follow_the_cost_of_a_family() -> None:
+    """The point robot (~14k steps/s) keeps the 400-environment batch and 20 rollouts; a MuJoCo arm (~1.5k steps/s,
+    horizon 150) gets batches one single environment would step through in a few seconds, not 400 x 150 steps."""
+    assert bench_sizes(14_000, 100) == {"small": 20, "large": 400, "rollouts": 20}
+    slow = bench_sizes(1_500, 150)
+    assert slow["large"] * 150 <= STEP_BUDGET_S * 1_500 * 1.01 and 2 <= slow["rollouts"] < 20
+    assert bench_sizes(1, 500) == {"small": 2, "large": 2, "rollouts": 2}  # never below two
