@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
+from metasuite.apps.cli import main
 from metasuite.core.errors import DataError
+from metasuite.core.options import OptionError
+from metasuite.core.tasks import generator
+from metasuite.domains.driving import DrivingDomain
 from metasuite.domains.driving.splits import class_split, split_by_class
 
 
@@ -43,3 +51,45 @@ def test_every_image_goes_with_its_class_and_environments_are_kept_apart() -> No
         source = env.split(" [")[0]
         for c, arr in merged[env].items():
             assert arr is pool[source][c]  # all of the class's images, untouched
+
+
+def _folder(root: Path, n_classes: int = 8, per_class: int = 16) -> Path:
+    rng = np.random.default_rng(0)
+    for c in range(n_classes):
+        (root / f"scene{c}").mkdir(parents=True)
+        colour = rng.integers(0, 256, 3)
+        for i in range(per_class):
+            img = np.clip(colour + rng.normal(0, 25, (24, 24, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / f"scene{c}" / f"{i}.png")
+    return root
+
+
+def test_the_driving_domain_splits_a_real_folder_by_class_on_request(tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "roads")
+    domain = DrivingDomain(data_dir=str(folder), image_size=16, split_by="class")
+    parts = class_split([f"scene{c}" for c in range(8)])
+    for split in ("train", "val", "test"):
+        task = domain.sampler(split, n_way=2, k_shot=1, n_query=2).sample(generator(0))
+        names = set(task.metadata["class_names"])
+        assert names <= set(parts[split])  # a test task only ever holds test classes
+    assert domain.fingerprint() != DrivingDomain(data_dir=str(folder), image_size=16).fingerprint()
+    assert domain.options["split_by"] == "class" and "split_by" not in DrivingDomain(data_dir=str(folder)).options
+    with pytest.raises(OptionError, match="applies to a real folder"):
+        DrivingDomain(split_by="class")
+    with pytest.raises(OptionError, match="choose one of"):
+        DrivingDomain(data_dir=str(folder), split_by="classes")
+    with pytest.raises(DataError, match="at least 3 environments"):
+        DrivingDomain(data_dir=str(folder), split_by="environment").splits()
+
+
+@pytest.mark.slow
+def test_train_and_eval_on_novel_classes_through_the_cli(tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "roads")
+    opts = ["--data-dir", str(folder), "--option", "image_size=16", "--option", "split_by=class"]
+    argv = ["train", "driving", *opts, "--algo", "protonet", "--ways", "2", "--shots", "1", "--queries", "2"]
+    assert main([*argv, "--steps", "3", "--val-every", "3", "--val-tasks", "2", "--out", str(tmp_path / "run")]) == 0
+    out = tmp_path / "eval.json"
+    argv = ["eval", "driving", *opts, "--checkpoint", str(tmp_path / "run"), "--baselines", "--ways", "2"]
+    assert main([*argv, "--shots", "1", "--queries", "2", "--tasks", "4", "--json", str(out), "--quiet"]) == 0
+    report = json.loads(out.read_text())
+    assert {r["method"] for r in report["results"]} >= {"protonet", "pretrain+logreg"}

@@ -36,6 +36,7 @@ from metasuite.domains.driving.render import (
     renderer_fingerprint,
 )
 from metasuite.domains.driving.render.randomise import check_level
+from metasuite.domains.driving.splits import split_by_class
 
 __all__ = [
     "HELD_OUT_REGION",
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 SPLIT_NAMES = ("train", "val", "test", "seen")
+#: Rules for splitting a real folder (option ``split_by``).
+SPLIT_RULES = ("auto", "environment", "image", "class")
 #: Whole region never seen in meta-training (all its environments are meta-test).
 HELD_OUT_REGION = -1  # index into render.REGIONS: the last region style
 #: Weather × time-of-day combinations held out of the seen regions for meta-test / meta-val.
@@ -180,6 +183,13 @@ class DrivingDomain(Domain):
         Option("cache_dir", Path, None, "where rendered pools are cached (default: the user cache)", flag=False),
         Option("skip_unreadable", bool, False, "skip unreadable image files with a warning (else refused)", flag=False),
         Option("randomise", float, 0.0, "domain randomisation of rendered frames: 0 off, 1 standard, at most 2"),
+        Option(
+            "split_by",
+            str,
+            "auto",
+            "how a real folder is split: auto, environment, image, or class (novel-class test tasks)",
+            choices=SPLIT_RULES,
+        ),
     )
 
     def __init__(
@@ -191,7 +201,12 @@ class DrivingDomain(Domain):
         cache_dir: str | None = None,
         skip_unreadable: bool = False,
         randomise: float = 0.0,
+        split_by: str = "auto",
     ):
+        if split_by not in SPLIT_RULES:
+            raise OptionError(f"option split_by: choose one of {', '.join(SPLIT_RULES)}, got {split_by!r}")
+        if split_by != "auto" and data_dir is None:
+            raise OptionError("option split_by applies to a real folder (--data-dir); the renders have their own split")
         try:
             randomise = check_level(randomise)
         except ValueError as exc:
@@ -203,7 +218,9 @@ class DrivingDomain(Domain):
             hidden=hidden,
             **({"skip_unreadable": True} if skip_unreadable else {}),
             **({"randomise": randomise} if randomise else {}),  # level 0 records what it always did
+            **({"split_by": split_by} if split_by != "auto" else {}),
         )
+        self.split_by = split_by
         self.randomise = randomise
         self.skip_unreadable = bool(skip_unreadable)
         self.hidden = int(hidden)
@@ -230,17 +247,25 @@ class DrivingDomain(Domain):
     def splits(self) -> dict[str, list[str]]:
         """Environment names per split (``train``/``val``/``test``/``seen``).
 
-        A real folder is split by environment (named ``train``/``test`` folders, else 60/20/20 by a hash of the
-        name) when it has at least 3 environments; a plain ``root/<class>/<image>`` folder (or one with 1-2
-        environments) is split *by image* instead (:func:`split_by_image`)."""
+        A real folder (``split_by="auto"``) is split by environment (named ``train``/``test`` folders, else 60/20/20
+        by a hash of the name) when it has at least 3 environments; a plain ``root/<class>/<image>`` folder (or one
+        with 1-2 environments) is split *by image* instead (:func:`split_by_image`). ``split_by`` forces one rule:
+        ``environment``, ``image``, or ``class`` (:func:`~metasuite.domains.driving.splits.split_by_class`: test
+        tasks are of scene classes never trained on)."""
         if self._splits is None:
             if self.data_dir is None:
                 self._splits = synthetic_splits()
+            elif self.split_by == "class":
+                self._pools["real"], self._splits = split_by_class(self._real_pool())
+            elif self.split_by == "image":
+                self._pools["real"], self._splits = split_by_image(self._real_pool())
             else:
                 envs = sorted(self._real_pool())
                 try:
                     self._splits = _real_splits(envs)
                 except _TooFewEnvironments:
+                    if self.split_by == "environment":
+                        raise
                     self._pools["real"], self._splits = split_by_image(self._real_pool())
                 if not self._splits["val"]:  # named train/ and test/ folders only
                     self._pools["real"], self._splits = validation_by_image(self._real_pool(), self._splits)
@@ -309,7 +334,11 @@ class DrivingDomain(Domain):
     def default_setting(self) -> dict[str, Any]:
         """5-way 1-shot with 15 queries per class; a real folder with fewer than 5 classes: as many ways as it has
         classes (the pre-training baselines draw their pooled batches from tasks of this shape)."""
-        n_way = 5 if self.data_dir is None else max(2, min(5, len(self.classes)))
+        if self.data_dir is None:
+            n_way = 5
+        else:  # a novel-class split trains on its training classes only
+            train = {c for env in self.splits()["train"] for c in self.pool("train")[env]}
+            n_way = max(2, min(5, len(train if self.split_by == "class" else self.classes)))
         return {"n_way": n_way, "k_shot": 1, "n_query": 15}
 
     def eval_plan(self, setting: dict[str, Any], split: str | None, explicit: bool) -> list[dict[str, Any]]:
@@ -391,7 +420,7 @@ class DrivingDomain(Domain):
             blob = f"{renderer_fingerprint(self.randomise)}|{self.image_size}|{self.images_per_class}"
         else:
             files = sorted(str(p.relative_to(self.data_dir)) for p in self.data_dir.rglob("*") if p.is_file())
-            blob = "|".join(files) + f"|{self.image_size}"
+            blob = "|".join(files) + f"|{self.image_size}" + (f"|{self.split_by}" if self.split_by != "auto" else "")
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
