@@ -169,30 +169,18 @@ class StandIn:
         """Every :class:`~metasuite.core.trainer.TrainConfig` field (:class:`~metasuite.core.rl.train.RLTrainConfig`
         for an RL ``domain``): this budget, one validation and one checkpoint at the last step, the trainer's
         defaults for the rest (none of the domain's, which describe a full run)."""
+        common = {
+            "steps": self.steps,
+            "meta_batch_size": self.meta_batch_size,
+            "outer_lr": self.outer_lr,
+            "val_every": self.steps,
+            "val_tasks": self.val_tasks,
+            "checkpoint_every": self.steps,
+            "seed": self.seed,
+        }
         if isinstance(domain, RLDomain):
-            return asdict(
-                RLTrainConfig(
-                    steps=self.steps,
-                    meta_batch_size=self.meta_batch_size,
-                    outer_lr=self.outer_lr,
-                    val_every=self.steps,
-                    val_tasks=self.val_tasks,
-                    checkpoint_every=self.steps,
-                    seed=self.seed,
-                )
-            )
-        return asdict(
-            TrainConfig(
-                steps=self.steps,
-                meta_batch_size=self.meta_batch_size,
-                outer_lr=self.outer_lr,
-                val_every=self.steps,
-                val_tasks=self.val_tasks,
-                checkpoint_every=self.steps,
-                seed=self.seed,
-                pad_tasks=self.pad_tasks,
-            )
-        )
+            return asdict(RLTrainConfig(**common))
+        return asdict(TrainConfig(**common, pad_tasks=self.pad_tasks))
 
     def request(self, domain: Domain, out: str | Path) -> TrainRequest:
         """The :class:`~metasuite.core.runs.TrainRequest` that trains this stand-in on ``domain`` into ``out``."""

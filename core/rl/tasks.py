@@ -24,7 +24,7 @@ import torch
 
 from metasuite.core.tasks import generator
 
-__all__ = ["EnvTask", "TaskFamily", "fixed_env_tasks", "sample_env_tasks"]
+__all__ = ["EnvTask", "TaskFamily", "fixed_env_tasks", "sample_env_tasks", "tasks_for_envs"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,14 @@ def sample_env_tasks(family: TaskFamily, split: str, n: int, gen: torch.Generato
 def fixed_env_tasks(family: TaskFamily, split: str, n: int, seed: int) -> list[EnvTask]:
     """A fixed list of ``n`` tasks: task ``i`` is drawn with ``generator(seed, i)`` (prefix-stable)."""
     return [family.sample(split, generator(seed, i)) for i in range(n)]
+
+
+def tasks_for_envs(name: str, values: Any, num_envs: int, owner: str) -> list[EnvTask]:
+    """The tasks a vector env's ``set_attr(name, values)`` assigns: one per environment (a single task goes to
+    all). Only ``"task"`` can be set; a list of another length is refused."""
+    if name != "task":
+        raise AttributeError(f"{owner} sets only 'task', not {name!r}")
+    tasks = list(values) if isinstance(values, list | tuple) else [values] * num_envs
+    if len(tasks) != num_envs:
+        raise ValueError(f"{len(tasks)} tasks for {num_envs} environments")
+    return tasks

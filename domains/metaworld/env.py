@@ -47,7 +47,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from metasuite.core.errors import DataError, MetasuiteError, UnknownNameError
-from metasuite.core.rl.tasks import EnvTask, TaskFamily
+from metasuite.core.rl.tasks import EnvTask, TaskFamily, tasks_for_envs
 
 __all__ = [
     "BENCHMARKS",
@@ -309,11 +309,7 @@ class MetaWorldVectorEnv(gymnasium.vector.VectorEnv):
         return [values[lo:hi] for lo, hi in zip(self._bounds[:-1], self._bounds[1:])]
 
     def set_attr(self, name: str, values: Any) -> None:
-        if name != "task":
-            raise AttributeError(f"{type(self).__name__} sets only 'task', not {name!r}")
-        tasks = values if isinstance(values, list | tuple) else [values] * self.num_envs
-        if len(tasks) != self.num_envs:
-            raise ValueError(f"{len(tasks)} tasks for {self.num_envs} environments")
+        tasks = tasks_for_envs(name, values, self.num_envs, type(self).__name__)
         self._call("set_tasks", self._split([dict(t.params) for t in tasks]))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:

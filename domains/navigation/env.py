@@ -25,7 +25,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
-from metasuite.core.rl.tasks import EnvTask, TaskFamily
+from metasuite.core.rl.tasks import EnvTask, TaskFamily, tasks_for_envs
 from metasuite.core.tasks import derive_seed
 
 __all__ = [
@@ -116,11 +116,7 @@ class PointNavigationVectorEnv(gymnasium.vector.VectorEnv):
         self._ended = np.zeros(num_envs, bool)
 
     def set_attr(self, name: str, values: Any) -> None:
-        if name != "task":
-            raise AttributeError(f"{type(self).__name__} sets only 'task', not {name!r}")
-        tasks = values if isinstance(values, list | tuple) else [values] * self.num_envs
-        if len(tasks) != self.num_envs:
-            raise ValueError(f"{len(tasks)} tasks for {self.num_envs} environments")
+        tasks = tasks_for_envs(name, values, self.num_envs, type(self).__name__)
         self._goals = np.stack([_goal(t) for t in tasks])
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
