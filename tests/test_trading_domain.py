@@ -105,7 +105,7 @@ def _domain_from(
     )
 
 
-@pytest.mark.parametrize("target", ["direction", "regime21", "vol_tercile"])
+@pytest.mark.parametrize("target", ["direction", "regime21", "vol_tercile", "jump21"])
 def test_no_decision_depends_on_a_later_price(market, target: str) -> None:
     """Walk-forward decisions of every method up to day d are unchanged when prices after d change: for every
     target (a 21-day label of a support day must be realised before it is used), the adapted meta-learner,

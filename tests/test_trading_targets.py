@@ -20,7 +20,8 @@ from metasuite.core.learners import make_learner
 from metasuite.data import CHECKPOINTS
 from metasuite.domains.trading.domain import TradingDomain
 from metasuite.domains.trading.evaluation import check_model_options, positions
-from metasuite.domains.trading.features import FEATURE_SETS
+from metasuite.domains.trading.features import FEATURE_SETS, regime_features
+from metasuite.domains.trading.jump import JumpModelStrategy, viterbi_two_state
 from metasuite.domains.trading.predict import predict_windows, window_batch
 from metasuite.domains.trading.synth import simulate_market
 from metasuite.domains.trading.targets import make_target
@@ -167,3 +168,59 @@ def test_a_checkpoint_is_never_evaluated_as_another_target_or_feature_set() -> N
         check_model_options(regime, TradingDomain(target="regime21"))
     with pytest.raises(DataError, match=r"target=direction; evaluating it with target=regime21"):
         check_model_options(direction, TradingDomain(target="regime21", features="base"))
+
+
+def test_jump_model_delayed_states_are_the_viterbi_path_of_the_data_so_far(market) -> None:
+    """Day k's label state is the smoothed (Viterbi) state of day k on the data up to k + lag: computed for
+    every day at once, it must equal a fresh DP run on each truncated history, and not move when later prices do."""
+    close = market.prices["SYN0"]["close"]
+    jm = JumpModelStrategy(seed=0).fit(close.iloc[:600])
+    lag = 20
+    states = jm.delayed_states(close, lag)
+    f = regime_features(close)
+    first = int(np.argmax(f.notna().all(axis=1).to_numpy()))
+    assert (states[:first] == -1).all() and (states[-lag:] == -1).all() and set(states[first:-lag]) <= {0, 1}
+    x = jm._standardised(f.iloc[first:])
+    loss = 0.5 * ((x[:, None, :] - jm.centers_[None]) ** 2).sum(axis=-1)
+    for k in (first, first + 5, 300, 450, 700, len(close) - lag - 1):
+        path, _ = viterbi_two_state(loss[: k + lag + 1 - first, 0] - loss[: k + lag + 1 - first, 1], jm.jump_penalty)
+        assert states[k] == path[k - first], k
+    moved = close.copy()
+    moved.iloc[500:] *= np.exp(np.linspace(0, -0.6, len(close) - 500))  # a crash after day 500
+    after = jm.delayed_states(moved, lag)
+    np.testing.assert_array_equal(after[: 500 - lag], states[: 500 - lag])
+    assert not np.array_equal(after[500 - lag :], states[500 - lag :]), "the crash should change later states"
+    # the fit's own smoothed path on its training days is the lag -> infinity limit
+    full = jm.delayed_states(close.iloc[:600], 600)
+    assert (full == -1).all()  # lag longer than the data: nothing is known yet
+
+
+def test_jump21_labels_come_from_a_model_fitted_on_training_closes_and_find_the_bear_regimes() -> None:
+    market = simulate_market(2500, 2, seed=1)  # bull, sideways, bear and crisis days in training and test
+    prices = {t: df for t, df in market.prices.items()}
+    test_start = str(prices["SYN0"].index[2000].date())
+
+    def domain(p):
+        return TradingDomain(source="csv", prices=p, regimes=market.regimes, test_start=test_start, target="jump21")
+
+    base = domain(prices)
+    target = base.fitted_target()
+    assert target.name == "jump21" and target.horizon == 21 and target.class_names == ("bear", "bull")
+    wild = {t: df.copy() for t, df in prices.items()}
+    for df in wild.values():  # a different test period leaves the fitted model as it was
+        df.iloc[2000:, :4] *= np.exp(np.random.default_rng(0).normal(0, 0.05, (len(df) - 2000, 1)))
+    np.testing.assert_array_equal(domain(wild).fitted_target().jump.centers_, target.jump.centers_)
+    series = base.series()[0]
+    y, known = series.y, series.known
+    assert not known[-21:].any() and known[300:-21].all()
+    # bull = the jump model's state 0 (the higher training return); its bear labels track the true bad regimes
+    truth = market.regimes.reindex(series.dates).isin(["bear", "crisis"]).to_numpy()
+    day = np.flatnonzero(known)
+    nxt = truth[day + 1]
+    balanced = 0.5 * ((y[day][nxt] == 0).mean() + (y[day][~nxt] == 1).mean())
+    assert balanced > 0.7, balanced  # 0.81 here; a bull / bear swap would give 0.19
+    with pytest.raises(TaskError, match="no jump model yet"):
+        make_target("jump21").labels(prices["SYN0"]["close"].to_numpy())
+    with pytest.raises(DataError, match="jump_penalty"):
+        make_target("jump21", jump_penalty=-1)
+    assert TradingDomain(n_assets=2, n_markets=1, target="jump21").options["jump_penalty"] == 50.0

@@ -792,8 +792,10 @@ def _legend_above(fig: go.Figure, height: int) -> go.Figure:
 
 def probability_label(report: dict[str, Any]) -> str:
     """What a learned method's probability is, in a report of its target: ``P(up)`` (next-day direction, also
-    for reports without a target), ``P(bull)`` (21-day regime) or ``P(calm)`` (not the high-volatility tercile)."""
-    return {"regime21": "P(bull)", "vol_tercile": "P(calm)"}.get(report["setting"].get("target", ""), "P(up)")
+    for reports without a target), ``P(bull)`` (21-day or jump-model regime) or ``P(calm)`` (not the
+    high-volatility tercile)."""
+    names = {"regime21": "P(bull)", "jump21": "P(bull)", "vol_tercile": "P(calm)"}
+    return names.get(report["setting"].get("target", ""), "P(up)")
 
 
 def price_figure(ev: TradingEvaluation, ticker: str, method: str | None = None) -> go.Figure:

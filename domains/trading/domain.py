@@ -47,6 +47,7 @@ from metasuite.core.tasks import Task, derive_seed
 from metasuite.domains.trading.data import _ticker_from_filename, load_market
 from metasuite.domains.trading.evaluation import WalkForwardEvaluation, validation_sharpe
 from metasuite.domains.trading.features import FEATURE_SETS, signed_mask
+from metasuite.domains.trading.jump import JUMP_PENALTY
 from metasuite.domains.trading.synth import simulate_market, synth_fingerprint
 from metasuite.domains.trading.targets import TARGETS, Target, check_embargo, forward_vol, make_target
 from metasuite.domains.trading.tasks import AssetSeries, make_task, valid_starts, walk_forward_starts
@@ -189,7 +190,11 @@ class TradingDomain(Domain):
     target : str
         What a task predicts, one of :data:`~metasuite.domains.trading.targets.TARGETS`: ``direction`` (default:
         the next day's down / up), ``regime21`` (bear / bull over the next 21 days) or ``vol_tercile`` (the
-        tercile of the next 21 days' volatility, cut-offs from the training period).
+        tercile of the next 21 days' volatility, cut-offs from the training period) or ``jump21`` (the
+        statistical jump model's bear / bull regime of the next day as known 21 days later, the model fitted on
+        the training period's closes of the training assets).
+    jump_penalty : float
+        ``jump21``: the jump model's cost of a regime switch (default 50, as the baseline's).
     bear_return, bear_drawdown : float
         ``regime21``: the next 21 days are bear when they return less than ``bear_return`` (default -0.02) or
         fall more than ``bear_drawdown`` (default 0.05) below their running peak.
@@ -232,11 +237,13 @@ class TradingDomain(Domain):
             "target",
             str,
             "direction",
-            "what a task predicts: direction (next day), regime21 (bear/bull over 21 days) or vol_tercile",
+            "what a task predicts: direction (next day), regime21 (bear/bull over 21 days), vol_tercile or "
+            "jump21 (the jump model's regime, fitted on the training period)",
             choices=TARGETS,
         ),
         Option("bear_return", float, -0.02, "regime21: bear when the next 21 days return less than this", flag=False),
         Option("bear_drawdown", float, 0.05, "regime21: ... or fall more than this below their peak", flag=False),
+        Option("jump_penalty", float, JUMP_PENALTY, "jump21: the jump model's cost of a switch", flag=False),
         Option(
             "features",
             str,
@@ -306,10 +313,13 @@ class TradingDomain(Domain):
         bear_return: float = -0.02,
         bear_drawdown: float = 0.05,
         features: str = "base",
+        jump_penalty: float = JUMP_PENALTY,
     ):
         if source not in SOURCES and prices is None:
             raise DataError(f"unknown market source {source!r}; choose one of {', '.join(SOURCES)}")
-        self.target = make_target(target, bear_return=bear_return, bear_drawdown=bear_drawdown)
+        self.target = make_target(
+            target, bear_return=bear_return, bear_drawdown=bear_drawdown, jump_penalty=jump_penalty
+        )
         embargo = self.target.horizon if embargo is None else embargo
         opts = dict(
             source=source,
@@ -425,7 +435,13 @@ class TradingDomain(Domain):
 
     def fitted_target(self) -> Target:
         """The target with everything it learns from the training period (``vol_tercile``: the tercile cut-offs
-        of the training assets' forward volatility on the days whose 21 days end by the training period's end)."""
+        of the training assets' forward volatility on the days whose 21 days end by the training period's end;
+        ``jump21``: the jump model, fitted on the training assets' closes up to the training period's end)."""
+        if self.target.name == "jump21" and self.target.jump is None:
+            series, ranges = self.split_series("train", targeted=False)
+            closes = [s.prices["close"].iloc[:hi] for s, (_, hi) in zip(series, ranges) if hi > 0]
+            self.target = self.target.with_jump_model(closes)
+            return self.target
         if self.target.name != "vol_tercile" or self.target.vol_cutoffs is not None:
             return self.target
         series, ranges = self.split_series("train", targeted=False)
@@ -566,7 +582,7 @@ class TradingDomain(Domain):
             and self.val_end is None
             and not self.test_tickers
             and self.target.vol_cutoffs is None
-            and self.target.name != "vol_tercile"
+            and self.target.name not in ("vol_tercile", "jump21")
             and self.data_dir is not None
             and Path(self.data_dir).is_dir()
         )

@@ -135,9 +135,14 @@ REFERENCES = {
 HALFLIFE = 30.0
 #: Default half-life per target. The 21-day targets' probabilities are already smooth (overlapping 21-day outcomes);
 #: their half-life was chosen on the synthetic validation period (see the README's trading results).
-HALFLIFES = {"direction": HALFLIFE, "regime21": 5.0, "vol_tercile": 5.0}
+HALFLIFES = {"direction": HALFLIFE, "regime21": 5.0, "vol_tercile": 5.0, "jump21": 5.0}
 #: Default position rule per target.
-DEFAULT_POSITION = {"direction": "long_flat", "regime21": "long_flat", "vol_tercile": "vol_target"}
+DEFAULT_POSITION = {
+    "direction": "long_flat",
+    "regime21": "long_flat",
+    "vol_tercile": "vol_target",
+    "jump21": "long_flat",
+}
 #: Months between expanding-window refits of the fitted baselines (Shu et al. refit every 6 months).
 REFIT_MONTHS = 6
 #: The rules every evaluation backtests beside the learned methods, in the report's order (a fitted rule is left out,

@@ -203,12 +203,32 @@ class JumpModelStrategy:
         if self.jump_penalty < 0 or self.n_init < 1:
             raise DataError(f"need jump_penalty >= 0 and n_init >= 1, got {self.jump_penalty}, {self.n_init}")
         f = self._features(check_close(train_close, name="train_close"), features)
+        returns = np.log(train_close.astype(np.float64)).diff().reindex(f.index).to_numpy()
+        return self._fit_features(f, returns, warm_start)
+
+    def fit_pooled(self, train_closes: list[pd.Series]) -> JumpModelStrategy:
+        """Fit one model on the training closes of several assets: their :func:`regime_features` stacked (each
+        asset's own causal features; the few artificial jumps where one asset's days end and the next one's
+        begin cost the objective at most ``jump_penalty`` each), one clipping / scaling for all. Returns ``self``."""
+        if self.jump_penalty < 0 or self.n_init < 1:
+            raise DataError(f"need jump_penalty >= 0 and n_init >= 1, got {self.jump_penalty}, {self.n_init}")
+        frames, returns = [], []
+        for close in train_closes:
+            f = self._features(check_close(close, name="train_close"), None)
+            frames.append(f.reset_index(drop=True))
+            returns.append(np.log(close.astype(np.float64)).diff().reindex(f.index).to_numpy())
+        if not frames:
+            raise DataError("the jump model needs at least one training asset")
+        return self._fit_features(pd.concat(frames, ignore_index=True), np.concatenate(returns), None)
+
+    def _fit_features(
+        self, f: pd.DataFrame, returns: np.ndarray, warm_start: JumpModelStrategy | None
+    ) -> JumpModelStrategy:
         if len(f) < self.MIN_TRAIN_DAYS:
             raise DataError(
                 f"the jump model needs at least {self.MIN_TRAIN_DAYS} training days with features (60 days of "
                 f"returns first), got {len(f)}; use a longer training period"
             )
-        returns = np.log(train_close.astype(np.float64)).diff().reindex(f.index).to_numpy()
         with one_thread():
             values = f.to_numpy(np.float64)
             self.clipper_ = DataClipperStd(mul=3.0).fit(values)
@@ -236,6 +256,36 @@ class JumpModelStrategy:
             loss = _loss(self._standardised(f), self.centers_)
             states.loc[f.index] = online_two_state(loss[:, 0] - loss[:, 1], self.jump_penalty)
         return states
+
+    def delayed_states(self, close: pd.Series, lag: int) -> np.ndarray:
+        """The state (0 bull, 1 bear; -1 where undefined) of each day ``k`` of ``close`` on the best path over
+        the days up to ``k + lag``: the fit's smoothed (Viterbi) state as known ``lag`` days later, so it uses
+        closes up to ``k + lag`` only. -1 before the features exist and in the last ``lag`` days.
+
+        The DP's forward differences ``d`` up to ``u = k + lag`` depend on days ``<= u`` only; the path is traced
+        back from ``u``'s cheaper state ``lag`` steps with the E-step's rule, for every ``k`` at once.
+        """
+        if not hasattr(self, "centers_"):
+            raise DataError("JumpModelStrategy is not fitted: call .fit(train_close) first")
+        if lag < 0:
+            raise DataError(f"lag must be >= 0, got {lag}")
+        out = np.full(len(close), -1, dtype=np.int64)
+        f = self._features(close, None)
+        if len(f) <= lag:
+            return out
+        first = int(close.index.get_loc(f.index[0]))
+        if len(f) != len(close) - first:
+            raise DataError("the jump model's features have a gap after their warm-up; check the closes")
+        loss = _loss(self._standardised(f), self.centers_)
+        d = forward_differences(loss[:, 0] - loss[:, 1], self.jump_penalty)
+        lam = float(self.jump_penalty)
+        ends = np.arange(lag, d.size)  # feature-row index of u = k + lag
+        state = d[ends] > 0
+        for step in range(1, lag + 1):
+            prev = d[ends - step]
+            state = np.where(state, prev > -lam, prev > lam)
+        out[first : first + ends.size] = state.astype(np.int64)
+        return out
 
     def signal(self, close: pd.Series, *, features: pd.DataFrame | None = None) -> pd.Series:
         """1 in the bull state, 0 in the bear state; NaN before the features exist (60 days of returns)."""

@@ -17,6 +17,12 @@ least the horizon, :func:`check_embargo`).
   (:func:`vol_cutoffs`), never over validation or test days. Positions are volatility-targeted: the expected
   volatility ``sum_k P(k) * vol_k`` (``vol_k`` the mean volatility of tercile ``k`` in training) scales the
   exposure ``min(1, target_vol / expected)`` with the training median as ``target_vol``.
+* ``jump21`` (horizon 21, classes ``bear`` / ``bull``): the statistical jump model's regime of the next day as it
+  is known 21 days later. One two-state jump model (:class:`~metasuite.domains.trading.jump.JumpModelStrategy`,
+  penalty ``jump_penalty``) is fitted on the *training* period's closes of the training assets only
+  (:meth:`Target.with_jump_model`); the label of day ``t`` is its state of day ``t + 1`` on the best path over
+  the days up to ``t + 21`` (:meth:`~metasuite.domains.trading.jump.JumpModelStrategy.delayed_states`): the
+  smoothed regime the model's own fit would give, using closes up to ``t + 21`` only. Positions trade P(bull).
 
 References: the 21-day regime label follows the bull / bear definitions of Pagan & Sossounov (2003, J. Applied
 Econometrics 18:23-46) in spirit (a fall from a peak, over a month rather than months); the volatility target is
@@ -26,12 +32,13 @@ Moreira & Muir (2017), "Volatility-managed portfolios", J. Finance 72(4):1611-16
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from metasuite.core.errors import DataError, TaskError
+from metasuite.domains.trading.jump import JUMP_PENALTY, JumpModelStrategy
 
 __all__ = [
     "DIRECTION",
@@ -46,11 +53,12 @@ __all__ = [
 ]
 
 #: The targets a trading domain can predict (option ``target``).
-TARGETS = ("direction", "regime21", "vol_tercile")
-_HORIZON = {"direction": 1, "regime21": 21, "vol_tercile": 21}
+TARGETS = ("direction", "regime21", "vol_tercile", "jump21")
+_HORIZON = {"direction": 1, "regime21": 21, "vol_tercile": 21, "jump21": 21}
 _CLASSES = {
     "direction": ("down", "up"),
     "regime21": ("bear", "bull"),
+    "jump21": ("bear", "bull"),
     "vol_tercile": ("low vol", "mid vol", "high vol"),
 }
 _ANNUAL = math.sqrt(252.0)
@@ -61,7 +69,8 @@ class Target:
     """A target: its name, horizon (trading days until a label is realised), classes and thresholds.
 
     ``vol_cutoffs`` / ``vol_levels`` / ``target_vol`` (annualised, fractions) exist for ``vol_tercile`` once fitted
-    on the training period (:meth:`with_vol_terciles`); None before.
+    on the training period (:meth:`with_vol_terciles`); None before. ``jump`` is the fitted jump model of
+    ``jump21`` (:meth:`with_jump_model`); None before.
     """
 
     name: str = "direction"
@@ -70,6 +79,8 @@ class Target:
     vol_cutoffs: tuple[float, float] | None = None
     vol_levels: tuple[float, float, float] | None = None
     target_vol: float | None = None
+    jump_penalty: float = JUMP_PENALTY
+    jump: JumpModelStrategy | None = field(default=None, compare=False, repr=False)
 
     @property
     def horizon(self) -> int:
@@ -99,6 +110,13 @@ class Target:
                 forward_drawdown(logc, self.horizon) < math.log1p(-self.bear_drawdown)
             )
             y = ~bear
+        elif self.name == "jump21":
+            if self.jump is None:
+                raise TaskError("the jump21 target has no jump model yet: fit it on the training period first")
+            state = self.jump.delayed_states(pd.Series(np.exp(logc)), self.horizon - 1)
+            nxt = np.append(state[1:], -1)  # day t's label: the state of day t + 1, known at t + horizon
+            known &= nxt >= 0
+            y = nxt == 0
         else:
             if self.vol_cutoffs is None:
                 raise TaskError("the vol_tercile target has no cut-offs yet: fit them on the training period first")
@@ -115,6 +133,12 @@ class Target:
         levels = tuple(float(v[k == i].mean()) for i in range(3))
         return replace(self, vol_cutoffs=cuts, vol_levels=levels, target_vol=float(np.median(v)))
 
+    def with_jump_model(self, train_closes: list[pd.Series], *, seed: int = 0) -> Target:
+        """This target with its jump model fitted on ``train_closes`` (each training asset's closes of the
+        training period only): one model for all assets, 10 k-means++ starts drawn with ``seed``."""
+        model = JumpModelStrategy(jump_penalty=self.jump_penalty, seed=seed).fit_pooled(train_closes)
+        return replace(self, jump=model)
+
     def risk_on(self, probs: np.ndarray) -> np.ndarray:
         """The probability that drives a long position: P(up) (direction), P(bull) (regime21), P(low or mid
         volatility) (vol_tercile). ``probs`` ``(..., n_classes)``."""
@@ -129,6 +153,8 @@ class Target:
 
     def options(self) -> dict[str, float]:
         """The thresholds a checkpoint records (only those this target uses)."""
+        if self.name == "jump21":
+            return {"jump_penalty": self.jump_penalty}
         return {"bear_return": self.bear_return, "bear_drawdown": self.bear_drawdown} if self.name == "regime21" else {}
 
 
@@ -136,7 +162,13 @@ class Target:
 DIRECTION = Target()
 
 
-def make_target(name: str = "direction", *, bear_return: float = -0.02, bear_drawdown: float = 0.05) -> Target:
+def make_target(
+    name: str = "direction",
+    *,
+    bear_return: float = -0.02,
+    bear_drawdown: float = 0.05,
+    jump_penalty: float = JUMP_PENALTY,
+) -> Target:
     """The :class:`Target` named ``name`` (one of :data:`TARGETS`) with its thresholds checked."""
     if name not in TARGETS:
         raise DataError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
@@ -144,7 +176,9 @@ def make_target(name: str = "direction", *, bear_return: float = -0.02, bear_dra
         raise DataError(f"bear_return is a 21-day simple return in (-1, 1), e.g. -0.02, got {bear_return}")
     if not 0.0 < bear_drawdown < 1.0:
         raise DataError(f"bear_drawdown is a fall from the peak in (0, 1), e.g. 0.05 for 5 %, got {bear_drawdown}")
-    return Target(name, float(bear_return), float(bear_drawdown))
+    if not jump_penalty >= 0:
+        raise DataError(f"jump_penalty is the jump model's cost of a switch, >= 0 (default 50), got {jump_penalty}")
+    return Target(name, float(bear_return), float(bear_drawdown), jump_penalty=float(jump_penalty))
 
 
 def check_embargo(embargo: int, target: Target) -> None:
