@@ -130,6 +130,17 @@ def test_record_114_uses_its_second_channel_mlii():
 
 
 @needs_real
+def test_leads_2_adds_114s_other_lead_and_leaves_mlii_as_it_was():
+    one, two = load_record(REAL_DATA, "114"), load_record(REAL_DATA, "114", leads=2)
+    assert one.second_lead is None and "second_lead" not in one.meta
+    assert two.meta["second_lead"] == "V5" and two.second_lead.shape == (650000,)
+    assert one.signal.tobytes() == two.signal.tobytes()  # MLII read with the other lead is the same lead
+    raw = wfdb.rdrecord(str(REAL_DATA / "114"), channels=[0]).p_signal[:, 0]
+    expected = mitdb.bandpass(raw, 360, where="114").astype(np.float32)  # filtered as MLII is
+    np.testing.assert_allclose(two.second_lead, expected, atol=1e-6)
+
+
+@needs_real
 def test_bandpass_is_zero_phase_and_removes_baseline():
     raw = load_record(REAL_DATA, "101", filter=False)
     flt = load_record(REAL_DATA, "101", filter=True)
@@ -253,6 +264,30 @@ def test_mlii_picked_by_name_on_synthetic_record(tmp_path: Path):
     signal = _write(tmp_path, "100", [500, 900], leads=("V5", "MLII"))
     rec = load_record(tmp_path, "100", filter=False)
     np.testing.assert_allclose(rec.signal, signal[:, 1], atol=1e-3)
+
+
+def test_second_lead_is_picked_whatever_its_name_and_joined_across_201_and_202(tmp_path: Path):
+    signal = _write(tmp_path, "100", [500, 900], leads=("V4", "MLII"))
+    rec = load_record(tmp_path, "100", filter=False, leads=2)
+    np.testing.assert_allclose(rec.signal, signal[:, 1], atol=1e-3)
+    np.testing.assert_allclose(rec.second_lead, signal[:, 0], atol=1e-3)
+    assert rec.meta["second_lead"] == "V4"
+    sig201 = _write(tmp_path, "201", [400, 800], n_samples=2000)
+    sig202 = _write(tmp_path, "202", [300, 700], n_samples=1500)
+    merged = load_patients(tmp_path, "201,202", filter=False, leads=2)[0]
+    np.testing.assert_allclose(merged.second_lead, np.concatenate([sig201[:, 1], sig202[:, 1]]), atol=1e-3)
+    assert merged.meta["second_lead"] == "V1"
+
+
+def test_a_record_without_a_second_lead_is_refused_by_name_for_leads_2(tmp_path: Path):
+    _write(tmp_path, "100", [500, 900], leads=("MLII",))
+    assert load_record(tmp_path, "100").second_lead is None  # one lead is all leads=1 needs
+    with pytest.raises(
+        DataError, match=r"record '100': .*100\.hea has no lead besides MLII \(leads found: \['MLII'\]\)"
+    ):
+        load_patients(tmp_path, "100", leads=2)
+    with pytest.raises(DataError, match=r"leads must be 1 .* or 2"):
+        load_record(tmp_path, "100", leads=3)
 
 
 def test_annotations_beyond_signal(tmp_path: Path):

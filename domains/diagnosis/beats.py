@@ -8,7 +8,8 @@ Each annotated beat gives
   beat, because amplitude carries class information (a ventricular beat is typically larger than
   the patient's normal beats). Records at another sampling rate are resampled onto the same time
   grid by linear interpolation (signals above 360 Hz should be low-passed first, as
-  :func:`metasuite.domains.diagnosis.mitdb.load_record` does with its 0.5-40 Hz band-pass);
+  :func:`metasuite.domains.diagnosis.mitdb.load_record` does with its 0.5-40 Hz band-pass). A record with a
+  second lead gets a second window per beat, cut at the same R peak and centred the same way;
 * five **RR features** in seconds (:data:`RR_FEATURES`): the interval to the previous beat, to the
   next beat, the local average (mean of the last 10 RR intervals up to and including the pre-RR,
   fewer at the start of a recording, so it never looks ahead), pre-RR / local average and
@@ -59,6 +60,8 @@ class BeatSet:
     r_index : np.ndarray, int64, shape (n,)
         R-peak sample index in the record's signal.
     patient_id : str
+    second_windows : np.ndarray, float32, shape (n, 252), optional
+        The record's second lead around the same R peaks (as ``windows``); None for a one-lead record.
     """
 
     windows: np.ndarray
@@ -67,6 +70,7 @@ class BeatSet:
     times_s: np.ndarray
     r_index: np.ndarray
     patient_id: str = ""
+    second_windows: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.windows = np.asarray(self.windows, dtype=np.float32).reshape(-1, WINDOW_LENGTH)
@@ -74,6 +78,13 @@ class BeatSet:
         self.labels = np.asarray(self.labels, dtype="<U1")
         self.times_s = np.asarray(self.times_s, dtype=np.float64)
         self.r_index = np.asarray(self.r_index, dtype=np.int64)
+        if self.second_windows is not None:
+            self.second_windows = np.asarray(self.second_windows, dtype=np.float32).reshape(-1, WINDOW_LENGTH)
+            if len(self.second_windows) != len(self.windows):
+                raise DataError(
+                    f"BeatSet of {self.patient_id!r}: {len(self.second_windows)} second-lead windows for "
+                    f"{len(self.windows)} beats"
+                )
         sizes = {len(a) for a in (self.windows, self.rr, self.labels, self.times_s, self.r_index)}
         if len(sizes) != 1:
             raise DataError(
@@ -85,6 +96,11 @@ class BeatSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def lead_windows(self) -> list[np.ndarray]:
+        """Each lead's windows, ``(n, 252)`` each: ``[windows]`` or ``[windows, second_windows]``."""
+        return [self.windows] if self.second_windows is None else [self.windows, self.second_windows]
+
     def select(self, mask_or_index: np.ndarray | Sequence[int] | Sequence[bool]) -> BeatSet:
         """The beats picked by a boolean mask of length ``len(self)`` or by integer indices (in that order)."""
         idx = np.asarray(mask_or_index)
@@ -92,8 +108,15 @@ class BeatSet:
             raise DataError(f"BeatSet of {self.patient_id!r}: mask has shape {idx.shape}, expected ({len(self)},)")
         if idx.dtype != bool:
             idx = idx.astype(np.int64).reshape(-1)
+        second = None if self.second_windows is None else self.second_windows[idx]
         return BeatSet(
-            self.windows[idx], self.rr[idx], self.labels[idx], self.times_s[idx], self.r_index[idx], self.patient_id
+            self.windows[idx],
+            self.rr[idx],
+            self.labels[idx],
+            self.times_s[idx],
+            self.r_index[idx],
+            self.patient_id,
+            second,
         )
 
     def label_ids(self, classes: Sequence[str] = AAMI_CLASSES) -> np.ndarray:
@@ -142,9 +165,9 @@ def extract_beats(record: PatientRecord, drop_classes: Sequence[str] = ("Q",)) -
     wanted = ~np.isin(record.labels[keep], list(drop_classes))
     keep, rr = keep[wanted], rr[wanted]
     r_index = peaks[keep]
-    windows = _windows(record.signal, r_index, fs)
-    windows -= np.median(windows, axis=1, keepdims=True)
-    return BeatSet(windows, rr, record.labels[keep], r_index / fs, r_index, record.patient_id)
+    windows = _centred_windows(record.signal, r_index, fs)
+    second = None if record.second_lead is None else _centred_windows(record.second_lead, r_index, fs)
+    return BeatSet(windows, rr, record.labels[keep], r_index / fs, r_index, record.patient_id, second)
 
 
 def _window_reach(fs: int) -> tuple[int, int]:
@@ -153,6 +176,13 @@ def _window_reach(fs: int) -> tuple[int, int]:
         return -WINDOW[0], WINDOW[1] - 1
     scale = fs / FS
     return int(np.ceil(-WINDOW[0] * scale)), int(np.ceil((WINDOW[1] - 1) * scale))
+
+
+def _centred_windows(signal: np.ndarray, r_index: np.ndarray, fs: int) -> np.ndarray:
+    """float32 (n, 252): :func:`_windows` minus each window's median."""
+    windows = _windows(signal, r_index, fs)
+    windows -= np.median(windows, axis=1, keepdims=True)
+    return windows
 
 
 def _windows(signal: np.ndarray, r_index: np.ndarray, fs: int) -> np.ndarray:

@@ -17,6 +17,12 @@ three RR features divided by that reference RR (pre-, post- and local RR): 2 x 2
 (:func:`patient_features`). Premature (S) beats and wide or differently shaped (V) beats stand out against the
 patient's own rhythm and morphology rather than against a population average.
 
+Leads (``leads``): MLII only (1, the default), or MLII and the MIT-BIH record's other lead (2; V1 in most
+records, where the P wave of supraventricular beats is clearer), windowed at the same R peaks and read as a
+second signal channel: ``[MLII window, second-lead window, RR]`` (2 x 252 + 5), and with ``patient`` features
+each lead and each lead minus its own template, ``[MLII, second, MLII - template, second - template, RR,
+relative RR]`` (4 x 252 + 8). The synthetic cohort has one lead.
+
 Data and splits (disjoint by patient):
 
 * **synthetic cohort** (default, no files): patients drawn by :mod:`metasuite.domains.diagnosis.synth`,
@@ -37,6 +43,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,40 +81,67 @@ MIN_REFERENCE_BEATS = 3
 #: Synthetic cohort sizes (patients) and recording length (minutes) of each split.
 COHORT = {"train": 120, "val": 20, "test": 40}
 COHORT_MINUTES = 30.0
+#: Allowed values of the ``leads`` option: MLII, or MLII and the record's other lead.
+LEAD_COUNTS = (1, 2)
+
+
+def _check_leads(leads: int, data_dir: Path | None) -> int:
+    """``leads`` as an int, refused (:class:`DataError`) outside :data:`LEAD_COUNTS` or for the one-lead cohort."""
+    if leads not in LEAD_COUNTS:
+        raise DataError(f"leads must be 1 (MLII) or 2 (MLII and the record's other lead), got {leads!r}")
+    if leads != 1 and data_dir is None:
+        raise DataError(
+            f"leads={leads} needs MIT-BIH records (--data-dir): the synthetic cohort has one lead; "
+            "pass --data-dir with the WFDB folder, or use leads=1"
+        )
+    return int(leads)
 
 
 def preprocess(record: PatientRecord) -> PatientRecord:
-    """The same 0.5-40 Hz zero-phase band-pass for every source (MIT-BIH records come filtered)."""
+    """The same 0.5-40 Hz zero-phase band-pass of every lead for every source (MIT-BIH records come filtered)."""
     if record.meta.get("filtered"):
         return record
 
-    signal = bandpass(record.signal.astype(np.float64), record.fs, f"record {record.patient_id!r}")
+    def filtered(lead: np.ndarray) -> np.ndarray:
+        return bandpass(lead.astype(np.float64), record.fs, f"record {record.patient_id!r}")
+
+    second = None if record.second_lead is None else filtered(record.second_lead)
     meta = {**record.meta, "filtered": True}
-    return PatientRecord(record.patient_id, record.fs, signal, record.r_peaks, record.labels, record.source, meta)
+    return replace(record, signal=filtered(record.signal), meta=meta, second_lead=second)
 
 
 def beats_to_tensor(beats: BeatSet) -> tuple[Tensor, Tensor]:
-    """``x`` ``(n, 257)`` float32 (window then RR features) and ``y`` ``(n,)`` int64 AAMI ids."""
-    x = np.concatenate([beats.windows, beats.rr], axis=1)
+    """``x`` ``(n, n_leads * 252 + 5)`` float32 (each lead's window, then the RR features) and ``y`` ``(n,)``
+    int64 AAMI ids: ``(n, 257)`` for one lead."""
+    x = np.concatenate([*beats.lead_windows, beats.rr], axis=1)
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(beats.label_ids())
 
 
-def patient_features(x: Tensor, reference_x: Tensor, reference_y: Tensor) -> Tensor:
+def patient_features(x: Tensor, reference_x: Tensor, reference_y: Tensor, n_leads: int = 1) -> Tensor:
     """Raw beats ``x`` ``(n, 257)`` -> the ``patient`` feature set ``(n, 512)``, normalised by a reference.
 
     The reference is a patient's labelled support (``reference_x`` ``(m, 257)``, ``reference_y`` ``(m,)``): its
     normal beats (class id 0) when it has at least :data:`MIN_REFERENCE_BEATS`, else all of it. Output, per beat:
     ``[window, window - median reference window, 5 RR features, RR[PATIENT_RR] / median reference pre-RR]`` --
-    signal channels first, as :class:`~metasuite.core.backbones.CNN1d` reads them. Raises :class:`DataError` on
-    an empty reference.
+    signal channels first, as :class:`~metasuite.core.backbones.CNN1d` reads them. With ``n_leads=2`` the input
+    holds two windows per beat (``(n, 509)``, :func:`beats_to_tensor`) and each lead gets its own template:
+    ``[lead 1, lead 2, lead 1 - its template, lead 2 - its template, RR, relative RR]``, ``(n, 1016)``. Raises
+    :class:`DataError` on an empty reference or inputs of another width.
     """
+    n_signal = n_leads * WINDOW_LENGTH
+    for name, t in (("beats", x), ("reference", reference_x)):
+        if t.shape[-1] != n_signal + len(RR_FEATURES):
+            raise DataError(
+                f"patient features of {n_leads} lead(s) need {n_signal + len(RR_FEATURES)} numbers per beat, the "
+                f"{name} have {t.shape[-1]}"
+            )
     if len(reference_x) == 0:
         raise DataError("patient-normalised features need at least one support beat as the reference")
     normal = reference_y == 0
     ref = reference_x[normal] if int(normal.sum()) >= MIN_REFERENCE_BEATS else reference_x
-    template = ref[:, :WINDOW_LENGTH].median(dim=0).values
-    ref_rr = ref[:, WINDOW_LENGTH].median().clamp_min(1e-3)  # pre-RR in seconds
-    window, rr = x[:, :WINDOW_LENGTH], x[:, WINDOW_LENGTH:]
+    template = ref[:, :n_signal].median(dim=0).values  # per sample of each lead: each lead's own template
+    ref_rr = ref[:, n_signal].median().clamp_min(1e-3)  # pre-RR in seconds
+    window, rr = x[:, :n_signal], x[:, n_signal:]
     relative = rr[:, list(PATIENT_RR)] / ref_rr
     return torch.cat([window, window - template, rr, relative], dim=1)
 
@@ -130,6 +164,8 @@ class DiagnosisSampler:
     features : str
         ``"raw"`` or ``"patient"`` (:data:`FEATURE_SETS`): in the latter every task's beats are normalised by
         that task's own support (:func:`patient_features`).
+    n_leads : int
+        Leads per beat in ``patients`` (1, or 2 with a second lead's windows).
     """
 
     def __init__(
@@ -140,10 +176,12 @@ class DiagnosisSampler:
         split: str,
         tensors: list[tuple[Tensor, Tensor]] | None = None,
         features: str = "raw",
+        n_leads: int = 1,
     ):
         if features not in FEATURE_SETS:
             raise DataError(f"unknown feature set {features!r}; choose one of {', '.join(FEATURE_SETS)}")
         self.features = features
+        self.n_leads = int(n_leads)
         if not patients:
             raise DataError(f"the {split} split has no patients")
         if not np.isfinite(support_minutes) or support_minutes <= 0:
@@ -176,7 +214,7 @@ class DiagnosisSampler:
         s, q = torch.from_numpy(support), torch.from_numpy(np.sort(query))
         xs, xq = x[s], x[q]
         if self.features == "patient":  # normalised by this task's support only
-            xs, xq = patient_features(xs, xs, y[s]), patient_features(xq, xs, y[s])
+            xs, xq = patient_features(xs, xs, y[s], self.n_leads), patient_features(xq, xs, y[s], self.n_leads)
         return Task(
             xs,
             y[s],
@@ -227,6 +265,10 @@ class DiagnosisDomain(Domain):
         Labelled minutes at the start of each recording (default 5).
     cohort : dict, optional
         Synthetic patients per split (default :data:`COHORT`); ``minutes``: recording length.
+    features : str
+        Beat inputs (:data:`FEATURE_SETS`): ``raw``, or ``patient`` (normalised by the patient's support).
+    leads : int
+        1 (MLII) or 2 (MLII and the MIT-BIH record's other lead, as a second input channel; ``data_dir`` only).
     """
 
     name = "diagnosis"
@@ -255,6 +297,13 @@ class DiagnosisDomain(Domain):
             "beat inputs: raw, or patient (normalised by the patient's support)",
             choices=FEATURE_SETS,
         ),
+        Option(
+            "leads",
+            int,
+            1,
+            "ECG leads per beat: 1 (MLII) or 2 (MLII and the record's other lead, e.g. V1; MIT-BIH --data-dir only)",
+            choices=LEAD_COUNTS,
+        ),
     )
 
     def __init__(
@@ -269,6 +318,7 @@ class DiagnosisDomain(Domain):
         minutes: float = COHORT_MINUTES,
         hidden: int = 32,
         features: str = "raw",
+        leads: int = 1,
     ):
         super().__init__(
             **{
@@ -284,6 +334,7 @@ class DiagnosisDomain(Domain):
                     minutes=minutes,
                     hidden=hidden,
                     features=features,
+                    leads=None if leads == 1 else leads,  # recorded when not 1: one-lead checkpoints stay as they were
                 ).items()
                 if v is not None
             }
@@ -308,6 +359,7 @@ class DiagnosisDomain(Domain):
         if features not in FEATURE_SETS:
             raise DataError(f"unknown feature set {features!r}; choose one of {', '.join(FEATURE_SETS)}")
         self.features = features
+        self.leads = _check_leads(leads, self.data_dir)
         self._records: dict[str, list[PatientRecord]] = {}
         self._beats: dict[str, list[BeatSet]] = {}
         self._tensors: dict[str, list[tuple[Tensor, Tensor]]] = {}
@@ -328,7 +380,7 @@ class DiagnosisDomain(Domain):
         """
 
         if self._real is None:
-            pool = load_patients(self.data_dir, self.records)
+            pool = load_patients(self.data_dir, self.records, leads=self.leads)
             if self.test_records is not None:
                 test_names = self._test_record_names()
                 pool = [p for p in pool if not test_names & set(p.patient_id.removeprefix("mitdb:").split("+"))]
@@ -350,7 +402,7 @@ class DiagnosisDomain(Domain):
             if not self._real["train"]:
                 raise DataError("no training patients left after taking the test and validation patients")
         if split == "test" and "test" not in self._real:
-            self._real["test"] = load_patients(self.data_dir, self.test_records)
+            self._real["test"] = load_patients(self.data_dir, self.test_records, leads=self.leads)
         return self._real[split]
 
     def _test_record_names(self) -> set[str]:
@@ -391,7 +443,7 @@ class DiagnosisDomain(Domain):
             for beats, (x, y) in zip(self.patients(split), self.patient_tensors(split)):
                 first = torch.from_numpy(beats.times_s < 60.0 * self.support_minutes)
                 ref_x, ref_y = (x[first], y[first]) if bool(first.any()) else (x, y)
-                out.append((patient_features(x, ref_x, ref_y), y))
+                out.append((patient_features(x, ref_x, ref_y, self.leads), y))
             self._tensors[key] = out
         return self._tensors[key]
 
@@ -411,12 +463,13 @@ class DiagnosisDomain(Domain):
             split,
             tensors=self.patient_tensors(split),
             features=self.features,
+            n_leads=self.leads,
         )
 
     def backbone_spec(self, algorithm: str, n_way: int | None) -> tuple[str, dict[str, Any]]:
         patient = self.features == "patient"
         return "cnn1d", {
-            "in_channels": 2 if patient else 1,
+            "in_channels": self.leads * (2 if patient else 1),
             "length": WINDOW_LENGTH,
             "n_extra": len(RR_FEATURES) + (len(PATIENT_RR) if patient else 0),
             "hidden": self.hidden,
@@ -527,5 +580,5 @@ class DiagnosisDomain(Domain):
                     if (self.data_dir / f"{r}{ext}").is_file()]
                 for r in used
             }  # fmt: skip
-            blob = json.dumps({"records": sizes}, sort_keys=True)
+            blob = json.dumps({"records": sizes, **({"leads": self.leads} if self.leads != 1 else {})}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -7,9 +7,10 @@ and ``<name>.atr`` (reference annotations).
 
 What a loaded record holds:
 
-* the **MLII** lead only, picked by its name in the header (it is the first channel in most records,
-  the second in record 114), in mV, float32;
-* when ``filter`` is true, band-passed 0.5-40 Hz with a zero-phase Butterworth filter (removes baseline
+* the **MLII** lead, picked by its name in the header (it is the first channel in most records,
+  the second in record 114), in mV, float32; with ``leads=2`` also the record's other lead, whatever its
+  name (V1 in most records, V2, V4 or V5 in a few), as ``second_lead`` (its name in ``meta["second_lead"]``);
+* when ``filter`` is true, each lead band-passed 0.5-40 Hz with a zero-phase Butterworth filter (removes baseline
   wander and mains / muscle noise without shifting the R peaks);
 * one R peak per *beat* annotation with its AAMI EC57 class (:data:`AAMI_MAP`); the other annotations
   (rhythm changes ``+``, noise ``~``, artefacts ``|``, non-conducted P waves ``x``, ventricular flutter
@@ -107,14 +108,15 @@ def _corrupt_hint(data_dir: Path) -> str:
 # --------------------------------------------------------------------------------------------- one record
 
 
-def load_record(data_dir: str | Path, record: str, filter: bool = True) -> PatientRecord:
-    """Read one MIT-BIH record's MLII lead and its beat annotations.
+def load_record(data_dir: str | Path, record: str, filter: bool = True, leads: int = 1) -> PatientRecord:
+    """Read one MIT-BIH record's MLII lead (and with ``leads=2`` its other lead) and its beat annotations.
 
     Parameters
     ----------
     data_dir : folder holding ``<record>.hea``, ``<record>.dat`` and ``<record>.atr``.
     record : record name, e.g. ``"114"``.
     filter : band-pass the signal 0.5-40 Hz (zero-phase Butterworth) before returning it.
+    leads : 1 (MLII) or 2 (MLII and the first other lead of the header, returned as ``second_lead``).
 
     Returns
     -------
@@ -122,13 +124,14 @@ def load_record(data_dir: str | Path, record: str, filter: bool = True) -> Patie
         ``patient_id="mitdb:<record>"``, ``fs`` from the header (360 Hz for MIT-BIH), ``signal`` float32
         in mV of shape ``(n_samples,)`` (650000 for a full record), ``r_peaks`` / ``labels`` for every
         beat annotation (AAMI classes), ``source`` the record path without extension and
-        ``meta = {"records": [record], "lead": "MLII", "fs": fs, "filtered": filter}``.
+        ``meta = {"records": [record], "lead": "MLII", "fs": fs, "filtered": filter}`` (plus
+        ``"second_lead"``, the other lead's name, with ``leads=2``).
 
     Raises
     ------
     MitdbError
-        A file is missing or unreadable, the header has no MLII lead, the annotations lie beyond the
-        signal or were made at another sampling rate.
+        A file is missing or unreadable, the header has no MLII lead (or, with ``leads=2``, no other lead),
+        the annotations lie beyond the signal or were made at another sampling rate.
     """
     import wfdb
 
@@ -143,34 +146,31 @@ def load_record(data_dir: str | Path, record: str, filter: bool = True) -> Patie
         header = wfdb.rdheader(str(path))
     except (ValueError, OSError, IndexError, KeyError, TypeError) as e:
         raise MitdbError(f"MIT-BIH record {record!r}: cannot parse {hea} ({e}); {_corrupt_hint(data_dir)}") from e
-    leads = list(header.sig_name or [])
-    if LEAD not in leads:
-        raise MitdbError(
-            f"MIT-BIH record {record!r}: {hea} has no {LEAD} lead (leads found: {leads}); the diagnosis models "
-            f"are trained on {LEAD}, so use a record that has it"
-        )
+    names = list(header.sig_name or [])
+    channels = _lead_channels(record, hea, names, leads)
     fs = header.fs
     if not fs or float(fs) != int(fs):
         raise MitdbError(f"MIT-BIH record {record!r}: {hea} gives sampling rate {fs!r}; expected a whole number of Hz")
     fs = int(fs)
 
     try:
-        rec = wfdb.rdrecord(str(path), channels=[leads.index(LEAD)], physical=True)
-        signal = np.asarray(rec.p_signal, dtype=np.float64)[:, 0]
+        rec = wfdb.rdrecord(str(path), channels=channels, physical=True)
+        signals = np.asarray(rec.p_signal, dtype=np.float64)
     except (ValueError, OSError, IndexError, TypeError, EOFError) as e:
         raise MitdbError(
             f"MIT-BIH record {record!r}: cannot read the samples of {dat} ({e}); the file is truncated or "
             f"corrupted: {_corrupt_hint(data_dir)}"
         ) from e
+    signal = signals[:, 0]
     if header.sig_len and len(signal) != header.sig_len:
         raise MitdbError(
             f"MIT-BIH record {record!r}: {dat} holds {len(signal)} samples but {hea} announces {header.sig_len}; "
             f"{_corrupt_hint(data_dir)}"
         )
-    if not np.isfinite(signal).all():
+    if not np.isfinite(signals).all():
         raise MitdbError(
-            f"MIT-BIH record {record!r}: {dat} has {int((~np.isfinite(signal)).sum())} invalid (NaN) samples in "
-            f"{LEAD}; {_corrupt_hint(data_dir)}"
+            f"MIT-BIH record {record!r}: {dat} has {int((~np.isfinite(signals)).sum())} invalid (NaN) samples in "
+            f"{' and '.join(names[c] for c in channels)}; {_corrupt_hint(data_dir)}"
         )
 
     try:
@@ -198,16 +198,36 @@ def load_record(data_dir: str | Path, record: str, filter: bool = True) -> Patie
     r_peaks = samples[is_beat]
     labels = np.array([AAMI_MAP[s] for s, b in zip(symbols, is_beat) if b], dtype="<U1")
     if filter:
-        signal = bandpass(signal, fs, where=f"MIT-BIH record {record!r} ({dat})")
+        signals = np.stack([bandpass(s, fs, where=f"MIT-BIH record {record!r} ({dat})") for s in signals.T], axis=1)
+    meta = {"records": [str(record)], "lead": LEAD, "fs": fs, "filtered": bool(filter)}
     return PatientRecord(
         patient_id=f"mitdb:{record}",
         fs=fs,
-        signal=signal.astype(np.float32),
+        signal=signals[:, 0].astype(np.float32),
         r_peaks=r_peaks,
         labels=labels,
         source=str(path),
-        meta={"records": [str(record)], "lead": LEAD, "fs": fs, "filtered": bool(filter)},
+        meta=meta if leads == 1 else {**meta, "second_lead": names[channels[1]]},
+        second_lead=signals[:, 1].astype(np.float32) if leads == 2 else None,
     )
+
+
+def _lead_channels(record: str, hea: Path, names: list[str], leads: int) -> list[int]:
+    """Channel indices of MLII and, with ``leads=2``, of the first other lead in the header ``hea``."""
+    if leads not in (1, 2):
+        raise MitdbError(f"leads must be 1 (MLII) or 2 (MLII and the record's other lead), got {leads!r}")
+    if LEAD not in names:
+        raise MitdbError(
+            f"MIT-BIH record {record!r}: {hea} has no {LEAD} lead (leads found: {names}); the diagnosis models "
+            f"are trained on {LEAD}, so use a record that has it"
+        )
+    others = [i for i, name in enumerate(names) if name != LEAD]
+    if leads == 2 and not others:
+        raise MitdbError(
+            f"MIT-BIH record {record!r}: {hea} has no lead besides {LEAD} (leads found: {names}); leave it out "
+            "of the records or use leads=1"
+        )
+    return [names.index(LEAD), *others[: leads - 1]]
 
 
 def bandpass(signal: np.ndarray, fs: int, where: str) -> np.ndarray:
@@ -311,6 +331,7 @@ def load_patients(
     data_dir: str | Path,
     records: str | Sequence[str] = "DS1",
     filter: bool = True,
+    leads: int = 1,
 ) -> list[PatientRecord]:
     """Load the requested records as one :class:`PatientRecord` per patient.
 
@@ -319,7 +340,7 @@ def load_patients(
     ``"mitdb:201+202"``: each is read (and filtered) on its own, the signals are concatenated and the
     R peaks of 202 shifted by the length of 201's signal; ``meta["segment_starts"]`` gives the first
     sample of each recording (``[0, len(201)]``). A patient with one record present is loaded alone.
-    Patients come in the order of their first record in the resolved list.
+    Patients come in the order of their first record in the resolved list. ``leads`` as in :func:`load_record`.
     """
     names = resolve_records(records, data_dir)
     group_of = {r: g for g in SAME_PATIENT for r in g}
@@ -330,7 +351,7 @@ def load_patients(
             continue
         group = [r for r in group_of.get(name, (name,)) if r in names]
         done.update(group)
-        parts = [load_record(data_dir, r, filter=filter) for r in group]
+        parts = [load_record(data_dir, r, filter=filter, leads=leads) for r in group]
         patients.append(parts[0] if len(parts) == 1 else _join(parts))
     return patients
 
@@ -342,6 +363,10 @@ def _join(parts: list[PatientRecord]) -> PatientRecord:
     if len(fs) != 1:
         raise MitdbError(f"MIT-BIH records {names} of one patient have different sampling rates {sorted(fs)}")
     starts = np.cumsum([0, *(len(p.signal) for p in parts[:-1])])
+    meta = {**parts[0].meta, "records": names, "segment_starts": [int(s) for s in starts]}
+    second = [p.meta["second_lead"] for p in parts if p.second_lead is not None]
+    if second:  # one name when the recordings share the lead (201+202: V1), "V1+V2" otherwise
+        meta["second_lead"] = "+".join(dict.fromkeys(second))
     return PatientRecord(
         patient_id="mitdb:" + "+".join(names),
         fs=parts[0].fs,
@@ -349,7 +374,8 @@ def _join(parts: list[PatientRecord]) -> PatientRecord:
         r_peaks=np.concatenate([p.r_peaks + s for p, s in zip(parts, starts)]),
         labels=np.concatenate([p.labels for p in parts]),
         source=" + ".join(p.source for p in parts),
-        meta={**parts[0].meta, "records": names, "segment_starts": [int(s) for s in starts]},
+        meta=meta,
+        second_lead=np.concatenate([p.second_lead for p in parts]) if second else None,
     )
 
 

@@ -1,8 +1,9 @@
 """The one in-memory form of an ECG recording that every part of the diagnosis domain shares.
 
 A :class:`PatientRecord` is what the synthetic cohort (:mod:`metasuite.domains.diagnosis.synth`) generates
-and what the MIT-BIH reader (:mod:`metasuite.domains.diagnosis.mitdb`) loads: one lead, its sampling rate,
-the R-peak sample index of every annotated beat and the beat's AAMI EC57 class.
+and what the MIT-BIH reader (:mod:`metasuite.domains.diagnosis.mitdb`) loads: one lead (MLII), optionally a
+second lead of the same recording, the sampling rate, the R-peak sample index of every annotated beat and the
+beat's AAMI EC57 class.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ class PatientRecord:
     source : str
         Where the record came from (a file path or ``"synthetic"``).
     meta : dict
-        Anything else (MIT-BIH record names, synthetic profile parameters ...).
+        Anything else (MIT-BIH record names, the second lead's name ``meta["second_lead"]``, synthetic profile
+        parameters ...).
+    second_lead : np.ndarray, float32, shape (n_samples,), optional
+        Another lead of the same recording, sample for sample (MIT-BIH's V1 in most records), in mV; None when
+        only one lead was loaded.
     """
 
     patient_id: str
@@ -53,9 +58,12 @@ class PatientRecord:
     labels: np.ndarray
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    second_lead: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.signal = np.asarray(self.signal, dtype=np.float32)
+        if self.second_lead is not None:
+            self.second_lead = np.asarray(self.second_lead, dtype=np.float32)
         self.r_peaks = np.asarray(self.r_peaks, dtype=np.int64)
         self.labels = np.asarray(self.labels, dtype="<U1")
         where = f"record {self.patient_id!r} ({self.source or 'in memory'})"
@@ -65,6 +73,10 @@ class PatientRecord:
             raise DataError(f"{where}: {len(self.r_peaks)} R peaks but {len(self.labels)} labels")
         if not np.isfinite(self.signal).all():
             raise DataError(f"{where}: the signal contains NaN or infinite samples")
+        if self.second_lead is not None and self.second_lead.shape != self.signal.shape:
+            raise DataError(f"{where}: second lead of shape {self.second_lead.shape}, signal {self.signal.shape}")
+        if self.second_lead is not None and not np.isfinite(self.second_lead).all():
+            raise DataError(f"{where}: the second lead contains NaN or infinite samples")
         if len(self.r_peaks) and (self.r_peaks.min() < 0 or self.r_peaks.max() >= len(self.signal)):
             raise DataError(
                 f"{where}: beat annotations run from sample {self.r_peaks.min()} to {self.r_peaks.max()} but the "
