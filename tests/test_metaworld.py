@@ -141,6 +141,31 @@ def test_rollouts_are_determined_by_the_seed_on_fresh_and_reused_simulators() ->
     assert validation_return(learner, family, n_tasks=2, n_rollouts=2, seed=1) != first
 
 
+def test_environments_hold_one_simulator_and_the_idle_pool_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ML10 moves every environment across classes: each must hold one simulator at a time, and the idle ones are
+    capped (unbounded, 100 environments x 10 classes kept ~1,000 simulators, 19 GB, and the run was OOM-killed)."""
+    monkeypatch.setattr(mw_env, "MAX_IDLE_SIMS", 3)
+    mw_env._IDLE_SIMS.clear()
+    family = MetaWorldFamily("ML10", horizon=5)
+    names = sorted({p["env_name"] for p in family.split_tasks["train"]})[:3]
+    tasks = [EnvTask({"benchmark": "ML10", "env_name": n, "source": "train", "index": 0}, "train") for n in names]
+    envs = [MetaWorldEnv(horizon=5) for _ in range(4)]
+    built, take = [], mw_env._take_sim
+    monkeypatch.setattr(mw_env, "_take_sim", lambda name, cls: built.append(name) or take(name, cls))
+    for round_ in range(6):  # every environment visits every class twice
+        for i, env in enumerate(envs):
+            env.task = tasks[(i + round_) % len(tasks)]
+            env.reset()
+            assert env.sim is not None and env._sim_class == tasks[(i + round_) % len(tasks)].params["env_name"]
+        assert sum(len(v) for v in mw_env._IDLE_SIMS.values()) <= 3
+    for env in envs:
+        env.close()
+    assert sum(len(v) for v in mw_env._IDLE_SIMS.values()) == 3
+    assert len({id(s) for v in mw_env._IDLE_SIMS.values() for s in v}) == 3
+    assert len(built) == 24  # a simulator taken on every class change (from the pool or new)
+    mw_env._IDLE_SIMS.clear()
+
+
 def test_the_domain_declares_options_and_refuses_bad_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     domain = get_domain("metaworld", task="reach")
     assert isinstance(domain, MetaWorldDomain) and domain.kind == "reinforcement"

@@ -154,16 +154,32 @@ def _lookup(params: dict[str, Any]) -> tuple[Any, Any]:
     return cls, tasks[params["index"]]
 
 
-#: Simulators of closed environments, by class name, handed to the next environment that needs one: building a
-#: MuJoCo model takes ~0.1 s, and the trainer opens fresh vector environments for every validation. Safe to
-#: reuse: Meta-World's reset rebuilds the whole simulator state from the task (``mj_resetData``; tested).
+#: Simulators no environment holds (a closed environment's, or one an environment left for another class), by class
+#: name, handed to the next environment that needs one: building a MuJoCo model takes ~0.1 s, and the trainer opens
+#: fresh vector environments for every validation. Safe to reuse: Meta-World's reset rebuilds the whole simulator
+#: state from the task (``mj_resetData``; tested).
 _IDLE_SIMS: dict[str, list[Any]] = {}
+#: At most this many idle simulators are kept (~19 MB each); more are dropped. Without a bound, ML10's environments
+#: each kept one simulator per class they had visited: 100 environments x 10 classes grew past 19 GB.
+MAX_IDLE_SIMS = 128
+
+
+def _take_sim(name: str, cls: Any) -> Any:
+    idle = _IDLE_SIMS.get(name)
+    return idle.pop() if idle else cls()
+
+
+def _give_back_sim(name: str, sim: Any) -> None:
+    if sum(len(v) for v in _IDLE_SIMS.values()) < MAX_IDLE_SIMS:
+        _IDLE_SIMS.setdefault(name, []).append(sim)
+    else:
+        sim.close()
 
 
 class MetaWorldEnv(gymnasium.Env):
     """One Meta-World arm; assign ``env.task`` (an :class:`EnvTask`) to choose the task: it takes effect at the
-    next ``reset``. One simulator per Meta-World class is taken on first use (a closed environment's, or a new
-    one) and given back by ``close``."""
+    next ``reset``. It holds one simulator, of its task's class (an idle one, or a new one); a task of another
+    class, or ``close``, gives it back to the bounded idle pool."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
@@ -172,7 +188,7 @@ class MetaWorldEnv(gymnasium.Env):
         self.observation_space = spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (ACT_DIM,), np.float32)
         self.task: EnvTask | None = None
-        self._sims: dict[str, Any] = {}
+        self._sim_class: str | None = None
         self.sim: Any = None  # the Meta-World environment of the current task (its goal: ``sim._target_pos``)
         self._loaded: dict[str, Any] | None = None
         self._t, self._success = 0, False
@@ -184,10 +200,9 @@ class MetaWorldEnv(gymnasium.Env):
         if self._loaded != self.task.params:
             cls, mw_task = _lookup(self.task.params)
             name = self.task.params["env_name"]
-            if name not in self._sims:
-                idle = _IDLE_SIMS.get(name)
-                self._sims[name] = idle.pop() if idle else cls()
-            self.sim = self._sims[name]
+            if name != self._sim_class:
+                self._release()
+                self.sim, self._sim_class = _take_sim(name, cls), name
             self.sim.set_task(mw_task)
             self.sim.max_path_length = self.horizon
             self._loaded = dict(self.task.params)
@@ -204,10 +219,13 @@ class MetaWorldEnv(gymnasium.Env):
         info = {**info, "success": bool(info["success"]), "is_success": self._success}
         return obs.astype(np.float32), float(reward), False, self._t >= self.horizon, info
 
+    def _release(self) -> None:
+        if self.sim is not None:
+            _give_back_sim(self._sim_class, self.sim)
+        self.sim, self._sim_class, self._loaded = None, None, None
+
     def close(self) -> None:
-        for name, sim in self._sims.items():
-            _IDLE_SIMS.setdefault(name, []).append(sim)
-        self._sims, self.sim, self._loaded = {}, None, None
+        self._release()
 
 
 class _Batch:
