@@ -224,3 +224,30 @@ def test_jump21_labels_come_from_a_model_fitted_on_training_closes_and_find_the_
     with pytest.raises(DataError, match="jump_penalty"):
         make_target("jump21", jump_penalty=-1)
     assert TradingDomain(n_assets=2, n_markets=1, target="jump21").options["jump_penalty"] == 50.0
+
+
+def test_a_jump21_checkpoint_records_its_jump_model_and_evaluation_labels_with_it(tmp_path) -> None:
+    """The labels' jump model is part of what a jump21 model learned: recorded in the domain options, restored
+    exactly (same labels) by a domain built from them -- never refitted on the evaluation data, whose own
+    history may be too short or different (unseen tickers)."""
+    market = simulate_market(1500, 2, seed=1)
+    prices = dict(market.prices)
+    test_start = str(prices["SYN0"].index[1200].date())
+    domain = TradingDomain(source="csv", prices=prices, test_start=test_start, target="jump21")
+    assert "jump_model" not in domain.options  # fitted with the series, then recorded
+    fitted = domain.fitted_target().jump
+    recorded = json.loads(json.dumps(domain.options["jump_model"]))  # what a checkpoint's JSON holds
+    restored = TradingDomain(source="csv", prices=prices, test_start=test_start, target="jump21", jump_model=recorded)
+    assert restored.options["jump_model"] == recorded and restored.fingerprint() == domain.fingerprint()
+    np.testing.assert_array_equal(restored.fitted_target().jump.centers_, fitted.centers_)
+    np.testing.assert_array_equal(restored.series()[1].y, domain.series()[1].y)
+    # another market's evaluation keeps the recorded model (no refit on its own training period)
+    other = simulate_market(1500, 2, seed=3).prices
+    elsewhere = TradingDomain(
+        source="csv", prices=dict(other), test_start=test_start, target="jump21", jump_model=recorded
+    )
+    np.testing.assert_array_equal(elsewhere.fitted_target().jump.centers_, fitted.centers_)
+    with pytest.raises(DataError, match="2 centres"):
+        TradingDomain(target="jump21", jump_model={**recorded, "centers": [[0.0]]})
+    with pytest.raises(DataError, match="malformed"):
+        TradingDomain(target="jump21", jump_model={"mean": [1.0]})

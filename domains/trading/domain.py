@@ -244,6 +244,7 @@ class TradingDomain(Domain):
         Option("bear_return", float, -0.02, "regime21: bear when the next 21 days return less than this", flag=False),
         Option("bear_drawdown", float, 0.05, "regime21: ... or fall more than this below their peak", flag=False),
         Option("jump_penalty", float, JUMP_PENALTY, "jump21: the jump model's cost of a switch", flag=False),
+        Option("jump_model", dict, None, "jump21: the fitted jump model (recorded by training)", flag=False),
         Option(
             "features",
             str,
@@ -314,12 +315,15 @@ class TradingDomain(Domain):
         bear_drawdown: float = 0.05,
         features: str = "base",
         jump_penalty: float = JUMP_PENALTY,
+        jump_model: dict[str, Any] | None = None,
     ):
         if source not in SOURCES and prices is None:
             raise DataError(f"unknown market source {source!r}; choose one of {', '.join(SOURCES)}")
         self.target = make_target(
             target, bear_return=bear_return, bear_drawdown=bear_drawdown, jump_penalty=jump_penalty
         )
+        if jump_model is not None and self.target.name == "jump21":
+            self.target = self.target.with_jump_params(jump_model)
         embargo = self.target.horizon if embargo is None else embargo
         opts = dict(
             source=source,
@@ -345,6 +349,7 @@ class TradingDomain(Domain):
             target=None if self.target.name == "direction" else self.target.name,
             **self.target.options(),
             features=None if features == "base" else features,
+            jump_model=self.target.jump.params() if self.target.jump is not None else None,
         )
         if source == "synthetic":
             opts.update(
@@ -441,6 +446,7 @@ class TradingDomain(Domain):
             series, ranges = self.split_series("train", targeted=False)
             closes = [s.prices["close"].iloc[:hi] for s, (_, hi) in zip(series, ranges) if hi > 0]
             self.target = self.target.with_jump_model(closes)
+            self.options["jump_model"] = self.target.jump.params()  # recorded: evaluation labels with this model
             return self.target
         if self.target.name != "vol_tercile" or self.target.vol_cutoffs is not None:
             return self.target
@@ -582,7 +588,8 @@ class TradingDomain(Domain):
             and self.val_end is None
             and not self.test_tickers
             and self.target.vol_cutoffs is None
-            and self.target.name not in ("vol_tercile", "jump21")
+            and self.target.name != "vol_tercile"
+            and not (self.target.name == "jump21" and self.target.jump is None)
             and self.data_dir is not None
             and Path(self.data_dir).is_dir()
         )

@@ -41,15 +41,17 @@ reduction using regime-switching signals: a statistical jump model approach", J.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from jumpmodels.base import init_centers_kmeans_plusplus
 from jumpmodels.preprocess import DataClipperStd, StandardScalerPD
+from sklearn.preprocessing import StandardScaler
 
 from metasuite.core.errors import DataError
 from metasuite.domains.trading.backtest import check_close
-from metasuite.domains.trading.features import regime_features
+from metasuite.domains.trading.features import REGIME_FEATURES, regime_features
 from metasuite.domains.trading.strategies import one_thread
 
 __all__ = [
@@ -241,6 +243,45 @@ class JumpModelStrategy:
                 inits = [np.asarray(self.scaler_.scaler.transform(inits[0]), dtype=np.float64)]
         self.centers_, self.labels_, self.value_ = fit_jump_model(x, returns, self.jump_penalty, inits)
         return self
+
+    def params(self) -> dict[str, Any]:
+        """The fitted model as JSON-ready numbers (penalty, clipping bounds, scaling, centres): what a checkpoint
+        records so that evaluation uses the very model its labels came from. Round-trips exactly
+        (:meth:`from_params`)."""
+        if not hasattr(self, "centers_"):
+            raise DataError("JumpModelStrategy is not fitted: call .fit(train_close) first")
+        scaler = self.scaler_.scaler
+        return {
+            "jump_penalty": float(self.jump_penalty),
+            "clip_lower": [float(v) for v in self.clipper_.lb],
+            "clip_upper": [float(v) for v in self.clipper_.ub],
+            "mean": [float(v) for v in scaler.mean_],
+            "scale": [float(v) for v in scaler.scale_],
+            "centers": [[float(v) for v in row] for row in self.centers_],
+        }
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> JumpModelStrategy:
+        """A fitted model from :meth:`params`' numbers; :class:`DataError` when they are malformed."""
+        try:
+            n = len(REGIME_FEATURES)
+            arrays = {k: np.asarray(params[k], dtype=np.float64) for k in ("clip_lower", "clip_upper", "mean", "scale")}
+            centers = np.asarray(params["centers"], dtype=np.float64)
+            penalty = float(params["jump_penalty"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"a recorded jump model is malformed ({exc!r}); retrain the checkpoint") from exc
+        if any(a.shape != (n,) for a in arrays.values()) or centers.shape != (2, n) or not penalty >= 0:
+            raise DataError(f"a recorded jump model needs {n} features and 2 centres; retrain the checkpoint")
+        model = cls(jump_penalty=penalty)
+        model.clipper_ = DataClipperStd(mul=3.0)
+        model.clipper_.lb, model.clipper_.ub = arrays["clip_lower"], arrays["clip_upper"]
+        scaler = StandardScaler()
+        scaler.mean_, scaler.scale_, scaler.var_ = arrays["mean"], arrays["scale"], arrays["scale"] ** 2
+        scaler.n_features_in_, scaler.n_samples_seen_ = n, 1
+        model.scaler_ = StandardScalerPD()
+        model.scaler_.scaler = scaler
+        model.centers_ = centers
+        return model
 
     def _standardised(self, f: pd.DataFrame) -> np.ndarray:
         x = self.clipper_.transform(f.to_numpy(np.float64))  # arrays: numpy's clip, not pandas'

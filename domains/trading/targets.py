@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -138,6 +139,10 @@ class Target:
         training period only): one model for all assets, 10 k-means++ starts drawn with ``seed``."""
         model = JumpModelStrategy(jump_penalty=self.jump_penalty, seed=seed).fit_pooled(train_closes)
         return replace(self, jump=model)
+
+    def with_jump_params(self, params: dict[str, Any]) -> Target:
+        """This target with the jump model a checkpoint recorded (:meth:`JumpModelStrategy.params`)."""
+        return replace(self, jump=JumpModelStrategy.from_params(params))
 
     def risk_on(self, probs: np.ndarray) -> np.ndarray:
         """The probability that drives a long position: P(up) (direction), P(bull) (regime21), P(low or mid
