@@ -19,7 +19,7 @@ from metasuite.core.evaluate import MetaMethod
 from metasuite.core.learners import make_learner
 from metasuite.data import CHECKPOINTS
 from metasuite.domains.trading.domain import TradingDomain
-from metasuite.domains.trading.evaluation import check_model_options, positions
+from metasuite.domains.trading.evaluation import check_model_options, eval_options, positions
 from metasuite.domains.trading.features import FEATURE_SETS, regime_features
 from metasuite.domains.trading.jump import JumpModelStrategy, viterbi_two_state
 from metasuite.domains.trading.predict import predict_windows, window_batch
@@ -247,6 +247,9 @@ def test_a_jump21_checkpoint_records_its_jump_model_and_evaluation_labels_with_i
         source="csv", prices=dict(other), test_start=test_start, target="jump21", jump_model=recorded
     )
     np.testing.assert_array_equal(elsewhere.fitted_target().jump.centers_, fitted.centers_)
+    # evaluating on another source (a CSV folder of unseen tickers) carries the recorded model with the target
+    carried = eval_options(dict(domain.options), {"source": "csv", "data_dir": "elsewhere", "start": "2020-01-02"})
+    assert carried["target"] == "jump21" and carried["jump_model"] == recorded
     with pytest.raises(DataError, match="2 centres"):
         TradingDomain(target="jump21", jump_model={**recorded, "centers": [[0.0]]})
     with pytest.raises(DataError, match="malformed"):

@@ -839,6 +839,7 @@ REGIME_CHECKPOINTS = {
 }
 SHAPE_OPTIONS = (
     "support_days", "query_days", "embargo", "hidden", "target", "bear_return", "bear_drawdown", "features",
+    "jump_penalty", "jump_model",
 )  # fmt: skip
 _HISTORY_YEARS = 6  # loaded before a yfinance test period: feature warm-up, support, HMM fit
 
