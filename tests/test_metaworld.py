@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from metasuite.apps.cli import main
+from metasuite.apps.logic.rl import path_view, task_goal, task_text
 from metasuite.core.errors import DataError, MetasuiteError, UnknownNameError
 from metasuite.core.options import OptionError
 from metasuite.core.registry import get_domain
@@ -164,6 +165,18 @@ def test_environments_hold_one_simulator_and_the_idle_pool_is_bounded(monkeypatc
     assert len({id(s) for v in mw_env._IDLE_SIMS.values() for s in v}) == 3
     assert len(built) == 24  # a simulator taken on every class change (from the pool or new)
     mw_env._IDLE_SIMS.clear()
+
+
+def test_the_family_names_each_tasks_hidden_goal_for_the_page() -> None:
+    family = MetaWorldFamily("ML1", "reach", horizon=5)
+    for i in (0, 7):
+        np.testing.assert_allclose(family.goal(_reach(i)), _goal(_reach(i)))
+    assert not np.allclose(family.goal(_reach(0)), family.goal(_reach(7)))
+    push = EnvTask({"benchmark": "ML1", "env_name": "push-v3", "source": "test", "index": 3}, "test")
+    assert MetaWorldFamily("ML1", "push", horizon=5).goal(push).shape == (3,)
+    view = path_view("metaworld", family.obs_dim)
+    assert np.allclose(task_goal(_reach(0), view, family), _goal(_reach(0)))
+    assert task_text(_reach(0), view, family).endswith("goal ({:.2f}, {:.2f}, {:.2f})".format(*_goal(_reach(0))))
 
 
 def test_the_domain_declares_options_and_refuses_bad_ones(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -343,22 +343,24 @@ def path_view(domain_name: str, obs_dim: int) -> PathView:
     return PathView(("obs[0]", "obs[1]"), "the first two observation entries")
 
 
-def task_goal(task: EnvTask, view: PathView) -> np.ndarray | None:
-    """The task's goal in the view's coordinates (``params["goal"]`` with as many entries as ``view.axes``), or
-    None when the task names no such goal (a Meta-World task hides its goal from the policy)."""
-    goal = task.params.get("goal")
+def task_goal(task: EnvTask, view: PathView, family: TaskFamily | None = None) -> np.ndarray | None:
+    """The task's goal in the view's coordinates (``family.goal(task)``, else ``params["goal"]``, with as many
+    entries as ``view.axes``), or None when the task names no such goal."""
+    goal = family.goal(task) if family is not None else task.params.get("goal")
     if goal is None or len(goal) < len(view.axes):
         return None
     return np.asarray(goal[: len(view.axes)], dtype=float)
 
 
-def task_text(task: EnvTask, view: PathView) -> str:
+def task_text(task: EnvTask, view: PathView, family: TaskFamily | None = None) -> str:
     """One line naming the task: its goal's coordinates when :func:`task_goal` knows them
-    (``"(-0.28, -0.37)"``), else its ``params`` as ``key value`` pairs."""
-    goal = task_goal(task, view)
-    if goal is not None:
-        return "(" + ", ".join(f"{g:.2f}" for g in goal) + ")"
-    return " · ".join(f"{k} {v}" for k, v in task.params.items())
+    (``"(-0.28, -0.37)"``), after its ``params`` as ``key value`` pairs when the goal is not a parameter."""
+    goal = task_goal(task, view, family)
+    text = "(" + ", ".join(f"{g:.2f}" for g in goal) + ")" if goal is not None else ""
+    if "goal" in task.params and goal is not None:
+        return text
+    named = " · ".join(f"{k} {v}" for k, v in task.params.items())
+    return f"{named} · goal {text}" if text else named
 
 
 def _panels(view: PathView) -> list[tuple[int, int]]:

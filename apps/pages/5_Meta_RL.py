@@ -112,7 +112,7 @@ labels = stage_labels(model.learner, int(steps))
 view = path_view(domain_name, model.family.obs_dim)
 table = stage_table(rollouts, labels)
 
-st.markdown(f"**Held-out task** (seed {seed}): {task_text(task, view)}")
+st.markdown(f"**Held-out task** (seed {seed}): {task_text(task, view, model.family)}")
 before_col, after_col, success_col = st.columns(3)
 before, after = table["return"].iloc[0], table["return"].iloc[-1]
 before_col.metric(f"Return: {labels[0]}", f"{before:.1f}")
@@ -127,7 +127,7 @@ with path_col:
         f"{model.n_rollouts} rollouts (thick, a dot where it ends) and {n_shown} of them (thin; the policy samples "
         "its actions). Click a legend entry to hide a stage."
     )
-    goal = task_goal(task, view)
+    goal = task_goal(task, view, model.family)
     st.plotly_chart(trajectory_figure(rollouts, labels, view, goal, int(n_shown)), key="trajectory_chart")
 with return_col:
     st.subheader("Return on this task")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import gymnasium
+import numpy as np
 import torch
 
 from metasuite.core.tasks import generator
@@ -66,6 +67,12 @@ class TaskFamily(ABC):
         """A natively batched environment of ``num_envs`` copies (``set_attr("task", tasks)``); None: use
         Gymnasium's :class:`~gymnasium.vector.SyncVectorEnv` over :meth:`make_env`."""
         return None
+
+    def goal(self, task: EnvTask) -> np.ndarray | None:
+        """Where ``task``'s goal lies, for display only (the policy is not shown it): ``params["goal"]`` by
+        default; None when the family names no goal position."""
+        goal = task.params.get("goal")
+        return None if goal is None else np.asarray(goal, dtype=float)
 
 
 def sample_env_tasks(family: TaskFamily, split: str, n: int, gen: torch.Generator) -> list[EnvTask]:

@@ -392,5 +392,18 @@ class MetaWorldFamily(TaskFamily):
     def make_env(self) -> MetaWorldEnv:
         return MetaWorldEnv(self.horizon)
 
+    def goal(self, task: EnvTask) -> np.ndarray:
+        """The task's goal position (x, y, z in metres; ``_target_pos`` of a simulator reset on the task), which
+        the observation hides: for the page's plots."""
+        cls, mw_task = _lookup(task.params)
+        name = task.params["env_name"]
+        sim = _take_sim(name, cls)
+        try:
+            sim.set_task(mw_task)
+            sim.reset()
+            return np.asarray(sim._target_pos, dtype=float).copy()
+        finally:
+            _give_back_sim(name, sim)
+
     def make_vector_env(self, num_envs: int) -> MetaWorldVectorEnv:
         return MetaWorldVectorEnv(num_envs, self.horizon, self.workers)
