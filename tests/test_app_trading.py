@@ -20,6 +20,7 @@ from metasuite.apps.logic.trading import (
     METRIC_COLUMNS,
     PERCENT_COLUMNS,
     REGIME_COLOURS,
+    TARGET_TEXT,
     MarketData,
     RegimeRun,
     arch_market,
@@ -33,6 +34,7 @@ from metasuite.apps.logic.trading import (
     regime_runs,
     run_backtest,
     synthetic_market,
+    target_text,
     yfinance_market,
 )
 from metasuite.core.errors import DataError
@@ -40,6 +42,7 @@ from metasuite.core.evaluate import MetaMethod
 from metasuite.core.learners import load_learner
 from metasuite.domains.trading.evaluation import DISCLAIMER, RULE_NAMES, default_checkpoint
 from metasuite.domains.trading.synth import simulate_market
+from metasuite.domains.trading.targets import TARGETS
 
 TRADING = str(APPS_DIR / "pages" / "4_Trading.py")
 LEARNED = ("pooled (no adaptation)", "scratch")
@@ -267,3 +270,12 @@ def test_the_sp500_source_backtests_the_arch_history_offline(checkpoint: Path) -
     labels = {t["name"] for t in _figure(at, "price_chart")["data"][1:-2]}
     assert labels <= {"risk-on", "risk-off"} and labels
     assert any("2-state HMM" in c.value for c in at.caption)
+
+
+def test_the_page_says_what_the_checkpoint_predicts() -> None:
+    """The intro names the checkpoint's target: a regime model's support labels are not next-day moves."""
+    assert target_text({}) == target_text({"target": "direction"})
+    assert "goes up the next day" in target_text({})[1]
+    assert "bull" in target_text({"target": "regime21"})[1] and "21-day" in target_text({"target": "regime21"})[0]
+    assert "jump model" in target_text({"target": "jump21"})[1]
+    assert set(TARGET_TEXT) == set(TARGETS)  # a new target needs its words on the page

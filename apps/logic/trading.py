@@ -790,6 +790,29 @@ def _legend_above(fig: go.Figure, height: int) -> go.Figure:
     return fig
 
 
+#: What a checkpoint's target means on the page: (what its support labels are, what it gives for each query day).
+TARGET_TEXT = {
+    "direction": ("next-day moves", "the probability that the close goes up the next day"),
+    "regime21": (
+        "21-day outcomes",
+        "the probability that the next 21 days are a *bull* regime (they return more than -2% and never fall more "
+        "than 5% below their peak)",
+    ),
+    "vol_tercile": ("21-day volatilities", "the probabilities of low, mid and high volatility over the next 21 days"),
+    "jump21": (
+        "jump-model regimes (each known 21 days later)",
+        "the probability that the statistical jump model (fitted on the training history, recorded with the "
+        "checkpoint) puts the next day in its *bull* regime",
+    ),
+}
+
+
+def target_text(options: dict[str, Any]) -> tuple[str, str]:
+    """``(support labels, query output)`` phrases of a checkpoint's recorded domain ``options`` (no ``target``:
+    next-day direction)."""
+    return TARGET_TEXT.get(options.get("target") or "direction", TARGET_TEXT["direction"])
+
+
 def probability_label(report: dict[str, Any]) -> str:
     """What a learned method's probability is, in a report of its target: ``P(up)`` (next-day direction, also
     for reports without a target), ``P(bull)`` (21-day or jump-model regime) or ``P(calm)`` (not the

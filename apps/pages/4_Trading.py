@@ -38,9 +38,11 @@ from metasuite.apps.logic.trading import (
     meta_method,
     metrics_table,
     price_figure,
+    probability_label,
     sharpe_figure,
     shipped_report,
     synthetic_market,
+    target_text,
     upload_hint,
     yfinance_market,
 )
@@ -134,11 +136,12 @@ except CheckpointError as exc:
     st.stop()
 options = meta.get("domain_options") or {}
 support, query, embargo = options.get("support_days", 126), options.get("query_days", 21), options.get("embargo", 1)
+labels_known, output = target_text(options)
 st.markdown(
     f"A **task is one asset at one date**. Every {query} trading days the meta-learned model adapts to the "
-    f"current regime from the **support**: the last **{support} trading days** whose next-day moves are already "
-    f"known ({embargo} day of embargo before the decision). It then gives, for each of the **next {query} days** "
-    "(the **query**), the probability that the close goes up the next day, from that day's price features. "
+    f"current regime from the **support**: the last **{support} trading days** whose {labels_known} are already "
+    f"known ({embargo} day{'s' if embargo != 1 else ''} of embargo before the decision). It then gives, for each of "
+    f"the **next {query} days** (the **query**), {output}, from that day's price features. "
     "The position decided at a close is **held over the next day** (one-day execution lag) and every change of "
     "position pays the costs. The **pooled** model learned from the same training tasks but never adapts; "
     "**scratch** trains a fresh network on each support window alone; the rules need no training."
@@ -294,8 +297,8 @@ how = (
 )
 st.caption(
     f"{first} to {last} ({report['data']['n_days']} trading days; {how}). {regime_note} Below the price: the position "
-    f"of **{learner}** held over each day (decided at the previous close), and its probability of 'up' on its own "
-    "0 to 1 axis (long above the dotted 0.5 line in long / flat mode)."
+    f"of **{learner}** held over each day (decided at the previous close), and its {probability_label(report)} on "
+    "its own 0 to 1 axis (long above the dotted 0.5 line in long / flat mode)."
 )
 st.plotly_chart(price_figure(result.ev, ticker, learner), key="price_chart")
 _results(report, "asset", f"{cost_bps:g} bp + {slippage_bps:g} bp slippage per unit traded")
