@@ -25,7 +25,7 @@ from metasuite.core.rl.maml_rl import FOMAMLRL, MAMLRL
 from metasuite.core.rl.pg import policy_log_prob, ppo_loss, rollout_batch, stacked, vpg_loss
 from metasuite.core.rl.returns import discounted_returns, gae, linear_baseline, normalize
 from metasuite.core.rl.rl2 import RL2
-from metasuite.core.rl.rollouts import EnvPool
+from metasuite.core.rl.rollouts import EnvPool, env_groups
 from metasuite.core.rl.tasks import EnvTask, TaskFamily, fixed_env_tasks, sample_env_tasks
 from metasuite.core.rl.train import train_rl
 from metasuite.core.tasks import generator
@@ -203,6 +203,37 @@ def test_rl2_hidden_state_carries_across_episodes_and_resets_between_trials(pool
     assert torch.equal(inputs[:, 5, -1], torch.ones(3))  # episode 2 starts with prev_done = 1
     restarted, _, _ = learner.policy(inputs[:, 5:])  # episode 2 with a hidden state reset at the boundary
     assert not torch.allclose(restarted, trial.actions[:, 1], atol=1e-4), "the hidden state was not carried over"
+
+
+class CappedLineFamily(LineFamily):
+    max_envs = 3  # as Meta-World caps its ~19 MB simulators
+
+
+def test_a_capped_family_is_stepped_in_groups_with_the_same_rollouts(pool: EnvPool) -> None:
+    """``max_envs`` caps the environments alive at once (memory must not grow with the number of test tasks):
+    policy-gradient rollouts and RL^2 trials are then collected group by group -- each task still acting with its
+    own parameters, each RL^2 trial from a zero hidden state -- and equal the all-at-once ones."""
+    assert env_groups(CappedLineFamily(), 7, 1) == [slice(0, 3), slice(3, 6), slice(6, 7)]
+    assert env_groups(CappedLineFamily(), 3, 2) == [slice(0, 1), slice(1, 2), slice(2, 3)]  # one task of 2 envs
+    assert env_groups(FAMILY, 7, 4) == [slice(0, 7)]
+    capped = EnvPool(CappedLineFamily(), "sync")
+    tasks = fixed_env_tasks(FAMILY, "train", 4, 0)
+    learner = _maml()
+    theta = stacked({k: v.detach() for k, v in learner.params().items()}, 4)
+    theta = {k: v + 0.3 * torch.arange(4.0).reshape(-1, *[1] * (v.dim() - 1)) for k, v in theta.items()}
+    theta["log_std"] = torch.full_like(theta["log_std"], -30.0)  # deterministic: actions are the tasks' means
+    got = rollout_batch(capped, tasks, learner.policy, theta, 2, generator(1), 0.9, 1.0)
+    want = rollout_batch(pool, tasks, learner.policy, theta, 2, generator(1), 0.9, 1.0)
+    assert set(capped._envs) == {2}  # one task's two rollouts per group
+    for name in ("obs", "actions", "advantages", "mask", "returns"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name))
+    rl2 = RL2(1, 1, hidden=8, episodes_per_trial=2, seed=0)
+    with torch.no_grad():
+        rl2.policy.log_std.fill_(-30.0)
+    six = fixed_env_tasks(FAMILY, "train", 6, 0)
+    grouped, whole = rl2.trials(capped, six, 1, generator(0), 2), rl2.trials(pool, six, 1, generator(0), 2)
+    torch.testing.assert_close(grouped.actions, whole.actions)  # no hidden state carried into the next group
+    capped.close()
 
 
 def test_rl2_iteration_updates_the_policy(pool: EnvPool) -> None:

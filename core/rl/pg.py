@@ -26,7 +26,7 @@ from torch.func import vmap
 
 from metasuite.core.rl.policies import Params, gaussian_forward, gaussian_log_prob, sample_gaussian
 from metasuite.core.rl.returns import discounted_returns, gae, linear_baseline, normalize
-from metasuite.core.rl.rollouts import EnvPool, Episodes
+from metasuite.core.rl.rollouts import EnvPool, Episodes, Policy, env_groups
 from metasuite.core.rl.tasks import EnvTask
 
 __all__ = ["PGBatch", "adaptation_curve", "policy_log_prob", "ppo_loss", "rollout_batch", "stacked", "vpg_loss"]
@@ -88,14 +88,21 @@ def rollout_batch(
     g, n = len(tasks), n_rollouts
     forward = vmap(lambda p, o: gaussian_forward(policy, p, o))
 
-    def act(obs: Tensor, *_: Tensor) -> Tensor:
-        mean, log_std = forward(params, obs.reshape(g, n, -1))
-        return sample_gaussian(mean, log_std.unsqueeze(1), gen).reshape(g * n, -1)
+    def actor(group: Params, size: int) -> Policy:
+        def act(obs: Tensor, *_: Tensor) -> Tensor:
+            mean, log_std = forward(group, obs.reshape(size, n, -1))
+            return sample_gaussian(mean, log_std.unsqueeze(1), gen).reshape(size * n, -1)
+
+        return act
 
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    parts = []
     with torch.no_grad():
-        episodes = pool.run([t for t in tasks for _ in range(n)], act, 1, seed)
-    return _grouped(episodes, g, policy, params, gamma, lam)
+        for sl in env_groups(pool.family, g, n):  # all at once unless the family caps its environments
+            group = {k: v[sl] for k, v in params.items()}
+            envs = [t for t in tasks[sl] for _ in range(n)]
+            parts.append(pool.run(envs, actor(group, sl.stop - sl.start), 1, seed + sl.start * n))
+    return _grouped(Episodes.cat(parts), g, policy, params, gamma, lam)
 
 
 def _grouped(episodes: Episodes, g: int, policy: nn.Module, params: Params, gamma: float, lam: float) -> PGBatch:

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from metasuite.core.rl.pg import ppo_loss
 from metasuite.core.rl.policies import RecurrentGaussianPolicy, gaussian_log_prob, sample_gaussian
 from metasuite.core.rl.returns import gae, normalize
-from metasuite.core.rl.rollouts import EnvPool, Episodes, Policy
+from metasuite.core.rl.rollouts import EnvPool, Episodes, Policy, env_groups
 from metasuite.core.rl.tasks import EnvTask
 
 __all__ = ["RL2"]
@@ -106,8 +106,13 @@ class RL2(nn.Module):
     ) -> Episodes:
         """``n_trials`` trials of ``n_episodes`` episodes for every task (environment ``b`` solves task ``b // n``)."""
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
-        with torch.no_grad():
-            return pool.run([t for t in tasks for _ in range(n_trials)], self.act_fn(gen), n_episodes, seed)
+        envs = [t for t in tasks for _ in range(n_trials)]
+        with torch.no_grad():  # a fresh trial policy (zero hidden state) for each group of environments
+            parts = [
+                pool.run(envs[sl], self.act_fn(gen), n_episodes, seed + sl.start)
+                for sl in env_groups(pool.family, len(envs))
+            ]
+        return Episodes.cat(parts)
 
     def iteration(
         self,

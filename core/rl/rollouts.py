@@ -21,7 +21,7 @@ from torch import Tensor
 
 from metasuite.core.rl.tasks import EnvTask, TaskFamily
 
-__all__ = ["ENV_MODES", "EnvPool", "Episodes", "Policy", "collect", "make_vector_env"]
+__all__ = ["ENV_MODES", "EnvPool", "Episodes", "Policy", "collect", "env_groups", "make_vector_env"]
 
 ENV_MODES = ("native", "sync", "async")
 
@@ -60,6 +60,13 @@ class Episodes:
     def returns(self) -> Tensor:
         """Undiscounted return of every episode, (B, E)."""
         return (self.rewards * self.mask).sum(-1)
+
+    @classmethod
+    def cat(cls, parts: Sequence[Episodes]) -> Episodes:
+        """The environments of ``parts`` one after the other (along ``B``)."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*(torch.cat([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
 
 
 def make_vector_env(family: TaskFamily, num_envs: int, mode: str = "native") -> gymnasium.vector.VectorEnv:
@@ -123,7 +130,8 @@ def collect(
 class EnvPool:
     """Vector environments of one family, built once per size and reused (``mode`` in :data:`ENV_MODES`).
 
-    ``run(tasks, policy, n_episodes, seed)`` is :func:`collect` on the pool's ``len(tasks)`` environments.
+    ``run(tasks, policy, n_episodes, seed)`` is :func:`collect` on the pool's ``len(tasks)`` environments. Callers
+    with many tasks step them in :func:`env_groups` (the family's ``max_envs`` at a time).
     """
 
     def __init__(self, family: TaskFamily, mode: str = "native"):
@@ -140,3 +148,11 @@ class EnvPool:
         for envs in self._envs.values():
             envs.close()
         self._envs.clear()
+
+
+def env_groups(family: TaskFamily, n_tasks: int, per_task: int = 1) -> list[slice]:
+    """Consecutive groups of ``n_tasks`` tasks of ``per_task`` environments each, as few as fit the family's
+    :attr:`~metasuite.core.rl.tasks.TaskFamily.max_envs` environments at once (at least one task per group): memory
+    then does not grow with the number of tasks (a Meta-World simulator is ~19 MB; 500 at once held 13 GB)."""
+    size = n_tasks if family.max_envs is None else max(1, family.max_envs // max(1, per_task))
+    return [slice(lo, min(lo + size, n_tasks)) for lo in range(0, n_tasks, size)]

@@ -47,13 +47,15 @@ class EnvTask:
 class TaskFamily(ABC):
     """A distribution of MDPs with disjoint train / val / test task sets.
 
-    Class attributes: ``name``, ``horizon`` (steps per episode), ``obs_dim``, ``act_dim``.
+    Class attributes: ``name``, ``horizon`` (steps per episode), ``obs_dim``, ``act_dim``, ``max_envs``.
     """
 
     name: ClassVar[str]
     horizon: ClassVar[int]
     obs_dim: ClassVar[int]
     act_dim: ClassVar[int]
+    #: The most environments stepped together (memory: a family whose environments are heavy caps it); None: all.
+    max_envs: ClassVar[int | None] = None
 
     @abstractmethod
     def sample(self, split: str, generator: torch.Generator) -> EnvTask:
