@@ -349,7 +349,7 @@ class TradingDomain(Domain):
             target=None if self.target.name == "direction" else self.target.name,
             **self.target.options(),
             features=None if features == "base" else features,
-            jump_model=self.target.jump.params() if self.target.jump is not None else None,
+            jump_model=jump_model if self.target.name == "jump21" else None,
         )
         if source == "synthetic":
             opts.update(
@@ -442,13 +442,13 @@ class TradingDomain(Domain):
         """The target with everything it learns from the training period (``vol_tercile``: the tercile cut-offs
         of the training assets' forward volatility on the days whose 21 days end by the training period's end;
         ``jump21``: the jump model, fitted on the training assets' closes up to the training period's end)."""
-        if self.target.name == "jump21" and self.target.jump is None:
+        if self.target.fitted:
+            return self.target
+        if self.target.name == "jump21":
             series, ranges = self.split_series("train", targeted=False)
             closes = [s.prices["close"].iloc[:hi] for s, (_, hi) in zip(series, ranges) if hi > 0]
             self.target = self.target.with_jump_model(closes)
             self.options["jump_model"] = self.target.jump.params()  # recorded: evaluation labels with this model
-            return self.target
-        if self.target.name != "vol_tercile" or self.target.vol_cutoffs is not None:
             return self.target
         series, ranges = self.split_series("train", targeted=False)
         vols = []
@@ -587,9 +587,7 @@ class TradingDomain(Domain):
             and self.train_end is None
             and self.val_end is None
             and not self.test_tickers
-            and self.target.vol_cutoffs is None
-            and self.target.name != "vol_tercile"
-            and not (self.target.name == "jump21" and self.target.jump is None)
+            and self.target.fitted  # nothing to learn from this data's training period first
             and self.data_dir is not None
             and Path(self.data_dir).is_dir()
         )

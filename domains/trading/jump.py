@@ -202,8 +202,6 @@ class JumpModelStrategy:
     ) -> JumpModelStrategy:
         """Fit on the closes ``train_close`` (``features``: their :func:`regime_features`, or those of a longer
         history); returns ``self``. :class:`DataError` when too short."""
-        if self.jump_penalty < 0 or self.n_init < 1:
-            raise DataError(f"need jump_penalty >= 0 and n_init >= 1, got {self.jump_penalty}, {self.n_init}")
         f = self._features(check_close(train_close, name="train_close"), features)
         returns = np.log(train_close.astype(np.float64)).diff().reindex(f.index).to_numpy()
         return self._fit_features(f, returns, warm_start)
@@ -212,8 +210,6 @@ class JumpModelStrategy:
         """Fit one model on the training closes of several assets: their :func:`regime_features` stacked (each
         asset's own causal features; the few artificial jumps where one asset's days end and the next one's
         begin cost the objective at most ``jump_penalty`` each), one clipping / scaling for all. Returns ``self``."""
-        if self.jump_penalty < 0 or self.n_init < 1:
-            raise DataError(f"need jump_penalty >= 0 and n_init >= 1, got {self.jump_penalty}, {self.n_init}")
         frames, returns = [], []
         for close in train_closes:
             f = self._features(check_close(close, name="train_close"), None)
@@ -226,6 +222,8 @@ class JumpModelStrategy:
     def _fit_features(
         self, f: pd.DataFrame, returns: np.ndarray, warm_start: JumpModelStrategy | None
     ) -> JumpModelStrategy:
+        if self.jump_penalty < 0 or self.n_init < 1:
+            raise DataError(f"need jump_penalty >= 0 and n_init >= 1, got {self.jump_penalty}, {self.n_init}")
         if len(f) < self.MIN_TRAIN_DAYS:
             raise DataError(
                 f"the jump model needs at least {self.MIN_TRAIN_DAYS} training days with features (60 days of "
@@ -248,8 +246,7 @@ class JumpModelStrategy:
         """The fitted model as JSON-ready numbers (penalty, clipping bounds, scaling, centres): what a checkpoint
         records so that evaluation uses the very model its labels came from. Round-trips exactly
         (:meth:`from_params`)."""
-        if not hasattr(self, "centers_"):
-            raise DataError("JumpModelStrategy is not fitted: call .fit(train_close) first")
+        self._check_fitted()
         scaler = self.scaler_.scaler
         return {
             "jump_penalty": float(self.jump_penalty),
@@ -283,14 +280,17 @@ class JumpModelStrategy:
         model.centers_ = centers
         return model
 
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "centers_"):
+            raise DataError("JumpModelStrategy is not fitted: call .fit(train_close) first")
+
     def _standardised(self, f: pd.DataFrame) -> np.ndarray:
         x = self.clipper_.transform(f.to_numpy(np.float64))  # arrays: numpy's clip, not pandas'
         return np.asarray(self.scaler_.scaler.transform(x), dtype=np.float64)
 
     def online_states(self, close: pd.Series, *, features: pd.DataFrame | None = None) -> pd.Series:
         """The online state (0 bull, 1 bear) of each day of ``close``; NaN before its features exist."""
-        if not hasattr(self, "centers_"):
-            raise DataError("JumpModelStrategy is not fitted: call .fit(train_close) first")
+        self._check_fitted()
         f = self._features(close, features)
         states = pd.Series(np.nan, index=close.index)
         if len(f):
@@ -306,8 +306,7 @@ class JumpModelStrategy:
         The DP's forward differences ``d`` up to ``u = k + lag`` depend on days ``<= u`` only; the path is traced
         back from ``u``'s cheaper state ``lag`` steps with the E-step's rule, for every ``k`` at once.
         """
-        if not hasattr(self, "centers_"):
-            raise DataError("JumpModelStrategy is not fitted: call .fit(train_close) first")
+        self._check_fitted()
         if lag < 0:
             raise DataError(f"lag must be >= 0, got {lag}")
         out = np.full(len(close), -1, dtype=np.int64)

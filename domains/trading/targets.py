@@ -88,6 +88,14 @@ class Target:
         return _HORIZON[self.name]
 
     @property
+    def fitted(self) -> bool:
+        """True once everything the target learns from the training period is there (``vol_tercile``: its
+        cut-offs; ``jump21``: its jump model); always for the others."""
+        if self.name == "vol_tercile":
+            return self.vol_cutoffs is not None
+        return self.jump is not None if self.name == "jump21" else True
+
+    @property
     def class_names(self) -> tuple[str, ...]:
         return _CLASSES[self.name]
 
@@ -114,7 +122,7 @@ class Target:
         elif self.name == "jump21":
             if self.jump is None:
                 raise TaskError("the jump21 target has no jump model yet: fit it on the training period first")
-            state = self.jump.delayed_states(pd.Series(np.exp(logc)), self.horizon - 1)
+            state = self.jump.delayed_states(pd.Series(np.asarray(close, dtype=np.float64)), self.horizon - 1)
             nxt = np.append(state[1:], -1)  # day t's label: the state of day t + 1, known at t + horizon
             known &= nxt >= 0
             y = nxt == 0
