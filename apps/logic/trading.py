@@ -790,19 +790,26 @@ def _legend_above(fig: go.Figure, height: int) -> go.Figure:
     return fig
 
 
-#: What a checkpoint's target means on the page: (what its support labels are, what it gives for each query day).
+#: What a checkpoint's target means on the page: (what its support labels are, what it gives for each query day,
+#: the name of the probability its positions trade).
 TARGET_TEXT = {
-    "direction": ("next-day moves", "the probability that the close goes up the next day"),
+    "direction": ("next-day moves", "the probability that the close goes up the next day", "P(up)"),
     "regime21": (
         "21-day outcomes",
         "the probability that the next 21 days are a *bull* regime (they return more than -2% and never fall more "
         "than 5% below their peak)",
+        "P(bull)",
     ),
-    "vol_tercile": ("21-day volatilities", "the probabilities of low, mid and high volatility over the next 21 days"),
+    "vol_tercile": (
+        "21-day volatilities",
+        "the probabilities of low, mid and high volatility over the next 21 days",
+        "P(calm)",
+    ),
     "jump21": (
         "jump-model regimes (each known 21 days later)",
         "the probability that the statistical jump model (fitted on the training history, recorded with the "
         "checkpoint) puts the next day in its *bull* regime",
+        "P(bull)",
     ),
 }
 
@@ -810,15 +817,14 @@ TARGET_TEXT = {
 def target_text(options: dict[str, Any]) -> tuple[str, str]:
     """``(support labels, query output)`` phrases of a checkpoint's recorded domain ``options`` (no ``target``:
     next-day direction)."""
-    return TARGET_TEXT.get(options.get("target") or "direction", TARGET_TEXT["direction"])
+    return TARGET_TEXT.get(options.get("target") or "direction", TARGET_TEXT["direction"])[:2]
 
 
 def probability_label(report: dict[str, Any]) -> str:
     """What a learned method's probability is, in a report of its target: ``P(up)`` (next-day direction, also
     for reports without a target), ``P(bull)`` (21-day or jump-model regime) or ``P(calm)`` (not the
     high-volatility tercile)."""
-    names = {"regime21": "P(bull)", "jump21": "P(bull)", "vol_tercile": "P(calm)"}
-    return names.get(report["setting"].get("target", ""), "P(up)")
+    return TARGET_TEXT.get(report["setting"].get("target") or "direction", TARGET_TEXT["direction"])[2]
 
 
 def price_figure(ev: TradingEvaluation, ticker: str, method: str | None = None) -> go.Figure:
