@@ -110,6 +110,22 @@ def test_the_domain_option_enters_fingerprint_options_and_pools(tmp_path: Path) 
     assert DrivingDomain(**options).fingerprint() == DrivingDomain(images_per_class=2).fingerprint()
 
 
+def test_mix_plain_pools_hold_the_plain_frames_then_the_randomised_ones(tmp_path: Path) -> None:
+    common = {"cache_dir": str(tmp_path), "images_per_class": 1}
+    plain, dr = DrivingDomain(**common).pool("val"), DrivingDomain(randomise=1, **common).pool("val")
+    mixed_domain = DrivingDomain.from_options({**common, "randomise": "1", "mix_plain": "true"})
+    mixed = mixed_domain.pool("val")
+    assert mixed.keys() == plain.keys()
+    for env in mixed:
+        for c, frames in mixed[env].items():
+            assert frames.shape[0] == 2  # twice the frames
+            np.testing.assert_array_equal(frames, np.concatenate([plain[env][c], dr[env][c]]))
+    assert mixed_domain.options["mix_plain"] is True
+    assert mixed_domain.fingerprint() != DrivingDomain(randomise=1, **common).fingerprint()
+    with pytest.raises(OptionError, match=r"mix_plain.*randomise > 0"):
+        DrivingDomain(mix_plain=True)
+
+
 def test_magnitudes_scale_with_the_level_and_every_camera_effect_fires() -> None:
     half, full = Randomiser(7, 0.5).draws, Randomiser(7, 1.0).draws
     assert math.isclose(half.lens_k, full.lens_k / 2) and math.isclose(half.skew, full.skew / 2)

@@ -49,6 +49,8 @@ def test_splits_are_disjoint_and_are_metaworlds_own() -> None:
     assert len(goals["train"] | goals["val"] | goals["test"]) == 100  # 100 distinct goals: none shared
     drawn = fixed_env_tasks(family, "val", 30, 0)
     assert drawn == fixed_env_tasks(family, "val", 30, 0) and all(t.params in family.split_tasks["val"] for t in drawn)
+    fifty = fixed_env_tasks(family, "test", 50, 0)  # an evaluation of 50 tasks is the 50 test goals, each once
+    assert sorted(map(str, (t.params for t in fifty))) == sorted(map(str, family.split_tasks["test"]))
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         family.sample("dev", generator(0))
     ml10 = MetaWorldFamily("ML10", horizon=20)

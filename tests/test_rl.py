@@ -256,6 +256,25 @@ def test_fixed_env_tasks_are_seeded_prefix_stable_and_split() -> None:
     assert all(t.params["goal"] < 0 for t in tasks) and all(t.split == "test" for t in tasks)
 
 
+class ListedLineFamily(LineFamily):
+    """Seven goals per split, as a list (like Meta-World's 50 per class)."""
+
+    def finite_tasks(self, split: str) -> list[dict[str, Any]]:
+        return [{"goal": (i + 1.0) * (-1 if split == "test" else 1)} for i in range(7)]
+
+
+def test_fixed_env_tasks_of_a_listed_family_use_every_task_before_repeating_one() -> None:
+    family = ListedLineFamily()
+    listed = family.finite_tasks("test")
+    tasks = fixed_env_tasks(family, "test", 17, 3)
+    goals = [t.params["goal"] for t in tasks]
+    # the first 7 are the 7 tasks, each once; so are the next 7; the last 3 are distinct
+    assert sorted(goals[:7]) == sorted(g["goal"] for g in listed) == sorted(goals[7:14])
+    assert len(set(goals[14:])) == 3 and all(t.split == "test" for t in tasks)
+    assert tasks[:5] == fixed_env_tasks(family, "test", 5, 3)  # prefix-stable
+    assert goals[:7] != [t.params["goal"] for t in fixed_env_tasks(family, "test", 7, 4)]  # the order is seeded
+
+
 def _train(out: Path, steps: int = 4, **kw: Any) -> dict[str, Any]:
     config = {"steps": steps, "meta_batch_size": 2, "val_every": 2, "val_tasks": 2, "checkpoint_every": 2}
     return train_rl(

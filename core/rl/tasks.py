@@ -5,7 +5,9 @@ MDP per goal). :meth:`TaskFamily.sample` draws an :class:`EnvTask` of a split wi
 :meth:`TaskFamily.make_env` builds one Gymnasium environment whose ``task`` attribute selects the MDP, and
 :meth:`TaskFamily.make_vector_env` may build a natively batched one. The splits are disjoint by
 construction (the family decides how: navigation gives each split its own cells of the goal square), and
-:func:`fixed_env_tasks` gives the reproducible evaluation list: task ``i`` is drawn with ``generator(seed, i)``.
+:func:`fixed_env_tasks` gives the reproducible evaluation list: task ``i`` is drawn with ``generator(seed, i)``, or,
+for a family with a finite task list (Meta-World's 50 goals per class), the list in a seeded order, so that 50
+evaluation tasks are the 50 goals, each once (and the next 50 another order of them).
 
 Example
 -------
@@ -76,6 +78,11 @@ class TaskFamily(ABC):
         goal = task.params.get("goal")
         return None if goal is None else np.asarray(goal, dtype=float)
 
+    def finite_tasks(self, split: str) -> list[dict[str, Any]] | None:
+        """Every task of ``split`` as its ``params``, when the split is a finite list (Meta-World), so that
+        evaluation lists draw them without replacement; None (the default) for a continuous family."""
+        return None
+
 
 def sample_env_tasks(family: TaskFamily, split: str, n: int, gen: torch.Generator) -> list[EnvTask]:
     """``n`` tasks of ``split`` drawn one after the other with ``gen``."""
@@ -83,8 +90,21 @@ def sample_env_tasks(family: TaskFamily, split: str, n: int, gen: torch.Generato
 
 
 def fixed_env_tasks(family: TaskFamily, split: str, n: int, seed: int) -> list[EnvTask]:
-    """A fixed list of ``n`` tasks: task ``i`` is drawn with ``generator(seed, i)`` (prefix-stable)."""
-    return [family.sample(split, generator(seed, i)) for i in range(n)]
+    """A fixed list of ``n`` tasks (prefix-stable: the first ``m`` of ``n`` are the list of ``m``).
+
+    Task ``i`` is drawn with ``generator(seed, i)``; but where the family's split is a finite list of ``m`` tasks
+    (:meth:`TaskFamily.finite_tasks`), tasks ``0..m-1`` are that list in a seeded order, ``m..2m-1`` another seeded
+    order, and so on: no task is repeated before every task has been used (drawing 50 of Meta-World's 50 test
+    goals with replacement would leave about 18 of them out and count others twice).
+    """
+    listed = family.finite_tasks(split)
+    if listed is None:
+        return [family.sample(split, generator(seed, i)) for i in range(n)]
+    if not listed:
+        raise ValueError(f"{family.name} has no {split!r} tasks")
+    m = len(listed)
+    orders = [torch.randperm(m, generator=generator(seed, "order", c)).tolist() for c in range(-(-n // m))]
+    return [EnvTask(dict(listed[orders[i // m][i % m]]), split) for i in range(n)]
 
 
 def tasks_for_envs(name: str, values: Any, num_envs: int, owner: str) -> list[EnvTask]:

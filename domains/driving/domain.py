@@ -168,6 +168,10 @@ class DrivingDomain(Domain):
         unchanged (``render.randomise``). Every split is rendered this way, so evaluate a model trained with
         randomisation with ``--option randomise=0`` to score it on the plain frames. Enters the cache key and
         the fingerprint when > 0; ignored for real frames (``data_dir``).
+    mix_plain : bool
+        With ``randomise`` > 0, every environment's pool holds its plain frames *and* their randomised renders
+        (twice the frames, half of them plain), so training sees both the renderer's own look and the randomised
+        ones (the level-0 scores are what randomisation alone cost). In the fingerprint when set.
     """
 
     name = "driving"
@@ -183,6 +187,7 @@ class DrivingDomain(Domain):
         Option("cache_dir", Path, None, "where rendered pools are cached (default: the user cache)", flag=False),
         Option("skip_unreadable", bool, False, "skip unreadable image files with a warning (else refused)", flag=False),
         Option("randomise", float, 0.0, "domain randomisation of rendered frames: 0 off, 1 standard, at most 2"),
+        Option("mix_plain", bool, False, "with randomise > 0: pools hold the plain frames too (half plain)"),
         Option(
             "split_by",
             str,
@@ -202,6 +207,7 @@ class DrivingDomain(Domain):
         skip_unreadable: bool = False,
         randomise: float = 0.0,
         split_by: str = "auto",
+        mix_plain: bool = False,
     ):
         if split_by not in SPLIT_RULES:
             raise OptionError(f"option split_by: choose one of {', '.join(SPLIT_RULES)}, got {split_by!r}")
@@ -211,6 +217,8 @@ class DrivingDomain(Domain):
             randomise = check_level(randomise)
         except ValueError as exc:
             raise OptionError(f"option randomise: {exc}") from exc
+        if mix_plain and not randomise:
+            raise OptionError("option mix_plain mixes plain frames into randomised ones: set randomise > 0 too")
         super().__init__(
             data_dir=data_dir,
             image_size=image_size,
@@ -219,8 +227,10 @@ class DrivingDomain(Domain):
             **({"skip_unreadable": True} if skip_unreadable else {}),
             **({"randomise": randomise} if randomise else {}),  # level 0 records what it always did
             **({"split_by": split_by} if split_by != "auto" else {}),
+            **({"mix_plain": True} if mix_plain else {}),
         )
         self.split_by = split_by
+        self.mix_plain = bool(mix_plain)
         self.randomise = randomise
         self.skip_unreadable = bool(skip_unreadable)
         self.hidden = int(hidden)
@@ -297,15 +307,20 @@ class DrivingDomain(Domain):
             if self.data_dir is None:
                 seed = SEEN_IMAGE_SEED if split == "seen" else TRAIN_IMAGE_SEED
                 pool: ImagePool = {}
+                levels = (0.0, self.randomise) if self.mix_plain else (self.randomise,)
                 for env in envs:
-                    arr = cached_pool(
-                        Environment.from_name(env),
-                        self.images_per_class,
-                        self.image_size,
-                        seed,
-                        self.cache_dir,
-                        randomise=self.randomise,
-                    )
+                    arrs = [
+                        cached_pool(
+                            Environment.from_name(env),
+                            self.images_per_class,
+                            self.image_size,
+                            seed,
+                            self.cache_dir,
+                            randomise=level,
+                        )
+                        for level in levels
+                    ]
+                    arr = np.concatenate(arrs, axis=1)  # (classes, frames, H, W, 3): plain frames first when mixed
                     pool[env] = {c: arr[i] for i, c in enumerate(SCENE_CLASSES)}
                 self._pools[split] = pool
             else:
@@ -418,6 +433,7 @@ class DrivingDomain(Domain):
     def fingerprint(self) -> str:
         if self.data_dir is None:
             blob = f"{renderer_fingerprint(self.randomise)}|{self.image_size}|{self.images_per_class}"
+            blob += "|mix_plain" if self.mix_plain else ""
         else:
             files = sorted(str(p.relative_to(self.data_dir)) for p in self.data_dir.rglob("*") if p.is_file())
             blob = "|".join(files) + f"|{self.image_size}" + (f"|{self.split_by}" if self.split_by != "auto" else "")

@@ -389,6 +389,12 @@ class MetaWorldFamily(TaskFamily):
         tasks = self.split_tasks[split]
         return EnvTask(dict(tasks[int(torch.randint(0, len(tasks), (1,), generator=generator))]), split)
 
+    def finite_tasks(self, split: str) -> list[dict[str, Any]]:
+        """The split's Meta-World tasks (evaluation lists use each once before repeating any)."""
+        if split not in self.split_tasks:
+            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(self.split_tasks)}")
+        return self.split_tasks[split]
+
     def make_env(self) -> MetaWorldEnv:
         return MetaWorldEnv(self.horizon)
 
