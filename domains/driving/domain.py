@@ -218,7 +218,10 @@ class DrivingDomain(Domain):
         except ValueError as exc:
             raise OptionError(f"option randomise: {exc}") from exc
         if mix_plain and not randomise:
-            raise OptionError("option mix_plain mixes plain frames into randomised ones: set randomise > 0 too")
+            raise OptionError(
+                "option mix_plain mixes plain frames into randomised ones: set randomise > 0 too (to score a "
+                "mix_plain checkpoint on the plain frames alone: --option randomise=0 --option mix_plain=false)"
+            )
         super().__init__(
             data_dir=data_dir,
             image_size=image_size,
