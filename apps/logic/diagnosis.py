@@ -98,7 +98,7 @@ __all__ = [
 #: The shipped checkpoint: a run folder holding ``best.safetensors`` + ``best.json``.
 DEFAULT_CHECKPOINT = shipped_checkpoint("diagnosis", "fomaml")
 #: The shipped checkpoint meta-trained on real MIT-BIH DS1 patients, for records of a local MIT-BIH folder.
-MITDB_CHECKPOINT = shipped_checkpoint("diagnosis", "fomaml-mitdb")
+MITDB_CHECKPOINT = shipped_checkpoint("diagnosis", "metasgd-mitdb")
 #: The app's synthetic cohort (patients per split) and recording length (minutes). Twelve training
 #: patients of 15 minutes are ~13k beats: enough for a stand-in that beats chance, small enough to
 #: generate in a few seconds and meta-train in minutes. 15 minutes leaves >= 5 minutes of query beats
