@@ -155,7 +155,9 @@ _COMPARISON_NOTES = {
     "patient's support beats; the adapted model is the meta-learned network after adapting on them.",
     UNADAPTED: "Both columns are the same meta-learned network: once with zero inner steps (its meta-learned "
     "initialisation, before it has seen this patient's support beats) and once adapted on them. No global model "
-    "trained on other patients is compared here.",
+    "trained on other patients is compared here. An initialisation meta-learned for adaptation (MAML, Meta-SGD) is "
+    "a starting point for the inner steps, not a classifier: before adaptation it may label almost every beat "
+    "wrongly, which says nothing about the adapted model.",
 }
 
 
