@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,3 +154,28 @@ def test_bad_inputs_raise_actionable_errors(close) -> None:
         tsmom(close, 21, 252)
     with pytest.raises(DataError, match="Series"):
         buy_and_hold(close.to_numpy())
+
+
+def test_hmm_fit_drops_only_hmmlearns_round_off_convergence_warning(close, monkeypatch, caplog) -> None:
+    hmm_log = logging.getLogger("hmmlearn.base")
+    make = HMMRegimeStrategy._model
+
+    def noisy_model(self, seed, warm_start):  # type: ignore[no-untyped-def]
+        model = make(self, seed, warm_start)
+        fit = model.fit
+
+        def logged_fit(x):  # type: ignore[no-untyped-def]
+            hmm_log.warning("Model is not converging.  Current: 1.0 is not greater than 1.0000001. Delta is -1e-7")
+            hmm_log.warning("Fitting a model with 7 free scalar parameters with only 3 data points")
+            return fit(x)
+
+        model.fit = logged_fit
+        return model
+
+    monkeypatch.setattr(HMMRegimeStrategy, "_model", noisy_model)
+    with caplog.at_level(logging.WARNING, logger="hmmlearn.base"):
+        HMMRegimeStrategy(seed=0, n_restarts=2).fit(close.iloc[:400])
+        hmm_log.warning("Model is not converging after the fit")  # the filter is gone again
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("free scalar parameters" in m for m in messages) == 2  # other warnings pass, once per restart
+    assert [m for m in messages if m.startswith("Model is not converging")] == ["Model is not converging after the fit"]

@@ -25,8 +25,10 @@ Econometrica 57(2):357-384, 1989.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -73,6 +75,25 @@ def one_thread() -> Any:
     if not _THREADPOOLS:
         _THREADPOOLS.append(ThreadpoolController())
     return _THREADPOOLS[0].limit(limits=1)
+
+
+class _NotConvergingFilter(logging.Filter):
+    """Drops hmmlearn's "Model is not converging" warning: EM's log-likelihood dipping by round-off between two
+    iterations (it is printed per restart and per refit, dozens of lines per evaluation); every other hmmlearn
+    warning passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Model is not converging")
+
+
+@contextlib.contextmanager
+def _quiet_em() -> Iterator[None]:
+    logger, only = logging.getLogger("hmmlearn.base"), _NotConvergingFilter()
+    logger.addFilter(only)
+    try:
+        yield
+    finally:
+        logger.removeFilter(only)
 
 
 def log_returns(close: pd.Series) -> pd.Series:
@@ -199,7 +220,7 @@ class HMMRegimeStrategy:
         x = self.features(returns)
         best, best_ll = None, -math.inf
         seeds = [self.seed] if warm_start is not None else range(self.seed, self.seed + self.n_restarts)
-        with one_thread():
+        with one_thread(), _quiet_em():
             for s in seeds:
                 model = self._model(s, warm_start)
                 model.fit(x)
