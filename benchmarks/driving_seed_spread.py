@@ -29,6 +29,7 @@ RUNS = {  # run folder -> (label, randomisation)
     "pn-seed1": ("plain, seed 1", "plain"),
     "pn-seed2": ("plain, seed 2", "plain"),
     "dr25-seed1": ("randomise 0.25, seed 1", "randomise=0.25"),
+    "dr25-seed2": ("randomise 0.25, seed 2", "randomise=0.25"),
     "dr-mix-0.5": ("randomise 0.5 + plain frames, seed 0", "randomise=0.5, mix_plain"),
 }
 SETTINGS = {
