@@ -814,17 +814,22 @@ TARGET_TEXT = {
 }
 
 
+def _target_entry(target: str | None) -> tuple[str, str, str]:
+    """:data:`TARGET_TEXT`'s entry of ``target`` (None, empty or unknown: next-day direction)."""
+    return TARGET_TEXT.get(target or "direction", TARGET_TEXT["direction"])
+
+
 def target_text(options: dict[str, Any]) -> tuple[str, str]:
     """``(support labels, query output)`` phrases of a checkpoint's recorded domain ``options`` (no ``target``:
     next-day direction)."""
-    return TARGET_TEXT.get(options.get("target") or "direction", TARGET_TEXT["direction"])[:2]
+    return _target_entry(options.get("target"))[:2]
 
 
 def probability_label(report: dict[str, Any]) -> str:
     """What a learned method's probability is, in a report of its target: ``P(up)`` (next-day direction, also
     for reports without a target), ``P(bull)`` (21-day or jump-model regime) or ``P(calm)`` (not the
     high-volatility tercile)."""
-    return TARGET_TEXT.get(report["setting"].get("target") or "direction", TARGET_TEXT["direction"])[2]
+    return _target_entry(report["setting"].get("target"))[2]
 
 
 def price_figure(ev: TradingEvaluation, ticker: str, method: str | None = None) -> go.Figure:

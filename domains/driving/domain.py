@@ -323,7 +323,8 @@ class DrivingDomain(Domain):
                         )
                         for level in levels
                     ]
-                    arr = np.concatenate(arrs, axis=1)  # (classes, frames, H, W, 3): plain frames first when mixed
+                    # (classes, frames, H, W, 3): plain frames first when mixed; one level is used as loaded
+                    arr = arrs[0] if len(arrs) == 1 else np.concatenate(arrs, axis=1)
                     pool[env] = {c: arr[i] for i, c in enumerate(SCENE_CLASSES)}
                 self._pools[split] = pool
             else:

@@ -384,9 +384,7 @@ class MetaWorldFamily(TaskFamily):
 
     def sample(self, split: str, generator: torch.Generator) -> EnvTask:
         """One task of ``split``, uniform over its Meta-World tasks (with replacement across draws)."""
-        if split not in self.split_tasks:
-            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(self.split_tasks)}")
-        tasks = self.split_tasks[split]
+        tasks = self.finite_tasks(split)
         return EnvTask(dict(tasks[int(torch.randint(0, len(tasks), (1,), generator=generator))]), split)
 
     def finite_tasks(self, split: str) -> list[dict[str, Any]]:
