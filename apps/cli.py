@@ -120,6 +120,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             finetune_steps=args.finetune_steps,
             finetune_lr=args.finetune_lr,
             calibrate=args.calibrate,
+            prior_shift=args.prior_shift,
             support_views=args.support_views,
             settings={o.name: getattr(args, o.name) for o in args.evaluation_specs},
             progress=not args.quiet,
@@ -395,6 +396,15 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="calibrate per-class decision thresholds of each meta-learner on N validation tasks (imbalanced classes)",
+    )
+    s.add_argument(
+        "--prior-shift",
+        type=float,
+        default=0.0,
+        metavar="TAU",
+        help="add TAU x the log class frequencies of each task's own support to the logits of every method fitted "
+        "with a class-balanced loss (imbalanced classes, e.g. ECG beats; 1 = Bayes' correction; choose TAU on "
+        "--split val)",
     )
     s.add_argument(
         "--support-views",

@@ -106,6 +106,11 @@ class ScratchBaseline:
     name: str = "scratch"
     kind: str = "baseline"
 
+    @property
+    def balanced(self) -> bool:
+        """Fitted with a class-balanced loss (the config's ``balanced``): its logits assume equal class priors."""
+        return self.config.balanced
+
     def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
         bb_name, kwargs = self.domain.backbone_spec("scratch", self.n_way)
         if self.domain.kind == "classification":
@@ -159,6 +164,11 @@ class FinetuneBaseline:
     new_head: bool = True  # False for fixed-label-space tasks: keep the pre-trained global head
     name: str = "pretrain+finetune"
     kind: str = "baseline"
+
+    @property
+    def balanced(self) -> bool:
+        """Fitted with a class-balanced loss (the config's ``balanced``): its logits assume equal class priors."""
+        return self.config.balanced
 
     def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
         model = copy.deepcopy(self.pretrained)
@@ -244,6 +254,7 @@ class PooledBaseline:
     name: str = "pooled (no adaptation)"
     kind: str = "baseline"
     fixed_label_space: bool = False
+    balanced: bool = False  # pre-trained with a class-balanced loss (``BaselineConfig.balanced``)
 
     def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
         if self.fixed_label_space:
@@ -282,7 +293,11 @@ def build_baselines(
     if domain.kind == "classification":
         out.append(LogRegBaseline(pretrained, n_way, config))
         if domain.fixed_label_space:
-            out.append(PooledBaseline(pretrained, name="global model (no adaptation)", fixed_label_space=True))
+            out.append(
+                PooledBaseline(
+                    pretrained, name="global model (no adaptation)", fixed_label_space=True, balanced=config.balanced
+                )
+            )
         elif domain.shared_classes:
-            out.append(PooledBaseline(pretrained))
+            out.append(PooledBaseline(pretrained, balanced=config.balanced))
     return out

@@ -31,6 +31,7 @@ __all__ = [
     "EVAL_SCHEMA_KEYS",
     "MetaMethod",
     "Method",
+    "PriorShift",
     "calibrate_bias",
     "eval_tasks",
     "evaluate",
@@ -40,6 +41,8 @@ __all__ = [
     "format_table",
     "mean_ci",
     "merge_reports",
+    "support_log_prior",
+    "trained_balanced",
 ]
 
 EVAL_SCHEMA_KEYS = ("domain", "setting", "results")
@@ -85,6 +88,11 @@ class MetaMethod:
 
     def __post_init__(self) -> None:
         self.name = self.name or self.learner.name
+
+    @property
+    def balanced(self) -> bool:
+        """Whether the learner adapts with a class-balanced loss (its logits then assume equal class priors)."""
+        return bool(getattr(self.learner, "balanced_loss", False))
 
     def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
         learner = self.learner
@@ -147,6 +155,60 @@ def calibrate_bias(method: MetaMethod, tasks: Sequence[Task], n_classes: int, st
 
     opt.step(closure)
     return torch.cat([torch.zeros(1, dtype=torch.float64), free.detach()]).float()
+
+
+def support_log_prior(task: Task, n_classes: int) -> Tensor:
+    """``(n_classes,)`` log class frequencies of ``task``'s support labels (masked entries left out), add-one
+    smoothed: ``log((count_c + 1) / (n + n_classes))`` -- a class absent from the support keeps a finite prior."""
+    y = task.support_y if task.support_mask is None else task.support_y[task.support_mask]
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"support labels must lie in 0..{n_classes - 1} for a prior over {n_classes} classes")
+    counts = torch.bincount(y.long().flatten(), minlength=n_classes).double()
+    return torch.log((counts + 1.0) / (counts.sum() + n_classes)).float()
+
+
+def trained_balanced(method: Any) -> bool:
+    """Whether ``method`` fits with a class-balanced loss (``balanced`` attribute; False when it has none)."""
+    return bool(getattr(method, "balanced", False))
+
+
+@dataclass
+class PriorShift:
+    """``method``'s logits plus ``tau`` times the log class frequencies of each task's own support.
+
+    A model fitted with a class-balanced loss predicts as if every class were equally likely; on a patient whose
+    beats are 90 % N it over-calls the rare classes. Bayes' rule moves its logits to the real prior by adding the
+    log prior (post-hoc logit adjustment, Menon et al. 2021, "Long-tail learning via logit adjustment", run the
+    other way: from balanced training to the imbalanced test distribution). The prior is the patient's own --
+    the class frequencies of the task's support set, which the method sees anyway -- so nothing is fitted on
+    other tasks. ``tau = 1`` is the full Bayes correction (the accuracy-optimal rule), ``0`` none; F1-optimal
+    thresholds lie between, so ``tau`` is chosen on validation tasks. For methods fitted without class weights
+    (a plain logistic regression already learns the support's prior) it would count the prior twice: wrap only
+    :func:`trained_balanced` methods.
+    """
+
+    method: Any
+    tau: float
+    n_classes: int
+    name: str = ""
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.tau) and self.tau >= 0):
+            raise ValueError(f"the prior shift's weight tau must be a finite number >= 0, got {self.tau}")
+        if self.n_classes < 2:
+            raise ValueError(f"a class prior needs at least 2 classes, got {self.n_classes}")
+        self.name = self.name or f"{self.method.name} (support prior x{self.tau:g})"
+        self.kind = self.kind or self.method.kind
+
+    @property
+    def balanced(self) -> bool:
+        return False  # the shift has put the prior back
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        predict = self.method.adapt(task)
+        shift = self.tau * support_log_prior(task, self.n_classes)
+        return lambda x: predict(x) + shift.to(x.device)
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:

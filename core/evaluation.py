@@ -32,12 +32,14 @@ from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import CheckpointError, DataError, MetasuiteError
 from metasuite.core.evaluate import (
     MetaMethod,
+    PriorShift,
     calibrate_bias,
     eval_tasks,
     evaluate,
     evaluate_parallel,
     format_table,
     merge_reports,
+    trained_balanced,
 )
 from metasuite.core.jsonio import NULL_MEANS, write_json
 from metasuite.core.learners import load_learner
@@ -93,6 +95,10 @@ class EvalRequest:
     calibrate : int
         Calibrate each meta-learner's per-class logit offsets on this many fixed validation tasks (0: off): the
         class thresholds of imbalanced fixed-label domains, never fitted on test tasks.
+    prior_shift : float
+        Add this weight times the log class frequencies of each task's own support to the logits of every method
+        fitted with a class-balanced loss (0: off; 1: the full Bayes correction to the patient's prior;
+        :class:`~metasuite.core.evaluate.PriorShift`); recorded in each setting. Choose it on validation tasks.
     support_views : int
         Add this many augmented copies (the domain's ``augment``: flips and crops for images) of every support
         example to every test task's support, for every method alike (0: off); recorded in each setting.
@@ -116,6 +122,7 @@ class EvalRequest:
     finetune_steps: int = 0
     finetune_lr: float = 1e-4
     calibrate: int = 0
+    prior_shift: float = 0.0
     support_views: int = 0
 
 
@@ -196,6 +203,9 @@ class FixedTaskEvaluation(Evaluation):
                     "label-preserving augmentation (Domain.augment); leave it at 0"
                 )
             plan = [{**entry, "support_views": request.support_views} for entry in plan]
+        if request.prior_shift:
+            check_prior_shift(domain, request)
+            plan = [{**entry, "prior_shift": request.prior_shift} for entry in plan]
         check_compatible(learners, plan)
         for entry in plan:  # an unavailable split or an impossible task shape fails here, before any training
             eval_tasks(domain, entry, 1, request.seed)
@@ -220,6 +230,14 @@ class FixedTaskEvaluation(Evaluation):
             methods += build_baselines(domain, setting["n_way"], cfg, None, progress=request.progress)
         if not methods:
             raise MetasuiteError("nothing to evaluate: pass --checkpoint DIR and/or --baselines (or --merge JSON ...)")
+        if request.prior_shift:
+            if not any(trained_balanced(m) for m in methods):
+                notes.append(
+                    "--prior-shift changed nothing: no method here is fitted with a class-balanced loss "
+                    "(the shift corrects such a method's equal-prior logits to the support's class frequencies)"
+                )
+            n_classes = setting["n_way"]
+            methods = [PriorShift(m, request.prior_shift, n_classes) if trained_balanced(m) else m for m in methods]
         fingerprint = domain.fingerprint()
         trained_on = {m["path"]: m.get("data_fingerprint") for m in metas}
         stale = [p for p, f in trained_on.items() if f not in (None, fingerprint)]
@@ -356,6 +374,22 @@ class FixedTaskEvaluation(Evaluation):
             data["summary"] = summaries[0] if len(reports) == 1 else summaries
             text += [self.format_summary(s) + "\n" for s in summaries if s is not None]
         return EvalReport(data, "\n".join(text), warnings)
+
+
+def check_prior_shift(domain: Domain, request: EvalRequest) -> None:
+    """Refuse a prior shift that cannot mean anything, before any baseline is trained."""
+    tau = request.prior_shift
+    if not (math.isfinite(tau) and tau >= 0):
+        raise MetasuiteError(f"--prior-shift must be a number >= 0 (0: off, 1: the full Bayes correction), got {tau}")
+    if domain.kind != "classification":
+        raise MetasuiteError(
+            f"--prior-shift moves class logits to the support's class frequencies: it needs a classification domain, "
+            f"and {domain.name} is {domain.kind}"
+        )
+    if request.calibrate:
+        raise MetasuiteError(
+            "--prior-shift and --calibrate both move the class thresholds; use one of them (choose on validation tasks)"
+        )
 
 
 def recorded_options(

@@ -61,7 +61,9 @@ def balanced_weights(target: Tensor, n_classes: int, mask: Tensor | None = None)
     under ``vmap``.
     """
     real = torch.ones_like(target, dtype=torch.float32) if mask is None else mask.to(torch.float32)
-    onehot = F.one_hot(target.long().clamp(0, n_classes - 1), n_classes).to(real.dtype) * real[:, None]
+    classes = torch.arange(n_classes, device=target.device)
+    # a comparison, not F.one_hot: one_hot checks its labels' range with .item(), which vmap cannot run
+    onehot = (target.long().clamp(0, n_classes - 1)[:, None] == classes).to(real.dtype) * real[:, None]
     counts = onehot.sum(dim=0)  # (n_classes,)
     n_present = (counts > 0).to(real.dtype).sum().clamp_min(1.0)
     per_class = torch.where(counts > 0, 1.0 / (n_present * counts.clamp_min(1.0)), torch.zeros_like(counts))

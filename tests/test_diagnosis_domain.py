@@ -90,6 +90,17 @@ def test_balanced_loss_weighs_every_present_class_equally() -> None:
     per = torch.nn.functional.cross_entropy(logits, y, reduction="none")
     expected = 0.5 * per[y == 0].mean() + 0.5 * per[y == 2].mean()
     assert float(task_loss(logits, y, "classification", balanced=True)) == pytest.approx(float(expected))
+    # per-task gradients under torch.func.vmap(grad(...)), as the meta-learners' inner loops take them
+    ys = torch.stack([y, y.flip(0), torch.zeros(8, dtype=torch.long)])
+    masks = torch.stack([mask, torch.ones(8, dtype=torch.bool), mask])
+    zs = torch.randn(3, 8, 4)
+
+    def grad_of(z: torch.Tensor, t: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return torch.func.grad(lambda q: task_loss(q, t, "classification", m, balanced=True))(z)
+
+    batched = torch.func.vmap(grad_of)(zs, ys, masks)
+    looped = torch.stack([grad_of(z, t, m) for z, t, m in zip(zs, ys, masks, strict=True)])
+    assert torch.allclose(batched, looped)
 
 
 def test_meta_learner_and_baselines_run_on_patient_tasks(domain: DiagnosisDomain) -> None:

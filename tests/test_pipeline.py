@@ -12,8 +12,9 @@ from test_eval_trust import NoisyGauss
 
 from metasuite.apps.cli import main
 from metasuite.core import evaluation, registry
-from metasuite.core.errors import TaskError
-from metasuite.core.evaluate import MetaMethod, calibrate_bias
+from metasuite.core.baselines import BaselineConfig, FinetuneBaseline, LogRegBaseline
+from metasuite.core.errors import MetasuiteError, TaskError
+from metasuite.core.evaluate import MetaMethod, PriorShift, calibrate_bias, support_log_prior, trained_balanced
 from metasuite.core.learners import make_learner
 from metasuite.core.tasks import Task, expand_support, fixed_tasks
 
@@ -98,6 +99,88 @@ def test_eval_calibrates_on_validation_tasks_only(noisy: str, tmp_path: Path, mo
     assert main([*argv, "--json", str(out), "--quiet"]) == 0
     assert json.loads(out.read_text())["results"][0]["method"] == "maml (calibrated)"
     assert splits.index("val") < len(splits) and set(splits) == {"val", "test"}
+
+
+def _task(support_y: list[int], mask: list[bool] | None = None) -> Task:
+    n = len(support_y)
+    return Task(
+        torch.zeros(n, 2), torch.tensor(support_y), torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
+        None if mask is None else torch.tensor(mask),
+    )  # fmt: skip
+
+
+def test_support_log_prior_counts_the_unmasked_support_with_add_one_smoothing() -> None:
+    prior = support_log_prior(_task([0, 0, 0, 0, 0, 0, 1, 2, 2, 2], [True] * 8 + [False] * 2), 4)
+    expected = torch.tensor([7.0, 2.0, 2.0, 1.0]) / 12  # counts 6, 1, 1 (two masked 2s left out), 0; +1 each
+    assert torch.allclose(prior, expected.log()) and torch.isfinite(prior).all()
+    with pytest.raises(ValueError, match=r"0\.\.3"):
+        support_log_prior(_task([0, 4]), 4)
+
+
+class _Flat:
+    """Logits that say nothing: every class equally likely (a balanced model that has no evidence)."""
+
+    name, kind, balanced = "flat", "meta", True
+
+    def adapt(self, task: Task):  # type: ignore[no-untyped-def]
+        return lambda x: torch.zeros(len(x), 3)
+
+
+def test_prior_shift_moves_equal_prior_logits_to_the_supports_class_frequencies() -> None:
+    task = _task([0] * 18 + [1, 2])
+    x = torch.zeros(5, 2)
+    shifted = PriorShift(_Flat(), 1.0, 3).adapt(task)(x)
+    assert (shifted.argmax(-1) == 0).all()  # the support's majority class wins when the model is indifferent
+    assert torch.allclose(shifted.softmax(-1)[0], torch.tensor([19.0, 2.0, 2.0]) / 23, atol=1e-6)
+    half = PriorShift(_Flat(), 0.5, 3).adapt(task)(x)
+    assert torch.allclose(half, 0.5 * shifted) and torch.equal(PriorShift(_Flat(), 0.0, 3).adapt(task)(x), 0 * half)
+    balanced_support = _task([0, 0, 1, 1, 2, 2])
+    assert torch.allclose(PriorShift(_Flat(), 1.0, 3).adapt(balanced_support)(x).softmax(-1), torch.full((5, 3), 1 / 3))
+    p = PriorShift(_Flat(), 0.3, 3)
+    assert p.name == "flat (support prior x0.3)" and p.kind == "meta" and not trained_balanced(p)
+    with pytest.raises(ValueError, match=">= 0"):
+        PriorShift(_Flat(), -1.0, 3)
+    with pytest.raises(ValueError, match=">= 0"):
+        PriorShift(_Flat(), float("nan"), 3)
+
+
+def test_only_methods_fitted_class_balanced_are_shifted() -> None:
+    """A plain logistic regression learns the support's prior already: shifting it would count the prior twice."""
+    net = torch.nn.Linear(2, 3)
+    on, off = BaselineConfig(balanced=True), BaselineConfig(balanced=False)
+    assert trained_balanced(FinetuneBaseline(net, "classification", 3, on))
+    assert not trained_balanced(FinetuneBaseline(net, "classification", 3, off))
+    assert not trained_balanced(LogRegBaseline(net, 3, on))
+    learner = make_learner(Imbalanced(), "maml", n_way=3, seed=0, balanced_loss=True)
+    assert trained_balanced(MetaMethod(learner))
+    assert not trained_balanced(MetaMethod(make_learner(Imbalanced(), "maml", n_way=3, seed=0)))
+
+
+def test_eval_prior_shift_wraps_balanced_methods_records_the_weight_and_refuses_nonsense(
+    noisy: str, tmp_path: Path
+) -> None:
+    argv = ["train", noisy, "--algo", "maml", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--hparam", "balanced_loss=true", "--out", str(tmp_path / "bal"), "--quiet"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "plain"), "--quiet"]) == 0
+    out = tmp_path / "eval.json"
+    argv = ["eval", noisy, "--checkpoint", str(tmp_path / "bal"), "--checkpoint", str(tmp_path / "plain")]
+    assert main([*argv, "--prior-shift", "0.5", "--tasks", "3", "--json", str(out), "--quiet"]) == 0
+    data = json.loads(out.read_text())
+    assert [r["method"] for r in data["results"]] == ["maml (bal) (support prior x0.5)", "maml (plain)"]
+    assert data["setting"]["prior_shift"] == 0.5
+    with pytest.raises(MetasuiteError, match="use one of them"):
+        evaluation.FixedTaskEvaluation().run(
+            NoisyGauss, evaluation.EvalRequest(noisy, checkpoints=[tmp_path / "bal"], prior_shift=1, calibrate=3)
+        )
+    with pytest.raises(MetasuiteError, match=">= 0"):
+        evaluation.FixedTaskEvaluation().run(
+            NoisyGauss, evaluation.EvalRequest(noisy, checkpoints=[tmp_path / "bal"], prior_shift=-0.5)
+        )
+    report = evaluation.FixedTaskEvaluation().run(
+        NoisyGauss,
+        evaluation.EvalRequest(noisy, checkpoints=[tmp_path / "plain"], prior_shift=1, n_tasks=2, progress=False),
+    )
+    assert any("changed nothing" in w for w in report.warnings)
 
 
 def test_metabaseline_is_pretrained_first_unless_told_otherwise(noisy: str, tmp_path: Path, monkeypatch) -> None:

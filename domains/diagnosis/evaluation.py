@@ -81,17 +81,18 @@ def _pct(v: float | None) -> str:
 def format_summary(summary: dict[str, Any]) -> str:
     """Text tables: gross statistics (percent) with the references, then F1 per patient."""
     lines = ["gross statistics (every test beat pooled; percent) next to published MIT-BIH results:"]
-    head = f"{'method':34s} {'beats':>7s} {'acc':>6s} {'V Se':>6s} {'V +P':>6s} {'V F1':>6s} "
+    w = max([34, *map(len, summary["gross"])])  # whole method names: "pretrain+finetune (support prior x0.1)"
+    head = f"{'method':{w}s} {'beats':>7s} {'acc':>6s} {'V Se':>6s} {'V +P':>6s} {'V F1':>6s} "
     head += f"{'S Se':>6s} {'S +P':>6s} {'S F1':>6s}"
     lines += [head, "-" * len(head)]
     for method, g in summary["gross"].items():
         cells = [_pct(g[k]) for k in ("accuracy", "V_Se", "V_+P", "V_F1", "S_Se", "S_+P", "S_F1")]
-        lines.append(f"{method:34s} {g['n_beats']:7d} " + " ".join(f"{c:>6s}" for c in cells))
+        lines.append(f"{method:{w}s} {g['n_beats']:7d} " + " ".join(f"{c:>6s}" for c in cells))
     for name, ref in summary["references"].items():
         cells = [f"{ref[k]:5.1f}" if k in ref else "-" for k in REFERENCE_KEYS]
-        label = f"{name} ({ref['method']})"[:34]
+        label = f"{name} ({ref['method']})"[:w]
         row = ["-", cells[0], cells[1], "-", cells[2], cells[3], "-"]
-        lines.append(f"{label:34s} {'':>7s} " + " ".join(f"{c:>6s}" for c in row))
+        lines.append(f"{label:{w}s} {'':>7s} " + " ".join(f"{c:>6s}" for c in row))
     lines.append("(references use their own record splits and training protocols: compare with care)")
     patients = summary["patients"]
     if patients:
@@ -101,11 +102,13 @@ def format_summary(summary: dict[str, Any]) -> str:
             "per patient: S F1 / V F1 (percent; '-' = the patient has no beat of the class, where its statistics are "
             "not defined)",
         ]
-        head = f"{'patient':18s} " + " ".join(f"{m[:16]:>16s}" for m in methods)
+        widths = [max(16, len(m)) for m in methods]
+        head = f"{'patient':18s} " + " ".join(f"{m:>{c}s}" for m, c in zip(methods, widths, strict=True))
         lines += [head, "-" * len(head)]
         for row in patients:
             cells = [f"{_pct(row[m].get('S_F1'))} / {_pct(row[m].get('V_F1'))}" if m in row else "-" for m in methods]
-            lines.append(f"{str(row['patient_id'])[:18]:18s} " + " ".join(f"{c:>16s}" for c in cells))
+            text = " ".join(f"{t:>{c}s}" for t, c in zip(cells, widths, strict=True))
+            lines.append(f"{str(row['patient_id'])[:18]:18s} {text}")
     return "\n".join(lines)
 
 
