@@ -91,8 +91,10 @@ class MetaMethod:
 
     @property
     def balanced(self) -> bool:
-        """Whether the learner adapts with a class-balanced loss (its logits then assume equal class priors)."""
-        return bool(getattr(self.learner, "balanced_loss", False))
+        """Whether the learner adapts with a class-balanced loss (its logits then assume equal class priors) and
+        does not put the support's prior back itself (its own ``prior_shift``)."""
+        learner = self.learner
+        return bool(getattr(learner, "balanced_loss", False)) and not getattr(learner, "prior_shift", 0.0)
 
     def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
         learner = self.learner

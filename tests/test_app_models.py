@@ -114,6 +114,20 @@ def test_the_cache_key_names_the_budget_and_the_data() -> None:
     assert TINY.cache_key(regenerated).startswith("maml-2-0123456789abcdef-")
 
 
+def test_the_cache_key_changes_with_the_algorithms_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in trained by old code (before a bug fix in the learner) must not be reused."""
+    domain = SinusoidDomain()
+    key = TINY.cache_key(domain)
+    real = lifecycle.inspect.getsource
+
+    def edited(obj: Any) -> str:
+        text = real(obj)
+        return text + "\n# fixed" if getattr(obj, "__name__", "") == "metasuite.core.algorithms.base" else text
+
+    monkeypatch.setattr(lifecycle.inspect, "getsource", edited)
+    assert TINY.cache_key(domain) != key and TINY.cache_key(domain) == TINY.cache_key(domain)
+
+
 def test_the_stand_in_notice_names_the_missing_checkpoint_and_the_command(tmp_path: Path, cache: Path) -> None:
     absent = REPO_ROOT / "data" / "checkpoints" / "sinusoid" / "not-there"
     _, meta = shipped_or_stand_in(SinusoidDomain(), absent, replace(TINY, note=" on a toy budget"))

@@ -16,7 +16,7 @@ from metasuite.core.baselines import BaselineConfig, FinetuneBaseline, LogRegBas
 from metasuite.core.errors import MetasuiteError, TaskError
 from metasuite.core.evaluate import MetaMethod, PriorShift, calibrate_bias, support_log_prior, trained_balanced
 from metasuite.core.learners import make_learner
-from metasuite.core.tasks import Task, expand_support, fixed_tasks
+from metasuite.core.tasks import Task, TaskBatch, expand_support, fixed_tasks
 
 
 @pytest.fixture
@@ -154,6 +154,34 @@ def test_only_methods_fitted_class_balanced_are_shifted() -> None:
     learner = make_learner(Imbalanced(), "maml", n_way=3, seed=0, balanced_loss=True)
     assert trained_balanced(MetaMethod(learner))
     assert not trained_balanced(MetaMethod(make_learner(Imbalanced(), "maml", n_way=3, seed=0)))
+
+
+def test_a_learner_with_its_own_prior_shift_adds_the_support_prior_and_trains_on_the_shifted_logits() -> None:
+    """``prior_shift`` (a hyperparameter): the adapted model's logits carry tau x the support's log prior -- the
+    same arithmetic as eval's PriorShift -- and the meta-objective is the plain cross-entropy of those logits."""
+    domain = Imbalanced()
+    task = fixed_tasks(domain.sampler("val"), 1, seed=0)[0]
+    task = Task(task.support_x, torch.tensor([0, 0, 0, 0, 1, 2]), task.query_x, task.query_y)
+    plain = make_learner(domain, "maml", n_way=3, seed=0, balanced_loss=True)
+    shifted = make_learner(domain, "maml", n_way=3, seed=0, balanced_loss=True, prior_shift=0.7)
+    offset = 0.7 * support_log_prior(task, 3)
+    a = plain.adapt(task.support_x, task.support_y).predict(task.query_x)
+    b = shifted.adapt(task.support_x, task.support_y).predict(task.query_x)
+    assert torch.allclose(b, a + offset, atol=1e-6)
+    assert shifted.hparams()["prior_shift"] == 0.7 and not trained_balanced(MetaMethod(shifted))
+    args = (task.support_x, task.support_y, None, task.query_x, task.query_y, None)
+    shifted.test_inner_steps = shifted.inner_steps  # task_objective adapts with the training steps
+    b = shifted.adapt(task.support_x, task.support_y).predict(task.query_x)
+    loss = shifted.task_objective(shifted.params(), *args)[0].detach()
+    assert float(loss) == pytest.approx(float(torch.nn.functional.cross_entropy(b, task.query_y)), rel=1e-5)
+    batch = TaskBatch.stack([task, task])
+    for learner in (shifted, make_learner(domain, "metasgd", n_way=3, seed=0, balanced_loss=True, prior_shift=1.0)):
+        learner.execution = "vmap"
+        vm = learner.meta_backward(batch)
+        learner.execution = "loop"
+        assert learner.meta_backward(batch) == pytest.approx(vm, rel=1e-4)
+    with pytest.raises(ValueError, match=">= 0"):
+        make_learner(domain, "maml", n_way=3, seed=0, prior_shift=-1.0)
 
 
 def test_eval_prior_shift_wraps_balanced_methods_records_the_weight_and_refuses_nonsense(

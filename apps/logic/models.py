@@ -23,8 +23,10 @@ loading a stale model. A stand-in is trained in a temporary sibling folder and r
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -123,6 +125,20 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
+def code_digest(cls: type) -> str:
+    """8 hex digits of the source of every metasuite module ``cls`` is built from (its class and base classes):
+    a change to an algorithm's code (a bug fix) changes the digest, so a cached stand-in trained by the old code is
+    not reused."""
+    modules = sorted({c.__module__ for c in cls.__mro__ if c.__module__.startswith("metasuite.")})
+    h = hashlib.sha256()
+    for name in modules:
+        try:
+            h.update(inspect.getsource(sys.modules[name]).encode())
+        except (OSError, TypeError):  # no source on disk (a frozen build): the module's name only
+            h.update(name.encode())
+    return h.hexdigest()[:8]
+
+
 # ---------------------------------------------------------------------------- meta-learners
 @dataclass(frozen=True)
 class StandIn:
@@ -201,17 +217,19 @@ class StandIn:
         """The run folder's name: ``<algorithm>-<steps>-<data fingerprint>-<digest>``.
 
         The digest covers the rest of the request (task shape, budget, seed), the domain's default
-        hyperparameters and its network for this algorithm, so none of them can change unnoticed.
+        hyperparameters, its network for this algorithm and the algorithm's code (:func:`code_digest`), so none of
+        them can change unnoticed.
         """
         request = {k: v for k, v in asdict(self).items() if k not in ("label", "note", "threads")}
         if isinstance(domain, RLDomain):  # the policy's sizes come from the task family, named by the fingerprint
-            algorithm = get_rl_algorithm(self.algorithm).name
-            network = None
+            cls = get_rl_algorithm(self.algorithm)
+            algorithm, network = cls.name, None
         else:
-            algorithm = get_algorithm(self.algorithm).name
+            cls = get_algorithm(self.algorithm)
+            algorithm = cls.name
             n_way = self.n_way if self.n_way is not None else domain.default_setting().get("n_way")
             network = domain.backbone_spec(algorithm, n_way)
-        extra = _digest(request, domain.default_hparams(algorithm), network)
+        extra = _digest(request, domain.default_hparams(algorithm), network, code_digest(cls))
         return f"{algorithm}-{self.steps}-{domain.fingerprint()}-{extra}"
 
 

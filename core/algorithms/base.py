@@ -24,6 +24,7 @@ Both paths run the same function, so they compute the same meta-gradient
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -71,6 +72,7 @@ class AdaptedModel:
     learner: MetaLearner
     params: Params
     state: Any
+    offset: Tensor | None = None  # added to every output: the support's log prior (``prior_shift``)
 
     def predict(self, x: Tensor, batch_size: int | None = None) -> Tensor:
         """Predict for ``x`` ``(n, *feature_shape)``; ``batch_size`` bounds memory on big sets.
@@ -81,8 +83,10 @@ class AdaptedModel:
         self.learner.check_inputs(x, "query_x")
         with torch.no_grad():
             if batch_size is None or x.shape[0] <= batch_size:
-                return self.learner.predict_fn(self.params, self.state, x)
-            return torch.cat([self.learner.predict_fn(self.params, self.state, c) for c in x.split(batch_size)])
+                out = self.learner.predict_fn(self.params, self.state, x)
+            else:
+                out = torch.cat([self.learner.predict_fn(self.params, self.state, c) for c in x.split(batch_size)])
+        return out if self.offset is None else out + self.offset
 
 
 class MetaLearner(nn.Module):
@@ -115,6 +119,13 @@ class MetaLearner(nn.Module):
         Classification losses (inner loop and meta-objective) weight every class present in the
         labels equally (:func:`metasuite.core.losses.balanced_weights`), for class-imbalanced tasks; the
         training / validation metric is then the balanced accuracy.
+    prior_shift : float
+        Classification, with ``balanced_loss``: every adapted prediction gets ``prior_shift`` times the log class
+        frequencies of the task's own support added to its logits (add-one smoothed; :meth:`support_offset`), at
+        training and at test time, and the meta-objective is the plain (unweighted) cross-entropy of those shifted
+        logits -- the logit-adjusted loss of Menon et al. 2021 ("Long-tail learning via logit adjustment") as a
+        meta-objective: the inner loop still fits the support class-balanced (so a few rare examples count), the
+        outer loop learns predictions calibrated to the task's real class prior. 0: off.
     """
 
     name: ClassVar[str] = "base"
@@ -140,6 +151,7 @@ class MetaLearner(nn.Module):
         execution: str = "auto",
         every_class_in_support: bool = True,
         balanced_loss: bool = False,
+        prior_shift: float = 0.0,
     ):
         super().__init__()
         if kind not in KINDS:
@@ -150,6 +162,10 @@ class MetaLearner(nn.Module):
             raise UnknownNameError(f"unknown execution {execution!r}; choose one of {', '.join(EXECUTIONS)}")
         if inner_steps < 0 or (test_inner_steps is not None and test_inner_steps < 0):
             raise ValueError("inner_steps and test_inner_steps must be >= 0")
+        if not (math.isfinite(prior_shift) and prior_shift >= 0):
+            raise ValueError(f"prior_shift must be a finite number >= 0 (0: off), got {prior_shift}")
+        if prior_shift and kind != "classification":
+            raise TaskError("prior_shift adds a class prior to logits: it needs classification tasks")
         if kind == "classification" and n_way is None:
             head = getattr(backbone, "head", None)
             n_way = getattr(head, "out_features", None)
@@ -165,6 +181,7 @@ class MetaLearner(nn.Module):
         self.execution = execution
         self.every_class_in_support = every_class_in_support
         self.balanced_loss = bool(balanced_loss)
+        self.prior_shift = float(prior_shift)
         self._compiled: Callable[..., Any] | None = None
 
     # ------------------------------------------------------------------ configuration
@@ -187,6 +204,7 @@ class MetaLearner(nn.Module):
             "execution": self.execution,
             "every_class_in_support": self.every_class_in_support,
             "balanced_loss": self.balanced_loss,
+            "prior_shift": self.prior_shift,
         }
 
     @property
@@ -222,6 +240,31 @@ class MetaLearner(nn.Module):
     def loss(self, pred: Tensor, target: Tensor, mask: Tensor | None) -> Tensor:
         """This learner's task loss (masked; class-balanced when ``balanced_loss``)."""
         return task_loss(pred, target, self.kind, mask, balanced=self.balanced_loss)
+
+    def support_offset(self, support_y: Tensor, support_mask: Tensor | None) -> Tensor | None:
+        """``prior_shift`` x the add-one smoothed log class frequencies of one support set, ``(n_way,)``; None when
+        ``prior_shift`` is 0. Shape-static (a comparison one-hot): safe under ``vmap``."""
+        if not self.prior_shift:
+            return None
+        n = int(self.n_way)
+        real = torch.ones_like(support_y, dtype=torch.float32) if support_mask is None else support_mask.float()
+        onehot = (support_y.long()[:, None] == torch.arange(n, device=support_y.device)).float() * real[:, None]
+        counts = onehot.sum(dim=0)
+        return self.prior_shift * torch.log((counts + 1.0) / (counts.sum() + n))
+
+    def query_objective(
+        self, pred: Tensor, query_y: Tensor, query_mask: Tensor | None, support_y: Tensor, support_mask: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Query loss and headline metric of adapted predictions ``pred`` (shifted by :meth:`support_offset`, the
+        loss then unweighted, when ``prior_shift`` is set)."""
+        offset = self.support_offset(support_y, support_mask)
+        if offset is None:
+            loss = self.loss(pred, query_y, query_mask)
+        else:
+            pred = pred + offset
+            loss = task_loss(pred, query_y, self.kind, query_mask)  # the shifted logits carry the prior
+        # For regression the headline metric (MSE) is the loss itself: skip recomputing it.
+        return loss, loss if self.kind == "regression" else self.metric(pred, query_y, query_mask)
 
     def metric(self, pred: Tensor, target: Tensor, mask: Tensor | None) -> Tensor:
         """This learner's headline metric (balanced accuracy when ``balanced_loss``; drives validation)."""
@@ -315,9 +358,7 @@ class MetaLearner(nn.Module):
             params, support_x, support_y, support_mask, self.inner_steps, create_graph=not self.first_order
         )
         pred = self.predict_fn(params, state, query_x)
-        loss = self.loss(pred, query_y, query_mask)
-        # For regression the headline metric (MSE) is the loss itself: skip recomputing it.
-        metric = loss if self.kind == "regression" else self.metric(pred, query_y, query_mask)
+        loss, metric = self.query_objective(pred, query_y, query_mask, support_y, support_mask)
         return loss, metric.detach()
 
     def check_inputs(self, x: Tensor, name: str) -> None:
@@ -373,7 +414,9 @@ class MetaLearner(nn.Module):
         steps: int,
     ) -> Tensor:
         state = self.adapt_fn(params, sx, sy, sm, steps, create_graph=False)
-        return self.metric(self.predict_fn(params, state, qx), qy, qm)
+        pred = self.predict_fn(params, state, qx)
+        offset = self.support_offset(sy, sm)
+        return self.metric(pred if offset is None else pred + offset, qy, qm)
 
     def score(self, batch: TaskBatch, steps: int | None = None) -> Tensor:
         """Headline metric of every task after test-time adaptation, shape ``(n_tasks,)``.
@@ -412,7 +455,7 @@ class MetaLearner(nn.Module):
         n_steps = self.test_inner_steps if steps is None else int(steps)
         with torch.no_grad():  # torch.func.grad still differentiates the inner loop
             state = self.adapt_fn(params, support_x, support_y, support_mask, n_steps, create_graph=False)
-        return AdaptedModel(self, params, state)
+        return AdaptedModel(self, params, state, self.support_offset(support_y, support_mask))
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.hparams().items())

@@ -44,8 +44,8 @@ class Reptile(MAML):
         self, params: Params, sx: Tensor, sy: Tensor, sm: Tensor | None, qx: Tensor, qy: Tensor, qm: Tensor | None
     ) -> tuple[Params, Tensor, Tensor]:
         phi = self.adapt_backbone(params, sx, sy, sm, self.inner_steps, create_graph=False)
-        pred = self.predict_fn(params, phi, qx)
-        return phi, self.loss(pred, qy, qm), self.metric(pred, qy, qm)
+        loss, metric = self.query_objective(self.predict_fn(params, phi, qx), qy, qm, sy, sm)
+        return phi, loss, metric
 
     def meta_backward(self, batch: TaskBatch) -> dict[str, float]:
         self.check_task(batch)
