@@ -10,6 +10,9 @@ domain's own metrics. The rule, fixed before the numbers were seen: the ``tau`` 
 gross S F1 + gross V F1 (the issue's two gross figures) on the validation patients, ties to the smaller ``tau``;
 that one value then goes once to the test folds with ``eval --prior-shift``.
 
+``collect --inner-steps N`` scores the meta-learner with N test-time inner steps instead of its own (a separate
+cache per N; the baselines are the same).
+
 Two steps (the first is slow: ~3 min per fold with the baselines' pre-training; run folds side by side)::
 
     python benchmarks/diagnosis_prior_shift.py collect --data-dir DS1_DIR --fold K --checkpoint runs/msgd$K \\
@@ -56,7 +59,7 @@ def collect(args: argparse.Namespace) -> None:
     setting = {**domain.default_setting(), **(meta.get("setting") or {})}
     (entry,) = domain.eval_plan({k: setting[k] for k in ("n_way", "k_shot", "n_query")}, "val", True)
     tasks = eval_tasks(domain, entry, 600, 0)
-    methods = [MetaMethod(learner, seed=0)]
+    methods = [MetaMethod(learner, steps=args.inner_steps, seed=0)]
     config = BaselineConfig(**{**domain.default_baselines(), "seed": 0})
     methods += build_baselines(domain, entry["n_way"], config, None)
     torch.set_grad_enabled(True)
@@ -80,6 +83,7 @@ def collect(args: argparse.Namespace) -> None:
         {
             "fold": args.fold,
             "checkpoint": str(args.checkpoint),
+            "inner_steps": args.inner_steps if args.inner_steps is not None else learner.test_inner_steps,
             "balanced": {m.name: trained_balanced(m) for m in methods},
             "kind": {m.name: m.kind for m in methods},
             "rows": rows,
@@ -124,6 +128,7 @@ def score(args: argparse.Namespace) -> None:
         "for each weight tau of the support-prior shift; methods without a class-balanced loss are unshifted",
         "folds": [d["fold"] for d in data],
         "checkpoints": [d["checkpoint"] for d in data],
+        "meta_inner_steps": sorted({d.get("inner_steps") or "the checkpoint's own" for d in data}, key=str),
         "n_patients": len(rows),
         "n_beats": int(sum(len(r["y"]) for r in rows)),
         "rule": "tau maximising the meta-learner's gross S F1 + V F1 on validation patients, ties to the smaller",
@@ -152,6 +157,9 @@ def score(args: argparse.Namespace) -> None:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("prior-shift weight tau")
         ax.grid(alpha=0.3)
+    steps = ", ".join(map(str, out["meta_inner_steps"]))
+    title = f"support-prior shift on validation patients; {meta_name} with {steps} test-time inner steps"
+    fig.suptitle(title, fontsize=10)
     axes[0].set_ylabel("%")
     axes[1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -174,6 +182,7 @@ def main() -> None:
     c.add_argument("--checkpoint", required=True)
     c.add_argument("--cache", required=True)
     c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--inner-steps", type=int, default=None, help="the meta-learner's test-time inner steps (its own)")
     s = sub.add_parser("score")
     s.add_argument("--cache", required=True)
     s.add_argument("--json", required=True)
