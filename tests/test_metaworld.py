@@ -231,3 +231,61 @@ def test_train_and_eval_through_the_command_line(tmp_path: Path, capsys: pytest.
     for r in data["results"]:
         assert r["n_tasks"] == 2 and len(r["per_task"]["success@1"]) == 2
     assert (report.parent / "mw-curve.png").stat().st_size > 1000
+
+
+def test_quaternions_from_matrices_equal_scipys() -> None:
+    from scipy.spatial.transform import Rotation
+
+    mats = np.concatenate(
+        [
+            Rotation.random(500, random_state=3).as_matrix(),
+            np.stack([np.eye(3), np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1])]),
+            0.5 * np.eye(3)[None],  # not orthogonal: SciPy orthogonalises, and so do we (through SciPy)
+        ]
+    )
+    for m in mats:
+        assert np.allclose(mw_env.quat_from_matrix(m), Rotation.from_matrix(m).as_quat(), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="determinant"):
+        mw_env.quat_from_matrix(-np.eye(3))  # a reflection: SciPy's own error
+
+
+def _touching(sim: object) -> bool | None:
+    try:
+        return sim.touching_main_object
+    except (AttributeError, KeyError):  # classes without the lookup (upstream: basketball-v3 calls an old MuJoCo API)
+        return None
+
+
+def test_fast_observations_leave_every_classs_observations_and_rewards_unchanged() -> None:
+    """Meta-World's expert policy drives each ML10 class (so grippers do touch objects) with and without the
+    faster observation code; every observation, reward and success flag agrees, step by step."""
+    import metaworld.policies as policies
+
+    names = sorted(set().union(*mw_env._classes("ML10", "reach-v3").values()))
+    assert len(names) == 15
+    touched = set()
+    for name in names:
+        task = EnvTask({"benchmark": "ML10", "env_name": name, "source": "train" if name in
+                        mw_env._classes("ML10", "reach-v3")["train"] else "test", "index": 3})  # fmt: skip
+        policy = policies.ENV_POLICY_MAP[name]()
+        runs = []
+        for fast in (False, True):
+            mw_env.fast_observations(fast)
+            env = MetaWorldEnv(60)
+            env.task = task
+            obs, _ = env.reset()
+            sawyer = sys.modules["metaworld.sawyer_xyz_env"].SawyerXYZEnv
+            assert (sawyer.touching_object is mw_env._touching_object) == fast
+            seen = []
+            for _ in range(60):
+                obs, reward, _, _, info = env.step(policy.get_action(obs.astype(np.float64)))
+                seen.append((obs, reward, info["success"], _touching(env.sim)))
+            runs.append(seen)
+            env.close()
+        for (o1, r1, s1, t1), (o2, r2, s2, t2) in zip(*runs, strict=True):
+            assert np.allclose(o1, o2, rtol=0, atol=1e-6), name
+            assert (r1, s1, t1) == (pytest.approx(r2, abs=1e-9), s2, t2), name
+            if t1:
+                touched.add(name)
+    mw_env.fast_observations(True)  # as environments leave it
+    assert len(touched) >= 3, f"the gripper touched an object in too few classes to test the contact code: {touched}"
