@@ -8,7 +8,8 @@ DS1 fold (each fold's ``val`` split: all 22 DS1 patients once over the five fold
 keeps the query logits, and scores every ``tau`` of a grid on them with the same ``PriorShift`` arithmetic and the
 domain's own metrics. The rule, fixed before the numbers were seen: the ``tau`` that maximises the meta-learner's
 gross S F1 + gross V F1 (the issue's two gross figures) on the validation patients, ties to the smaller ``tau``;
-that one value then goes once to the test folds with ``eval --prior-shift``.
+that one value then goes once to the test folds with ``eval --prior-shift``. For comparison the JSON also holds
+``eval --calibrate``'s pooled offsets judged leave-one-validation-patient-out (``loo_calibrated``).
 
 ``collect --inner-steps N`` scores the meta-learner with N test-time inner steps instead of its own (a separate
 cache per N; the baselines are the same).
@@ -92,6 +93,37 @@ def collect(args: argparse.Namespace) -> None:
     )
 
 
+def fit_offsets(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-class logit offsets (the first fixed at 0) maximising the likelihood of labels ``y`` under ``z + b``:
+    what ``eval --calibrate`` fits (:func:`metasuite.core.evaluate.calibrate_bias`)."""
+    free = torch.zeros(z.shape[1] - 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([free], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z + torch.cat([torch.zeros(1, dtype=torch.float64), free]), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return torch.cat([torch.zeros(1, dtype=torch.float64), free.detach()])
+
+
+def loo_calibrated(data: list[dict], name: str) -> dict[str, float]:
+    """Gross % of method ``name`` with ``eval --calibrate``'s offsets judged without leakage: each validation
+    patient scored with offsets fitted on the *other* validation patients of its fold."""
+    pairs = []
+    for fold in data:
+        rows = fold["rows"]
+        for i, r in enumerate(rows):
+            others = [o for j, o in enumerate(rows) if j != i]
+            z = torch.cat([o["logits"][name].double() for o in others])
+            b = fit_offsets(z, torch.cat([o["y"].long() for o in others]))
+            pairs.append((r["y"].numpy(), (r["logits"][name].double() + b).argmax(-1).numpy()))
+    g = gross_metrics(pairs)
+    return {k: 100 * float(g[k]) for k in ("accuracy", "V_Se", "V_+P", "V_F1", "S_Se", "S_+P", "S_F1")}
+
+
 def score(args: argparse.Namespace) -> None:
     """Score every tau on the cached validation logits; pick tau by the fixed rule; write JSON + PNG."""
     folds = sorted(Path(args.cache).glob("fold*.pt"))
@@ -116,6 +148,7 @@ def score(args: argparse.Namespace) -> None:
                 "patient_macro_F1": sum(macro) / len(macro),
             }
     meta_name = next(n for n, k in kinds.items() if k == "meta")
+    loo = {n: loo_calibrated(data, n) for n in balanced if balanced[n]}
 
     def best_tau(name: str) -> float:
         by_tau = table[name]
@@ -135,6 +168,7 @@ def score(args: argparse.Namespace) -> None:
         "chosen_tau": chosen,
         "each_method_best_tau": best_own,
         "results": table,
+        "loo_calibrated": loo,
     }
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
