@@ -120,6 +120,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             finetune_steps=args.finetune_steps,
             finetune_lr=args.finetune_lr,
             calibrate=args.calibrate,
+            logreg_head=args.logreg_head,
             prior_shift=args.prior_shift,
             support_views=args.support_views,
             settings={o.name: getattr(args, o.name) for o in args.evaluation_specs},
@@ -396,6 +397,12 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="calibrate per-class decision thresholds of each meta-learner on N validation tasks (imbalanced classes)",
+    )
+    s.add_argument(
+        "--logreg-head",
+        action="store_true",
+        help="also score each meta-learner's learned features with a logistic regression fitted on each support "
+        "(the pretrain+logreg head on meta-learned features)",
     )
     s.add_argument(
         "--prior-shift",

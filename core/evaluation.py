@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from metasuite.core.baselines import BaselineConfig, build_baselines
+from metasuite.core.baselines import BaselineConfig, LogRegBaseline, build_baselines
 from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import CheckpointError, DataError, MetasuiteError
 from metasuite.core.evaluate import (
@@ -95,6 +95,10 @@ class EvalRequest:
     calibrate : int
         Calibrate each meta-learner's per-class logit offsets on this many fixed validation tasks (0: off): the
         class thresholds of imbalanced fixed-label domains, never fitted on test tasks.
+    logreg_head : bool
+        Also score each meta-learner's learned features (its backbone's body, no inner steps) with the
+        pretrain+logreg baseline's head: a logistic regression fitted on each support set (``<algo> features +
+        logreg``, a meta-learner's row). Classification only.
     prior_shift : float
         Add this weight times the log class frequencies of each task's own support to the logits of every method
         fitted with a class-balanced loss (0: off; 1: the full Bayes correction to the patient's prior;
@@ -122,6 +126,7 @@ class EvalRequest:
     finetune_steps: int = 0
     finetune_lr: float = 1e-4
     calibrate: int = 0
+    logreg_head: bool = False
     prior_shift: float = 0.0
     support_views: int = 0
 
@@ -225,6 +230,8 @@ class FixedTaskEvaluation(Evaluation):
         ]
         if request.calibrate:
             self._calibrate(domain, methods, setting, request)
+        if request.logreg_head:
+            methods += self._logreg_heads(domain, methods, setting, request)
         if request.baselines:
             cfg = BaselineConfig(**{**domain.default_baselines(), "seed": request.seed})
             methods += build_baselines(domain, setting["n_way"], cfg, None, progress=request.progress)
@@ -280,6 +287,24 @@ class FixedTaskEvaluation(Evaluation):
         return written
 
     # ------------------------------------------------------------------ steps
+    @staticmethod
+    def _logreg_heads(domain: Domain, methods: list[Any], setting: dict[str, Any], request: EvalRequest) -> list[Any]:
+        """Each meta-learner's body with a logistic-regression head fitted on every support (kind ``meta``)."""
+        if domain.kind != "classification":
+            raise MetasuiteError(
+                f"--logreg-head fits a logistic regression on class labels: {domain.name} is {domain.kind}, it needs "
+                "a classification domain"
+            )
+        cfg = BaselineConfig(**{**domain.default_baselines(), "seed": request.seed})
+        heads = []
+        for method in methods:
+            backbone = method.learner.backbone
+            if not isinstance(getattr(backbone, "body", None), torch.nn.Module):
+                raise MetasuiteError(f"--logreg-head needs a backbone with a feature body; {method.name}'s has none")
+            name = f"{method.name} features + logreg"
+            heads.append(LogRegBaseline(backbone, setting["n_way"], cfg, name=name, kind="meta"))
+        return heads
+
     @staticmethod
     def _calibrate(domain: Domain, methods: list[Any], setting: dict[str, Any], request: EvalRequest) -> None:
         """Fit each meta-learner's per-class logit offsets on fixed validation tasks (never test tasks)."""

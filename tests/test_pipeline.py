@@ -15,8 +15,9 @@ from metasuite.core import evaluation, registry
 from metasuite.core.baselines import BaselineConfig, FinetuneBaseline, LogRegBaseline
 from metasuite.core.errors import MetasuiteError, TaskError
 from metasuite.core.evaluate import MetaMethod, PriorShift, calibrate_bias, support_log_prior, trained_balanced
-from metasuite.core.learners import make_learner
+from metasuite.core.learners import load_learner, make_learner
 from metasuite.core.tasks import Task, TaskBatch, expand_support, fixed_tasks
+from metasuite.domains.sinusoid import SinusoidDomain
 
 
 @pytest.fixture
@@ -209,6 +210,28 @@ def test_eval_prior_shift_wraps_balanced_methods_records_the_weight_and_refuses_
         evaluation.EvalRequest(noisy, checkpoints=[tmp_path / "plain"], prior_shift=1, n_tasks=2, progress=False),
     )
     assert any("changed nothing" in w for w in report.warnings)
+
+
+def test_eval_logreg_head_scores_each_meta_learners_features_with_a_support_fitted_logistic_regression(
+    noisy: str, tmp_path: Path
+) -> None:
+    argv = ["train", noisy, "--algo", "maml", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    out = tmp_path / "eval.json"
+    argv = ["eval", noisy, "--checkpoint", str(tmp_path / "run"), "--logreg-head", "--tasks", "4"]
+    assert main([*argv, "--json", str(out), "--quiet"]) == 0
+    results = {r["method"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(results) == {"maml", "maml features + logreg"} and results["maml features + logreg"]["kind"] == "meta"
+    learner = load_learner(tmp_path / "run", NoisyGauss())[0]
+    task = fixed_tasks(NoisyGauss().sampler("test"), 1, seed=5)[0]
+    with torch.no_grad():
+        feats = learner.backbone.body(task.query_x)
+    head = LogRegBaseline(learner.backbone, 3).adapt(task)(task.query_x)
+    assert head.shape == (len(feats), 3)  # the meta-learned body's features, the support's own logistic regression
+    with pytest.raises(MetasuiteError, match="classification"):
+        evaluation.FixedTaskEvaluation()._logreg_heads(
+            SinusoidDomain(), [], {"n_way": None}, evaluation.EvalRequest("sinusoid", logreg_head=True)
+        )
 
 
 def test_metabaseline_is_pretrained_first_unless_told_otherwise(noisy: str, tmp_path: Path, monkeypatch) -> None:
