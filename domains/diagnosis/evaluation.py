@@ -80,7 +80,7 @@ def _pct(v: float | None) -> str:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """Text tables: gross statistics (percent) with the references, then F1 per patient."""
-    lines = ["gross statistics (every test beat pooled; percent) next to published MIT-BIH results:"]
+    lines = ["gross statistics (every query beat of every patient pooled; percent) next to published MIT-BIH results:"]
     w = max([34, *map(len, summary["gross"])])  # whole method names: "pretrain+finetune (support prior x0.1)"
     head = f"{'method':{w}s} {'beats':>7s} {'acc':>6s} {'V Se':>6s} {'V +P':>6s} {'V F1':>6s} "
     head += f"{'S Se':>6s} {'S +P':>6s} {'S F1':>6s}"
