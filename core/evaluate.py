@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from metasuite.core.algorithms import MetaLearner
+from metasuite.core.losses import log_class_prior
 from metasuite.core.progress import progress as progress_bar
 from metasuite.core.tasks import Task, TaskBatch, expand_support, fixed_tasks
 
@@ -165,8 +166,7 @@ def support_log_prior(task: Task, n_classes: int) -> Tensor:
     y = task.support_y if task.support_mask is None else task.support_y[task.support_mask]
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
         raise ValueError(f"support labels must lie in 0..{n_classes - 1} for a prior over {n_classes} classes")
-    counts = torch.bincount(y.long().flatten(), minlength=n_classes).double()
-    return torch.log((counts + 1.0) / (counts.sum() + n_classes)).float()
+    return log_class_prior(task.support_y, n_classes, task.support_mask)
 
 
 def trained_balanced(method: Any) -> bool:

@@ -21,6 +21,7 @@ __all__ = [
     "METRIC_NAME",
     "TaskKind",
     "balanced_weights",
+    "log_class_prior",
     "masked_mean",
     "metric_is_better",
     "per_example_loss",
@@ -52,6 +53,14 @@ def masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
     return (values * w).sum() / w.sum().clamp_min(1.0)
 
 
+def _masked_onehot(target: Tensor, n_classes: int, mask: Tensor | None) -> Tensor:
+    """``(n, n_classes)`` one-hot rows of the real (unmasked) labels, zero rows for padding. A comparison, not
+    ``F.one_hot``: one_hot checks its labels' range with ``.item()``, which ``vmap(grad(...))`` cannot run."""
+    real = torch.ones_like(target, dtype=torch.float32) if mask is None else mask.to(torch.float32)
+    classes = torch.arange(n_classes, device=target.device)
+    return (target.long().clamp(0, n_classes - 1)[:, None] == classes).to(real.dtype) * real[:, None]
+
+
 def balanced_weights(target: Tensor, n_classes: int, mask: Tensor | None = None) -> Tensor:
     """Per-example weights ``(n,)`` that give every class present in ``target`` the same total weight.
 
@@ -60,14 +69,19 @@ def balanced_weights(target: Tensor, n_classes: int, mask: Tensor | None = None)
     inverse-frequency weighting for class-imbalanced data such as ECG beats). Shape-static: safe
     under ``vmap``.
     """
-    real = torch.ones_like(target, dtype=torch.float32) if mask is None else mask.to(torch.float32)
-    classes = torch.arange(n_classes, device=target.device)
-    # a comparison, not F.one_hot: one_hot checks its labels' range with .item(), which vmap cannot run
-    onehot = (target.long().clamp(0, n_classes - 1)[:, None] == classes).to(real.dtype) * real[:, None]
+    onehot = _masked_onehot(target, n_classes, mask)
     counts = onehot.sum(dim=0)  # (n_classes,)
-    n_present = (counts > 0).to(real.dtype).sum().clamp_min(1.0)
+    n_present = (counts > 0).to(onehot.dtype).sum().clamp_min(1.0)
     per_class = torch.where(counts > 0, 1.0 / (n_present * counts.clamp_min(1.0)), torch.zeros_like(counts))
     return (onehot * per_class).sum(dim=1)
+
+
+def log_class_prior(target: Tensor, n_classes: int, mask: Tensor | None = None) -> Tensor:
+    """``(n_classes,)`` log class frequencies of the real (unmasked) labels ``target``, add-one smoothed:
+    ``log((count_c + 1) / (n + n_classes))`` -- a class absent from the labels keeps a finite prior. Shape-static:
+    safe under ``vmap`` (a support set's prior for the prior shift)."""
+    counts = _masked_onehot(target, n_classes, mask).sum(dim=0)
+    return torch.log((counts + 1.0) / (counts.sum() + n_classes))
 
 
 def task_loss(pred: Tensor, target: Tensor, kind: str, mask: Tensor | None = None, balanced: bool = False) -> Tensor:

@@ -35,7 +35,7 @@ from torch.func import functional_call, grad
 
 from metasuite.core.backbones import under_vmap, vmap_safe
 from metasuite.core.errors import TaskError, UnknownNameError
-from metasuite.core.losses import KINDS, task_loss, task_metric
+from metasuite.core.losses import KINDS, log_class_prior, task_loss, task_metric
 from metasuite.core.tasks import Task, TaskBatch, check_classification_task
 
 __all__ = ["EXECUTIONS", "AdaptedModel", "MetaLearner", "Params", "class_counts", "push_absent_down"]
@@ -246,11 +246,7 @@ class MetaLearner(nn.Module):
         ``prior_shift`` is 0. Shape-static (a comparison one-hot): safe under ``vmap``."""
         if not self.prior_shift:
             return None
-        n = int(self.n_way)
-        real = torch.ones_like(support_y, dtype=torch.float32) if support_mask is None else support_mask.float()
-        onehot = (support_y.long()[:, None] == torch.arange(n, device=support_y.device)).float() * real[:, None]
-        counts = onehot.sum(dim=0)
-        return self.prior_shift * torch.log((counts + 1.0) / (counts.sum() + n))
+        return self.prior_shift * log_class_prior(support_y, int(self.n_way), support_mask)
 
     def query_objective(
         self, pred: Tensor, query_y: Tensor, query_mask: Tensor | None, support_y: Tensor, support_mask: Tensor | None
