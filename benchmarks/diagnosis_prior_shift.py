@@ -35,7 +35,7 @@ import torch
 
 from metasuite.core.baselines import BaselineConfig, build_baselines
 from metasuite.core.checkpoint import load_checkpoint
-from metasuite.core.evaluate import MetaMethod, eval_tasks, support_log_prior, trained_balanced
+from metasuite.core.evaluate import MetaMethod, eval_tasks, fit_logit_offsets, support_log_prior, trained_balanced
 from metasuite.core.evaluation import recorded_options
 from metasuite.core.learners import load_learner
 from metasuite.core.progress import progress
@@ -93,22 +93,6 @@ def collect(args: argparse.Namespace) -> None:
     )
 
 
-def fit_offsets(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-class logit offsets (the first fixed at 0) maximising the likelihood of labels ``y`` under ``z + b``:
-    what ``eval --calibrate`` fits (:func:`metasuite.core.evaluate.calibrate_bias`)."""
-    free = torch.zeros(z.shape[1] - 1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([free], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(z + torch.cat([torch.zeros(1, dtype=torch.float64), free]), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return torch.cat([torch.zeros(1, dtype=torch.float64), free.detach()])
-
-
 def loo_calibrated(data: list[dict], name: str) -> dict[str, float]:
     """Gross % of method ``name`` with ``eval --calibrate``'s offsets judged without leakage: each validation
     patient scored with offsets fitted on the *other* validation patients of its fold."""
@@ -118,7 +102,7 @@ def loo_calibrated(data: list[dict], name: str) -> dict[str, float]:
         for i, r in enumerate(rows):
             others = [o for j, o in enumerate(rows) if j != i]
             z = torch.cat([o["logits"][name].double() for o in others])
-            b = fit_offsets(z, torch.cat([o["y"].long() for o in others]))
+            b = fit_logit_offsets(z, torch.cat([o["y"] for o in others]))
             pairs.append((r["y"].numpy(), (r["logits"][name].double() + b).argmax(-1).numpy()))
     g = gross_metrics(pairs)
     return {k: 100 * float(g[k]) for k in ("accuracy", "V_Se", "V_+P", "V_F1", "S_Se", "S_+P", "S_F1")}

@@ -37,6 +37,7 @@ __all__ = [
     "eval_tasks",
     "evaluate",
     "evaluate_parallel",
+    "fit_logit_offsets",
     "format_markdown",
     "format_mean_ci",
     "format_table",
@@ -94,8 +95,7 @@ class MetaMethod:
     def balanced(self) -> bool:
         """Whether the learner adapts with a class-balanced loss (its logits then assume equal class priors) and
         does not put the support's prior back itself (its own ``prior_shift``)."""
-        learner = self.learner
-        return bool(getattr(learner, "balanced_loss", False)) and not getattr(learner, "prior_shift", 0.0)
+        return self.learner.balanced_loss and not self.learner.prior_shift
 
     def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
         learner = self.learner
@@ -145,8 +145,14 @@ def calibrate_bias(method: MetaMethod, tasks: Sequence[Task], n_classes: int, st
         keep = slice(None) if task.query_mask is None else task.query_mask
         logits.append(out[keep])
         labels.append(task.query_y[keep].long())
-    z, y = torch.cat(logits), torch.cat(labels)
-    free = torch.zeros(n_classes - 1, dtype=torch.float64, requires_grad=True)
+    return fit_logit_offsets(torch.cat(logits), torch.cat(labels), steps).float()
+
+
+def fit_logit_offsets(logits: Tensor, labels: Tensor, steps: int = 200) -> Tensor:
+    """Per-class offsets ``b`` (float64, ``b[0] = 0``) that minimise the plain cross-entropy of ``logits + b``
+    against ``labels`` -- the maximum-likelihood thresholds behind :func:`calibrate_bias`. Convex in ``b``; L-BFGS."""
+    z, y = logits.double(), labels.long()
+    free = torch.zeros(z.shape[-1] - 1, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([free], max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure() -> Tensor:
@@ -157,7 +163,7 @@ def calibrate_bias(method: MetaMethod, tasks: Sequence[Task], n_classes: int, st
         return loss
 
     opt.step(closure)
-    return torch.cat([torch.zeros(1, dtype=torch.float64), free.detach()]).float()
+    return torch.cat([torch.zeros(1, dtype=torch.float64), free.detach()])
 
 
 def support_log_prior(task: Task, n_classes: int) -> Tensor:

@@ -230,10 +230,10 @@ class FixedTaskEvaluation(Evaluation):
         ]
         if request.calibrate:
             self._calibrate(domain, methods, setting, request)
+        cfg = BaselineConfig(**{**domain.default_baselines(), "seed": request.seed})
         if request.logreg_head:
-            methods += self._logreg_heads(domain, methods, setting, request)
+            methods += self._logreg_heads(domain, methods, setting, cfg)
         if request.baselines:
-            cfg = BaselineConfig(**{**domain.default_baselines(), "seed": request.seed})
             methods += build_baselines(domain, setting["n_way"], cfg, None, progress=request.progress)
         if not methods:
             raise MetasuiteError("nothing to evaluate: pass --checkpoint DIR and/or --baselines (or --merge JSON ...)")
@@ -288,14 +288,13 @@ class FixedTaskEvaluation(Evaluation):
 
     # ------------------------------------------------------------------ steps
     @staticmethod
-    def _logreg_heads(domain: Domain, methods: list[Any], setting: dict[str, Any], request: EvalRequest) -> list[Any]:
+    def _logreg_heads(domain: Domain, methods: list[Any], setting: dict[str, Any], cfg: BaselineConfig) -> list[Any]:
         """Each meta-learner's body with a logistic-regression head fitted on every support (kind ``meta``)."""
         if domain.kind != "classification":
             raise MetasuiteError(
                 f"--logreg-head fits a logistic regression on class labels: {domain.name} is {domain.kind}, it needs "
                 "a classification domain"
             )
-        cfg = BaselineConfig(**{**domain.default_baselines(), "seed": request.seed})
         heads = []
         for method in methods:
             backbone = method.learner.backbone

@@ -229,9 +229,7 @@ def test_eval_logreg_head_scores_each_meta_learners_features_with_a_support_fitt
     head = LogRegBaseline(learner.backbone, 3).adapt(task)(task.query_x)
     assert head.shape == (len(feats), 3)  # the meta-learned body's features, the support's own logistic regression
     with pytest.raises(MetasuiteError, match="classification"):
-        evaluation.FixedTaskEvaluation()._logreg_heads(
-            SinusoidDomain(), [], {"n_way": None}, evaluation.EvalRequest("sinusoid", logreg_head=True)
-        )
+        evaluation.FixedTaskEvaluation()._logreg_heads(SinusoidDomain(), [], {"n_way": None}, BaselineConfig())
 
 
 def test_metabaseline_is_pretrained_first_unless_told_otherwise(noisy: str, tmp_path: Path, monkeypatch) -> None:

@@ -410,9 +410,7 @@ class MetaLearner(nn.Module):
         steps: int,
     ) -> Tensor:
         state = self.adapt_fn(params, sx, sy, sm, steps, create_graph=False)
-        pred = self.predict_fn(params, state, qx)
-        offset = self.support_offset(sy, sm)
-        return self.metric(pred if offset is None else pred + offset, qy, qm)
+        return self.query_objective(self.predict_fn(params, state, qx), qy, qm, sy, sm)[1]
 
     def score(self, batch: TaskBatch, steps: int | None = None) -> Tensor:
         """Headline metric of every task after test-time adaptation, shape ``(n_tasks,)``.
