@@ -258,28 +258,32 @@ def _touching(sim: object) -> bool | None:
 
 def test_fast_observations_leave_every_classs_observations_and_rewards_unchanged() -> None:
     """Meta-World's expert policy drives each ML10 class (so grippers do touch objects) with and without the
-    faster observation code; every observation, reward and success flag agrees, step by step."""
+    faster observation code, on one task and then another (the simulator reused, as the vector envs do); every
+    observation, reward and success flag agrees, step by step, the observations after each reset included."""
     import metaworld.policies as policies
 
     names = sorted(set().union(*mw_env._classes("ML10", "reach-v3").values()))
     assert len(names) == 15
     touched = set()
     for name in names:
-        task = EnvTask({"benchmark": "ML10", "env_name": name, "source": "train" if name in
-                        mw_env._classes("ML10", "reach-v3")["train"] else "test", "index": 3})  # fmt: skip
+        source = "train" if name in mw_env._classes("ML10", "reach-v3")["train"] else "test"
+        tasks = [EnvTask({"benchmark": "ML10", "env_name": name, "source": source, "index": i}) for i in (3, 7)]
         policy = policies.ENV_POLICY_MAP[name]()
         runs = []
         for fast in (False, True):
             mw_env.fast_observations(fast)
             env = MetaWorldEnv(60)
-            env.task = task
-            obs, _ = env.reset()
             sawyer = sys.modules["metaworld.sawyer_xyz_env"].SawyerXYZEnv
             assert (sawyer.touching_object is mw_env._touching_object) == fast
+            assert (sawyer._get_curr_obs_combined_no_goal is mw_env._curr_obs_combined_no_goal) == fast
             seen = []
-            for _ in range(60):
-                obs, reward, _, _, info = env.step(policy.get_action(obs.astype(np.float64)))
-                seen.append((obs, reward, info["success"], _touching(env.sim)))
+            for task, steps in zip(tasks, (60, 20)):
+                env.task = task
+                obs, _ = env.reset()
+                seen.append((obs, 0.0, False, None))
+                for _ in range(steps):
+                    obs, reward, _, _, info = env.step(policy.get_action(obs.astype(np.float64)))
+                    seen.append((obs, reward, info["success"], _touching(env.sim)))
             runs.append(seen)
             env.close()
         for (o1, r1, s1, t1), (o2, r2, s2, t2) in zip(*runs, strict=True):
@@ -289,3 +293,47 @@ def test_fast_observations_leave_every_classs_observations_and_rewards_unchanged
                 touched.add(name)
     mw_env.fast_observations(True)  # as environments leave it
     assert len(touched) >= 3, f"the gripper touched an object in too few classes to test the contact code: {touched}"
+
+
+@pytest.mark.slow
+def test_fast_observations_agree_on_all_fifty_meta_world_classes() -> None:
+    """Every Meta-World v3 class (ML1 accepts any of the 50): two goals drawn from the class's own reset space, the
+    simulator reused across them, Meta-World's expert policy for 15 steps each; the faster code's observations
+    (after each reset too), rewards and successes equal Meta-World's own."""
+    import metaworld
+    import metaworld.policies as policies
+
+    names = sorted(metaworld.ML1.ENV_NAMES)
+    assert len(names) == 50
+    for name in names:
+        cls = metaworld.env_dict.ALL_V3_ENVIRONMENTS[name]
+        probe = cls()  # goals drawn as Meta-World's own task lists draw them: resets of an unfrozen environment
+        probe._freeze_rand_vec, probe._set_task_called = False, True
+        state = np.random.get_state()
+        np.random.seed(0)
+        try:
+            goals = [probe.reset() and probe._last_rand_vec.copy() for _ in range(2)]
+        finally:
+            np.random.set_state(state)
+            probe.close()
+        data = {**metaworld.env_dict.ML1_ARGS_KWARGS[name]["kwargs"], "env_cls": cls, "partially_observable": True}
+        data.pop("task_id", None)
+        tasks = [metaworld._encode_task(name, {**data, "rand_vec": goal}) for goal in goals]
+        policy = policies.ENV_POLICY_MAP[name]()
+        runs = []
+        for fast in (False, True):
+            mw_env.fast_observations(fast)
+            sim, seen = cls(), []
+            for task in tasks:
+                sim.set_task(task)
+                obs, _ = sim.reset()
+                seen.append((obs.copy(), 0.0, 0.0))
+                for _ in range(15):
+                    obs, reward, _, _, info = sim.step(policy.get_action(obs))
+                    seen.append((obs.copy(), reward, info["success"]))
+            sim.close()
+            runs.append(seen)
+        for (o1, r1, s1), (o2, r2, s2) in zip(*runs, strict=True):
+            assert np.allclose(o1, o2, rtol=0, atol=1e-9), name
+            assert (r1, s1) == (pytest.approx(r2, abs=1e-9), s2), name
+    mw_env.fast_observations(True)
