@@ -123,6 +123,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             logreg_head=args.logreg_head,
             prior_shift=args.prior_shift,
             support_views=args.support_views,
+            baseline_seeds=list(args.baseline_seeds or []),
+            ensemble=args.ensemble,
             settings={o.name: getattr(args, o.name) for o in args.evaluation_specs},
             progress=not args.quiet,
         )
@@ -382,6 +384,19 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="also run the baselines: scratch, pretrain+finetune, pretrain+logreg (and the pooled model where "
         "every task shares the global classes)",
+    )
+    s.add_argument(
+        "--baseline-seeds",
+        type=NON_NEGATIVE,
+        nargs="+",
+        metavar="S",
+        help="train the baselines once per seed (rows '<baseline> (seed S)'; default: once, with --seed)",
+    )
+    s.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="also score the average of the --checkpoint meta-learners (2+, e.g. one recipe trained with several "
+        "--seed) and of each baseline over its --baseline-seeds: class probabilities averaged",
     )
     s.add_argument("--inner-steps", type=NON_NEGATIVE, help="override the test-time inner steps")
     s.add_argument(

@@ -31,6 +31,7 @@ from metasuite.core.baselines import BaselineConfig, LogRegBaseline, build_basel
 from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import CheckpointError, DataError, MetasuiteError
 from metasuite.core.evaluate import (
+    Ensemble,
     MetaMethod,
     PriorShift,
     calibrate_bias,
@@ -106,6 +107,11 @@ class EvalRequest:
     support_views : int
         Add this many augmented copies (the domain's ``augment``: flips and crops for images) of every support
         example to every test task's support, for every method alike (0: off); recorded in each setting.
+    baseline_seeds : list of int
+        Train the baselines once per seed (rows named ``<baseline> (seed S)``); empty: once, with ``seed``.
+    ensemble : bool
+        Also score the average of the checkpoints' meta-learners (two or more) and, with two or more
+        ``baseline_seeds``, each baseline's average over its seeds (:class:`~metasuite.core.evaluate.Ensemble`).
     """
 
     domain: str
@@ -129,6 +135,8 @@ class EvalRequest:
     logreg_head: bool = False
     prior_shift: float = 0.0
     support_views: int = 0
+    baseline_seeds: list[int] = field(default_factory=list)
+    ensemble: bool = False
 
 
 @dataclass
@@ -212,21 +220,20 @@ class FixedTaskEvaluation(Evaluation):
             check_prior_shift(domain, request)
             plan = [{**entry, "prior_shift": request.prior_shift} for entry in plan]
         check_compatible(learners, plan)
+        check_ensemble(request)
         for entry in plan:  # an unavailable split or an impossible task shape fails here, before any training
             eval_tasks(domain, entry, 1, request.seed)
-        names = [learner.name for _, learner in learners]
         methods: list[Any] = [
-            # the algorithm's name, plus the checkpoint's folder when two checkpoints share an algorithm
             MetaMethod(
                 learner,
-                name=learner.name if names.count(learner.name) == 1 else f"{learner.name} ({Path(ckpt).name})",
+                name=name,
                 steps=request.inner_steps,
                 finetune_steps=request.finetune_steps,
                 finetune_lr=request.finetune_lr,
                 augment=domain.augment,
                 seed=request.seed,
             )
-            for ckpt, learner in learners
+            for (_, learner), name in zip(learners, checkpoint_names(learners, metas), strict=True)
         ]
         if request.calibrate:
             self._calibrate(domain, methods, setting, request)
@@ -234,7 +241,15 @@ class FixedTaskEvaluation(Evaluation):
         if request.logreg_head:
             methods += self._logreg_heads(domain, methods, setting, cfg)
         if request.baselines:
-            methods += build_baselines(domain, setting["n_way"], cfg, None, progress=request.progress)
+            seeds = request.baseline_seeds or [request.seed]
+            for seed in seeds:
+                seed_cfg = BaselineConfig(**{**domain.default_baselines(), "seed": seed})
+                built = build_baselines(domain, setting["n_way"], seed_cfg, None, progress=request.progress)
+                for baseline in built if len(seeds) > 1 else ():
+                    baseline.name = f"{baseline.name} (seed {seed})"
+                methods += built
+        if request.ensemble:  # before the prior shift, which then shifts an ensemble as one model
+            methods += ensembles(domain, methods, len(learners), request.baseline_seeds if request.baselines else [])
         if not methods:
             raise MetasuiteError("nothing to evaluate: pass --checkpoint DIR and/or --baselines (or --merge JSON ...)")
         if request.prior_shift:
@@ -398,6 +413,59 @@ class FixedTaskEvaluation(Evaluation):
             data["summary"] = summaries[0] if len(reports) == 1 else summaries
             text += [self.format_summary(s) + "\n" for s in summaries if s is not None]
         return EvalReport(data, "\n".join(text), warnings)
+
+
+def checkpoint_names(learners: list[tuple[str | Path, Any]], metas: list[dict[str, Any]]) -> list[str]:
+    """Each checkpoint's row name: its algorithm's name; where several share an algorithm, plus its training seed
+    when their seeds differ (``metasgd (seed 1)``: the same name in every fold, so fold reports merge), else its
+    folder's name."""
+    names = [learner.name for _, learner in learners]
+    seeds = [m.get("train_config", {}).get("seed") for m in metas]
+    out = []
+    for (ckpt, learner), seed in zip(learners, seeds, strict=True):
+        twins = [s for n, s in zip(names, seeds, strict=True) if n == learner.name]
+        if len(twins) == 1:
+            out.append(learner.name)
+        elif None not in twins and len(set(twins)) == len(twins):
+            out.append(f"{learner.name} (seed {seed})")
+        else:
+            out.append(f"{learner.name} ({Path(ckpt).name})")
+    return out
+
+
+def check_ensemble(request: EvalRequest) -> None:
+    """``--ensemble`` / ``--baseline-seeds`` make sense together only in these combinations: refused before any
+    training."""
+    seeds = request.baseline_seeds
+    if len(set(seeds)) != len(seeds):
+        raise MetasuiteError(f"--baseline-seeds lists a seed twice: {seeds}")
+    if seeds and not request.baselines:
+        raise MetasuiteError("--baseline-seeds trains the baselines once per seed: add --baselines")
+    if request.ensemble and len(request.checkpoints) < 2 and len(seeds) < 2:
+        raise MetasuiteError(
+            "--ensemble averages two or more models: pass two or more --checkpoint runs (e.g. one recipe trained "
+            "with different --seed) and/or --baselines with two or more --baseline-seeds"
+        )
+
+
+def ensembles(domain: Domain, methods: list[Any], n_checkpoints: int, baseline_seeds: list[int]) -> list[Any]:
+    """The ensemble rows: the first ``n_checkpoints`` methods (the meta-learners) averaged, and each baseline
+    averaged over its ``baseline_seeds`` (rows ``<baseline> (seed S)``)."""
+    classification = domain.kind == "classification"
+    out: list[Any] = []
+    if n_checkpoints >= 2:
+        metas = methods[:n_checkpoints]
+        algos = list(dict.fromkeys(m.name.split(" (")[0] for m in metas))
+        out.append(Ensemble(metas, classification, name=f"{' + '.join(algos)} (ensemble of {len(metas)})"))
+    if len(baseline_seeds) >= 2:
+        groups: dict[str, list[Any]] = {}
+        for m in methods[n_checkpoints:]:
+            base, _, tail = m.name.rpartition(" (seed ")
+            if m.kind == "baseline" and base and tail.rstrip(")").isdigit():
+                groups.setdefault(base, []).append(m)
+        for base, members in groups.items():
+            out.append(Ensemble(members, classification, name=f"{base} (ensemble of {len(members)} seeds)"))
+    return out
 
 
 def check_prior_shift(domain: Domain, request: EvalRequest) -> None:

@@ -156,6 +156,29 @@ def test_without_a_global_model_the_comparison_is_the_unadapted_meta_learner(
     assert card["comparison"] == UNADAPTED and card["training data"] == "2 training patients: 101, 106"
 
 
+def test_an_ensemble_of_meta_learners_averages_their_adapted_and_unadapted_probabilities(
+    tiny: DiagnosisDomain, patient: tuple
+) -> None:
+    _, _, task = patient
+    members = [make_learner(tiny, "fomaml", n_way=4, seed=s, test_inner_steps=2) for s in (0, 1)]
+    alone = [adapt_and_predict(m, None, task) for m in members]
+    both = adapt_and_predict(members, None, task)
+    assert np.allclose(both.adapted_proba, (alone[0].adapted_proba + alone[1].adapted_proba) / 2)
+    assert np.allclose(both.global_proba, (alone[0].global_proba + alone[1].global_proba) / 2)
+    assert both.global_label == UNADAPTED and np.allclose(both.adapted_proba.sum(axis=1), 1.0)
+    assert not np.allclose(alone[0].adapted_proba, alone[1].adapted_proba)  # two different members
+    with pytest.raises(ValueError, match="at least one"):
+        adapt_and_predict([], None, task)
+    metas = [
+        {"algorithm": "metasgd", "train_config": {"seed": s}, "metrics": {"val_metric": v}, "path": f"/x/m{s}"}
+        for s, v in ((0, 0.869), (1, 0.9))
+    ]
+    card = model_card(metas[0], global_model=False, ensemble=metas)
+    assert card["model"].startswith("ensemble of 2") and "seeds 0, 1" in card["model"]
+    assert card["val accuracy"] == "0.869 / 0.900" and card["file"].count("/x/m") == 2
+    assert model_card(metas[0], global_model=False, ensemble=metas[:1])["model"] == "shipped checkpoint"
+
+
 def test_metrics_table_compares_both_models_with_beat_metrics(patient: tuple) -> None:
     _, _, task = patient
     true = task.query_y.numpy()

@@ -14,7 +14,14 @@ from metasuite.apps.cli import main
 from metasuite.core import evaluation, registry
 from metasuite.core.baselines import BaselineConfig, FinetuneBaseline, LogRegBaseline
 from metasuite.core.errors import MetasuiteError, TaskError
-from metasuite.core.evaluate import MetaMethod, PriorShift, calibrate_bias, support_log_prior, trained_balanced
+from metasuite.core.evaluate import (
+    Ensemble,
+    MetaMethod,
+    PriorShift,
+    calibrate_bias,
+    support_log_prior,
+    trained_balanced,
+)
 from metasuite.core.learners import load_learner, make_learner
 from metasuite.core.tasks import Task, TaskBatch, expand_support, fixed_tasks
 from metasuite.domains.sinusoid import SinusoidDomain
@@ -304,3 +311,60 @@ def test_support_views_are_refused_where_the_domain_has_no_augmentation(noisy: s
     argv = ["eval", noisy, "--checkpoint", str(tmp_path / "run"), "--tasks", "2", "--support-views", "2", "--quiet"]
     assert main(argv) == 2
     assert "no label-preserving augmentation" in capsys.readouterr().err
+
+
+class _Fixed:
+    """The same outputs for every query (a model whose answer the test knows)."""
+
+    def __init__(self, name: str, out: list[float], kind: str = "meta", balanced: bool = False):
+        self.name, self.kind, self.balanced, self.out = name, kind, balanced, torch.tensor(out)
+
+    def adapt(self, task: Task):  # type: ignore[no-untyped-def]
+        return lambda x: self.out.expand(len(x), -1)
+
+
+def test_an_ensemble_averages_class_probabilities_or_regression_outputs() -> None:
+    task = _task([0, 1, 2])
+    a, b = _Fixed("a", [4.0, 0.0, 0.0]), _Fixed("b", [0.0, 0.0, 1.0])
+    pred = Ensemble([a, b], classification=True).adapt(task)(torch.zeros(2, 2))
+    expected = (a.out.softmax(-1) + b.out.softmax(-1)) / 2
+    assert torch.allclose(pred.softmax(-1), expected.expand(2, -1), atol=1e-6)  # read as logits: the mean probability
+    assert torch.allclose(pred.exp().sum(-1), torch.ones(2), atol=1e-6)
+    mean = Ensemble([a, b], classification=False).adapt(task)(torch.zeros(2, 2))
+    assert torch.allclose(mean, torch.tensor([2.0, 0.0, 0.5]).expand(2, -1))
+    e = Ensemble([a, b], classification=True)
+    assert e.kind == "meta" and e.name == "ensemble of 2: a + b" and not trained_balanced(e)
+    assert trained_balanced(Ensemble([_Flat(), _Flat()], classification=True))  # all members balanced: shift it
+    with pytest.raises(ValueError, match="at least 2"):
+        Ensemble([a], classification=True)
+    with pytest.raises(ValueError, match="mixes kinds"):
+        Ensemble([a, _Fixed("c", [0.0, 0.0, 0.0], kind="baseline")], classification=True)
+
+
+def test_eval_ensemble_averages_checkpoints_of_different_seeds_and_each_baseline_over_its_seeds(
+    noisy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(NoisyGauss, "default_baselines", lambda self: {"pretrain_steps": 3, "scratch_steps": 2})
+    argv = ["train", noisy, "--algo", "maml", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
+    for seed in (0, 1):
+        assert main([*argv, "--seed", str(seed), "--out", str(tmp_path / f"s{seed}"), "--quiet"]) == 0
+    out = tmp_path / "eval.json"
+    argv = ["eval", noisy, "--checkpoint", str(tmp_path / "s0"), "--checkpoint", str(tmp_path / "s1"), "--tasks", "3"]
+    assert main([*argv, "--baselines", "--baseline-seeds", "0", "1", "--ensemble", "--json", str(out), "--quiet"]) == 0
+    results = {r["method"]: r for r in json.loads(out.read_text())["results"]}
+    assert {"maml (seed 0)", "maml (seed 1)", "maml (ensemble of 2)"} <= set(results)  # seed names: folds merge
+    for baseline in ("scratch", "pretrain+finetune", "pretrain+logreg"):
+        assert {f"{baseline} (seed 0)", f"{baseline} (seed 1)"} <= set(results)
+        assert results[f"{baseline} (ensemble of 2 seeds)"]["kind"] == "baseline"
+    assert results["maml (ensemble of 2)"]["kind"] == "meta" and results["maml (ensemble of 2)"]["n_tasks"] == 3
+    # the baselines' seeds are real: two seeds of scratch do not give the same predictions
+    assert results["scratch (seed 0)"]["per_task"] != results["scratch (seed 1)"]["per_task"]
+    for request, message in (
+        ({"checkpoints": [tmp_path / "s0"], "ensemble": True}, "two or more"),
+        ({"checkpoints": [tmp_path / "s0"], "baseline_seeds": [0, 1]}, "add --baselines"),
+        ({"baselines": True, "baseline_seeds": [1, 1], "ensemble": True}, "twice"),
+    ):
+        with pytest.raises(MetasuiteError, match=message):  # refused before anything is trained
+            evaluation.FixedTaskEvaluation().run(
+                NoisyGauss, evaluation.EvalRequest(noisy, n_tasks=2, progress=False, **request)
+            )

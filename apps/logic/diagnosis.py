@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,7 @@ __all__ = [
     "MAX_PLOT_POINTS",
     "METRIC_LABELS",
     "MITDB_CHECKPOINT",
+    "MITDB_CHECKPOINTS",
     "PRETRAIN_STEPS",
     "STAND_IN",
     "SUPPORT_MINUTES_RANGE",
@@ -99,6 +101,9 @@ __all__ = [
 DEFAULT_CHECKPOINT = shipped_checkpoint("diagnosis", "fomaml")
 #: The shipped checkpoint meta-trained on real MIT-BIH DS1 patients, for records of a local MIT-BIH folder.
 MITDB_CHECKPOINT = shipped_checkpoint("diagnosis", "metasgd-mitdb")
+#: The shipped MIT-BIH ensemble: the same Meta-SGD recipe trained with seeds 0 and 1 (class probabilities averaged;
+#: on the DS1 folds the ensemble beat an ensemble of pretrain+logreg's seeds on gross S and V F1, see the README).
+MITDB_CHECKPOINTS = (MITDB_CHECKPOINT, shipped_checkpoint("diagnosis", "metasgd-mitdb-seed1"))
 #: The app's synthetic cohort (patients per split) and recording length (minutes). Twelve training
 #: patients of 15 minutes are ~13k beats: enough for a stand-in that beats chance, small enough to
 #: generate in a few seconds and meta-train in minutes. 15 minutes leaves >= 5 minutes of query beats
@@ -153,8 +158,9 @@ _COMPARISON_TITLES = {
 _COMPARISON_NOTES = {
     GLOBAL: "The global model was pre-trained on the pooled beats of the training patients and never sees this "
     "patient's support beats; the adapted model is the meta-learned network after adapting on them.",
-    UNADAPTED: "Both columns are the same meta-learned network: once with zero inner steps (its meta-learned "
-    "initialisation, before it has seen this patient's support beats) and once adapted on them. No global model "
+    UNADAPTED: "Both columns are the same meta-learned network (or the shipped ensemble of two, probabilities "
+    "averaged): once with zero inner steps (its meta-learned initialisation, before it has seen this patient's "
+    "support beats) and once adapted on them. No global model "
     "trained on other patients is compared here. An initialisation meta-learned for adaptation (MAML, Meta-SGD) is "
     "a starting point for the inner steps, not a classifier: before adaptation it may label almost every beat "
     "wrongly, which says nothing about the adapted model.",
@@ -205,14 +211,18 @@ def load_global_model(
     return pooled_model(domain or app_domain(), steps, batch_size, seed, cache=cache_dir)
 
 
-def model_card(meta: dict[str, Any], global_model: bool = True) -> dict[str, Any]:
+def model_card(
+    meta: dict[str, Any], global_model: bool = True, ensemble: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     """The facts about the meta-learner the page shows, from its checkpoint JSON ``meta``.
 
     Keys: ``model`` (shipped checkpoint or stand-in), ``algorithm``, ``training steps``,
     ``meta-batch size``, ``val accuracy`` (at the kept step), ``inner lr``, ``adaptation steps``
     (``test_inner_steps``), ``training data``, ``file`` (relative to the repository root when inside
     it), ``comparison`` (the pre-trained global model, or with ``global_model=False`` the
-    meta-learned network before adaptation). Missing entries are None.
+    meta-learned network before adaptation). Missing entries are None. ``ensemble``: the checkpoint JSONs of every
+    member when the page averages several (``meta`` is the first's); ``model``, ``val accuracy`` and ``file`` then
+    name them all.
     """
     train_cfg = meta.get("train_config") or {}
     hparams = meta.get("hparams") or {}
@@ -227,7 +237,7 @@ def model_card(meta: dict[str, Any], global_model: bool = True) -> dict[str, Any
         train_ids = (meta.get("split_ids") or {}).get("train")
         if train_ids and not train_ids[0].startswith("synth:"):
             data = f"{len(train_ids)} training patients: " + ", ".join(i.split(":", 1)[-1] for i in train_ids)
-    return {
+    card = {
         "model": "stand-in, meta-trained in-process" if stand_in else "shipped checkpoint",
         "algorithm": meta.get("algorithm"),
         "training steps": train_cfg.get("steps"),
@@ -241,6 +251,13 @@ def model_card(meta: dict[str, Any], global_model: bool = True) -> dict[str, Any
         if global_model
         else UNADAPTED,
     }
+    if len(ensemble) > 1:
+        seeds = ", ".join(str((m.get("train_config") or {}).get("seed", "?")) for m in ensemble)
+        scores = [(m.get("metrics") or {}).get("val_metric") for m in ensemble]
+        card["model"] = f"ensemble of {len(ensemble)} shipped checkpoints (training seeds {seeds}; mean probability)"
+        card["val accuracy"] = " / ".join("-" if v is None else f"{v:.3f}" for v in scores)
+        card["file"] = ", ".join(display_path(m["path"]) for m in ensemble if m.get("path") is not None) or None
+    return card
 
 
 # ---------------------------------------------------------------------------- patients
@@ -346,20 +363,27 @@ def _softmax(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits.detach().double(), dim=-1).numpy()
 
 
-def adapt_and_predict(learner: MetaLearner, global_model: nn.Module | None, task: Task) -> AdaptResult:
+def adapt_and_predict(
+    learner: MetaLearner | Sequence[MetaLearner], global_model: nn.Module | None, task: Task
+) -> AdaptResult:
     """Adapt ``learner`` on the support beats and predict every query beat, next to the global model.
 
-    Without a ``global_model`` the comparison is the meta-learned network itself before adaptation
-    (zero inner steps): for real records, where no global model trained on other patients is at hand.
+    ``learner`` may be several meta-learners (an ensemble, e.g. one recipe trained with two seeds): each adapts
+    on its own and their class probabilities are averaged. Without a ``global_model`` the comparison is the
+    meta-learned network(s) before adaptation (zero inner steps, averaged likewise): for real records, where no
+    global model trained on other patients is at hand.
     """
-    adapted = learner.adapt(task.support_x, task.support_y).predict(task.query_x)
+    learners = [learner] if isinstance(learner, MetaLearner) else list(learner)
+    if not learners:
+        raise ValueError("adapt_and_predict needs at least one meta-learner")
+    adapted = np.mean([_softmax(m.adapt(task.support_x, task.support_y).predict(task.query_x)) for m in learners], 0)
     with torch.no_grad():
         if global_model is None:
-            global_logits = learner.adapt(task.support_x, task.support_y, steps=0).predict(task.query_x)
-            label = UNADAPTED
+            unadapted = [m.adapt(task.support_x, task.support_y, steps=0).predict(task.query_x) for m in learners]
+            global_proba, label = np.mean([_softmax(g) for g in unadapted], 0), UNADAPTED
         else:
-            global_logits, label = global_model(task.query_x), GLOBAL
-    return AdaptResult(adapted_proba=_softmax(adapted), global_proba=_softmax(global_logits), global_label=label)
+            global_proba, label = _softmax(global_model(task.query_x)), GLOBAL
+    return AdaptResult(adapted_proba=adapted, global_proba=global_proba, global_label=label)
 
 
 def metrics_table(task: Task, result: AdaptResult) -> pd.DataFrame:

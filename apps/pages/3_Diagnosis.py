@@ -17,6 +17,7 @@ from metasuite.apps.logic.diagnosis import (
     DEFAULT_SUPPORT_MINUTES,
     DISCLAIMER,
     MITDB_CHECKPOINT,
+    MITDB_CHECKPOINTS,
     PRETRAIN_STEPS,
     SUPPORT_MINUTES_RANGE,
     AdaptResult,
@@ -52,7 +53,7 @@ SYNTHETIC = "Synthetic cohort (test patients)"
 MITDB = "Local MIT-BIH folder"
 
 
-@st.cache_resource(show_spinner="Loading the meta-learned beat classifier…", max_entries=2)
+@st.cache_resource(show_spinner="Loading the meta-learned beat classifier…", max_entries=3)
 def _learner(path: str | None) -> tuple[MetaLearner, dict[str, Any]]:
     return load_meta_learner(path)
 
@@ -78,9 +79,11 @@ def _beats(source: str, patient_id: str, _record: PatientRecord) -> BeatSet:
 
 
 @st.cache_resource(show_spinner="Adapting to the support beats and classifying every later beat…", max_entries=8)
-def _adapt(key: tuple, _task: Task, checkpoint: str | None) -> AdaptResult:
-    # real records: the comparison is the meta-learned network before adaptation (no synthetic global model)
-    return adapt_and_predict(_learner(checkpoint)[0], None if checkpoint else _global_model(), _task)
+def _adapt(key: tuple, _task: Task, checkpoints: tuple[str, ...]) -> AdaptResult:
+    # real records: the shipped MIT-BIH ensemble, compared with its networks before adaptation (no synthetic global
+    # model); the synthetic cohort: the default model (checkpoints empty) against the pre-trained global model
+    learners = [_learner(c)[0] for c in checkpoints] or _learner(None)[0]
+    return adapt_and_predict(learners, None if checkpoints else _global_model(), _task)
 
 
 st.title("Diagnosis")
@@ -91,8 +94,8 @@ st.markdown(
     "**every later beat** (query) as **N** (normal), **S** (supraventricular ectopic), **V** (ventricular ectopic) "
     "or **F** (fusion). The adapted model is compared with a model that has not seen this patient's labels: for "
     "synthetic patients a **global model** trained on the pooled beats of the training patients; for MIT-BIH records "
-    "(with the shipped MIT-BIH checkpoint) the same meta-learned network **before** adaptation, its meta-learned "
-    "initialisation."
+    "(with the shipped MIT-BIH checkpoints: two Meta-SGD runs of different seeds, their probabilities averaged) the "
+    "same meta-learned networks **before** adaptation, their meta-learned initialisation."
 )
 
 source_col, patient_col, minutes_col = st.columns([2, 4, 2], vertical_alignment="bottom")
@@ -139,8 +142,10 @@ with patient_col:
             st.stop()
         patient_id = record.patient_id
 
-checkpoint = str(MITDB_CHECKPOINT) if source == MITDB and (MITDB_CHECKPOINT / "best.json").is_file() else None
-learner, meta = _learner(checkpoint)
+checkpoints = tuple(str(c) for c in MITDB_CHECKPOINTS if (c / "best.json").is_file()) if source == MITDB else ()
+checkpoint = checkpoints[0] if checkpoints else None
+meta = _learner(checkpoint)[1]
+members = [_learner(c)[1] for c in checkpoints]  # the MIT-BIH ensemble's checkpoint JSONs (meta is the first's)
 if notice := stand_in_notice(meta):
     st.warning(notice, icon=":material/info:")
 if source == MITDB and checkpoint is None:
@@ -149,7 +154,7 @@ if source == MITDB and checkpoint is None:
         "synthetic beats only.",
         icon=":material/info:",
     )
-seen = {pid for ids in (meta.get("split_ids") or {}).values() for pid in ids}
+seen = {pid for m in members or [meta] for ids in (m.get("split_ids") or {}).values() for pid in ids}
 if patient_id in seen:
     st.warning(
         f"Patient `{patient_id}` was among this model's training patients: its scores below are not a test result.",
@@ -173,7 +178,7 @@ info_col.caption(
     f"{task.query_x.shape[0]} later beats to classify."
 )
 
-result = _adapt(task_key, task, checkpoint) if adapted else None
+result = _adapt(task_key, task, checkpoints) if adapted else None
 st.subheader("ECG strip")
 query_pred = None
 if result is not None:
@@ -242,4 +247,4 @@ else:
         st.markdown(report.to_markdown())
 
 st.header("Model card")
-st.table(card_table(model_card(meta, global_model=checkpoint is None)))
+st.table(card_table(model_card(meta, global_model=checkpoint is None, ensemble=members)))
