@@ -16,6 +16,7 @@ from torch import nn
 from metasuite.apps.logic import APPS_DIR
 from metasuite.apps.logic.driving import (
     DEFAULT_CHECKPOINT,
+    ENSEMBLE_CHECKPOINTS,
     N_WAY,
     adapt_and_score,
     comparison_figure,
@@ -25,6 +26,7 @@ from metasuite.apps.logic.driving import (
     load_eval_results,
     load_pooled_model,
     load_protonet,
+    load_protonet_ensemble,
     load_uploaded_zip,
     pooled_logits,
     sample_task,
@@ -47,9 +49,9 @@ def _pool(n_classes: int = 6, n_per_class: int = 7, size: int = SIZE, names: lis
     return {"env": by_class}
 
 
-def _learner() -> nn.Module:
+def _learner(seed: int = 0) -> nn.Module:
     domain = DrivingDomain(image_size=SIZE, hidden=8)
-    return make_learner(domain, "protonet", n_way=N_WAY, seed=0)
+    return make_learner(domain, "protonet", n_way=N_WAY, seed=seed)
 
 
 class _GlobalLogits(nn.Module):
@@ -157,6 +159,27 @@ def test_adapt_and_score_accuracies_and_confusion() -> None:
     assert result.before_accuracy == pytest.approx(1 / N_WAY)
 
 
+def test_an_ensemble_scores_the_mean_of_its_members_probabilities() -> None:
+    task = sample_task(_pool(), 1, seed=1, n_query=6)
+    members = [_learner(), _learner(seed=1)]
+    both = adapt_and_score(members, None, task)
+    with torch.no_grad():
+        probs = [m.adapt(task.support_x, task.support_y).predict(task.query_x).softmax(-1) for m in members]
+    assert not torch.allclose(probs[0], probs[1])  # two different members
+    assert np.array_equal(both.predictions, ((probs[0] + probs[1]) / 2).argmax(-1).numpy())
+    assert both.confusion.sum() == task.query_x.shape[0] and both.before_accuracy is None
+    assert adapt_and_score([members[0]], None, task).accuracy == adapt_and_score(members[0], None, task).accuracy
+    with pytest.raises(ValueError, match="at least one"):
+        adapt_and_score([], None, task)
+
+
+def test_the_page_loads_every_shipped_ensemble_member() -> None:
+    learners, meta = load_protonet_ensemble()
+    shipped = [c for c in ENSEMBLE_CHECKPOINTS if (c / "best.json").is_file()]
+    assert meta["source"] == "checkpoint" and len(learners) == len(shipped) == 3
+    assert len({id(m) for m in learners}) == 3
+
+
 def test_pooled_predictions_only_range_over_the_task_classes() -> None:
     task = sample_task(_pool(n_classes=12), 1, seed=2, n_query=3)
     outside = next(i for i, c in enumerate(SCENE_CLASSES) if c not in task.metadata["class_names"])
@@ -238,7 +261,8 @@ def test_driving_page_renders_support_set_and_adapts() -> None:
     at.button[0].click().run()
     assert not at.exception
     labels = [m.label for m in at.metric]
-    assert labels == ["Accuracy after adaptation (ProtoNet)", "Accuracy before adaptation (pooled)"]
+    after = "Accuracy after adaptation (ProtoNet, ensemble of 3)" if shipped else "Accuracy after adaptation (ProtoNet)"
+    assert labels == [after, "Accuracy before adaptation (pooled)"]
     assert at.metric[0].value.endswith("%")
     assert at.get("plotly_chart")  # the confusion matrix
     query = at.get("image")[1:]

@@ -41,7 +41,7 @@ from metasuite.apps.logic.driving import (
     frames,
     load_eval_results,
     load_pooled_model,
-    load_protonet,
+    load_protonet_ensemble,
     load_uploaded_zip,
     sample_task,
     unseen_environments,
@@ -55,9 +55,9 @@ st.set_page_config(page_title="Driving · metasuite", page_icon=":material/direc
 UPLOAD = "Upload a .zip"
 
 
-@st.cache_resource(show_spinner="Loading the meta-learned ProtoNet…", max_entries=1)
-def _protonet() -> tuple[MetaLearner, dict[str, Any]]:
-    return load_protonet()
+@st.cache_resource(show_spinner="Loading the meta-learned ProtoNets…", max_entries=1)
+def _protonets() -> tuple[list[MetaLearner], dict[str, Any]]:
+    return load_protonet_ensemble()
 
 
 @st.cache_resource(
@@ -83,12 +83,15 @@ def _show_grid(images: list, captions: list[str], per_row: int, width: int) -> N
 
 
 st.title("Driving-scene classification")
-learner, meta = _protonet()
+learners, meta = _protonets()
+ensemble_note = f", ensemble of {len(learners)}" if len(learners) > 1 else ""
 st.markdown(
     f"Each task is **{N_WAY}-way K-shot**: {N_WAY} driving scenes (highway, tunnel, roundabout, …) in one road "
     "environment (weather × time of day × region) that **meta-training never saw**, known only from **K labelled "
     "frames per scene**. The **ProtoNet** embeds the support frames, averages them into one prototype per scene and "
-    "labels each query frame by its nearest prototype. **Before adaptation** is a supervised model trained on all "
+    "labels each query frame by its nearest prototype (the shipped three ProtoNets, trained with seeds 0, 1 and 2, "
+    "each adapt on their own and their class probabilities are averaged). **Before adaptation** is a supervised "
+    "model trained on all "
     "meta-train frames pooled together; it never sees the support set, and scores the query frames with its "
     "logits over the task's scenes."
 )
@@ -147,9 +150,9 @@ if st.button("Adapt", type="primary", icon=":material/bolt:"):
     st.session_state.adapted = task_key
 
 if st.session_state.get("adapted") == task_key:
-    result = adapt_and_score(learner, _pooled(), task)
+    result = adapt_and_score(learners, _pooled(), task)
     after_col, before_col = st.columns(2)
-    after_col.metric("Accuracy after adaptation (ProtoNet)", f"{result.accuracy:.0%}")
+    after_col.metric(f"Accuracy after adaptation (ProtoNet{ensemble_note})", f"{result.accuracy:.0%}")
     if result.before_accuracy is None:
         before_col.metric("Accuracy before adaptation (pooled)", "—")
         before_col.caption("The uploaded scene names are not classes the pooled model was trained on.")
