@@ -382,6 +382,18 @@ def _launch(request: TrainRequest) -> TrainResult:
 
 
 # ---------------------------------------------------------------------------- evaluation
+#: Test-time options only :class:`~metasuite.core.evaluation.FixedTaskEvaluation` implements, with their "off" values.
+FIXED_TASK_ONLY: dict[str, Any] = {
+    "finetune_steps": 0,
+    "calibrate": 0,
+    "logreg_head": False,
+    "prior_shift": 0.0,
+    "support_views": 0,
+    "baseline_seeds": [],
+    "ensemble": False,
+}
+
+
 def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple[EvalReport, list[Path]]:
     """Evaluate with the domain's :class:`~metasuite.core.evaluation.Evaluation`; write the JSON (and its
     figures) to ``json_path`` when given. Returns ``(report, files written)``."""
@@ -389,6 +401,13 @@ def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple
         raise MetasuiteError(f"need at least one test task and one worker, got {request.n_tasks} and {request.workers}")
     cls = registry.get_domain_class(request.domain)
     evaluation = cls.evaluation()
+    if not isinstance(evaluation, FixedTaskEvaluation):
+        used = [f"--{name.replace('_', '-')}" for name, off in FIXED_TASK_ONLY.items() if getattr(request, name) != off]
+        if used:  # silently ignored otherwise: refused before anything is loaded or trained
+            raise MetasuiteError(
+                f"{', '.join(used)} belong to the fixed-task evaluation; the {cls.name} domain is evaluated by "
+                f"'{evaluation.name}', which does not use them: leave them out"
+            )
     request.settings = coerce_options(evaluation.option_specs, request.settings, f"the {cls.name} evaluation")
     if json_path is not None:
         request.partial_json = Path(json_path)

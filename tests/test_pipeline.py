@@ -23,6 +23,7 @@ from metasuite.core.evaluate import (
     trained_balanced,
 )
 from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.runs import eval_run
 from metasuite.core.tasks import Task, TaskBatch, expand_support, fixed_tasks
 from metasuite.domains.sinusoid import SinusoidDomain
 
@@ -368,3 +369,15 @@ def test_eval_ensemble_averages_checkpoints_of_different_seeds_and_each_baseline
             evaluation.FixedTaskEvaluation().run(
                 NoisyGauss, evaluation.EvalRequest(noisy, n_tasks=2, progress=False, **request)
             )
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{"ensemble": True}, {"baselines": True, "baseline_seeds": [0, 1]}, {"prior_shift": 0.5}, {"finetune_steps": 3}],
+)
+@pytest.mark.parametrize("domain", ["navigation", "trading"])
+def test_fixed_task_options_are_refused_where_the_evaluation_would_ignore_them(domain: str, given: dict) -> None:
+    """The RL and trading evaluations do not implement the fixed-task test-time options: naming one is an error
+    (before anything is loaded), not a silently unchanged result."""
+    with pytest.raises(MetasuiteError, match="leave them out"):
+        eval_run(evaluation.EvalRequest(domain, progress=False, **given))
