@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from metasuite.core.algorithms import MetaLearner
-from metasuite.core.losses import log_class_prior
+from metasuite.core.losses import log_class_prior, log_mean_probability
 from metasuite.core.progress import progress as progress_bar
 from metasuite.core.tasks import Task, TaskBatch, expand_support, fixed_tasks
 
@@ -253,10 +253,8 @@ class Ensemble:
         predicts = [m.adapt(task) for m in self.members]
 
         def predict(x: Tensor) -> Tensor:
-            outs = torch.stack([p(x).float() for p in predicts])
-            if not self.classification:
-                return outs.mean(0)
-            return outs.softmax(-1).mean(0).clamp_min(torch.finfo(torch.float32).tiny).log()
+            outs = [p(x).float() for p in predicts]
+            return log_mean_probability(outs) if self.classification else torch.stack(outs).mean(0)
 
         return predict
 

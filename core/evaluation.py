@@ -235,21 +235,19 @@ class FixedTaskEvaluation(Evaluation):
             )
             for (_, learner), name in zip(learners, checkpoint_names(learners, metas), strict=True)
         ]
+        checkpoint_methods = list(methods)  # the meta-learners an ensemble averages (not the --logreg-head rows)
         if request.calibrate:
             self._calibrate(domain, methods, setting, request)
         cfg = BaselineConfig(**{**domain.default_baselines(), "seed": request.seed})
         if request.logreg_head:
             methods += self._logreg_heads(domain, methods, setting, cfg)
+        baseline_groups: list[tuple[str, list[Any]]] = []
         if request.baselines:
             seeds = request.baseline_seeds or [request.seed]
-            for seed in seeds:
-                seed_cfg = BaselineConfig(**{**domain.default_baselines(), "seed": seed})
-                built = build_baselines(domain, setting["n_way"], seed_cfg, None, progress=request.progress)
-                for baseline in built if len(seeds) > 1 else ():
-                    baseline.name = f"{baseline.name} (seed {seed})"
-                methods += built
+            per_seed, baseline_groups = seeded_baselines(domain, setting["n_way"], seeds, request.progress)
+            methods += [b for built in per_seed for b in built]
         if request.ensemble:  # before the prior shift, which then shifts an ensemble as one model
-            methods += ensembles(domain, methods, len(learners), request.baseline_seeds if request.baselines else [])
+            methods += ensembles(domain, checkpoint_methods, baseline_groups)
         if not methods:
             raise MetasuiteError("nothing to evaluate: pass --checkpoint DIR and/or --baselines (or --merge JSON ...)")
         if request.prior_shift:
@@ -448,22 +446,32 @@ def check_ensemble(request: EvalRequest) -> None:
         )
 
 
-def ensembles(domain: Domain, methods: list[Any], n_checkpoints: int, baseline_seeds: list[int]) -> list[Any]:
-    """The ensemble rows: the first ``n_checkpoints`` methods (the meta-learners) averaged, and each baseline
-    averaged over its ``baseline_seeds`` (rows ``<baseline> (seed S)``)."""
+def seeded_baselines(
+    domain: Domain, n_way: int | None, seeds: list[int], progress: bool
+) -> tuple[list[list[Any]], list[tuple[str, list[Any]]]]:
+    """The domain's baselines trained once per seed: ``(per_seed, groups)``, ``per_seed[i]`` the baselines of
+    ``seeds[i]`` and ``groups`` each baseline's ``(name, [its model of every seed])``; with several seeds every
+    model is renamed ``<name> (seed S)``."""
+    configs = [BaselineConfig(**{**domain.default_baselines(), "seed": s}) for s in seeds]
+    per_seed = [build_baselines(domain, n_way, cfg, None, progress=progress) for cfg in configs]
+    groups = [(models[0].name, list(models)) for models in zip(*per_seed, strict=True)]
+    for _, models in groups if len(seeds) > 1 else ():
+        for model, seed in zip(models, seeds, strict=True):
+            model.name = f"{model.name} (seed {seed})"
+    return per_seed, groups
+
+
+def ensembles(domain: Domain, checkpoint_methods: list[Any], baseline_groups: list[tuple[str, list[Any]]]) -> list:
+    """The ensemble rows: the checkpoints' meta-learners averaged (two or more), and each baseline averaged over its
+    seeds (groups of two or more, from :func:`seeded_baselines`)."""
     classification = domain.kind == "classification"
     out: list[Any] = []
-    if n_checkpoints >= 2:
-        metas = methods[:n_checkpoints]
-        algos = list(dict.fromkeys(m.name.split(" (")[0] for m in metas))
-        out.append(Ensemble(metas, classification, name=f"{' + '.join(algos)} (ensemble of {len(metas)})"))
-    if len(baseline_seeds) >= 2:
-        groups: dict[str, list[Any]] = {}
-        for m in methods[n_checkpoints:]:
-            base, _, tail = m.name.rpartition(" (seed ")
-            if m.kind == "baseline" and base and tail.rstrip(")").isdigit():
-                groups.setdefault(base, []).append(m)
-        for base, members in groups.items():
+    if len(checkpoint_methods) >= 2:
+        algos = list(dict.fromkeys(m.learner.name for m in checkpoint_methods))
+        name = f"{' + '.join(algos)} (ensemble of {len(checkpoint_methods)})"
+        out.append(Ensemble(checkpoint_methods, classification, name=name))
+    for base, members in baseline_groups:
+        if len(members) >= 2:
             out.append(Ensemble(members, classification, name=f"{base} (ensemble of {len(members)} seeds)"))
     return out
 

@@ -8,6 +8,7 @@ pure tensor code, safe inside ``torch.func.vmap`` and ``torch.func.grad``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -22,6 +23,7 @@ __all__ = [
     "TaskKind",
     "balanced_weights",
     "log_class_prior",
+    "log_mean_probability",
     "masked_mean",
     "metric_is_better",
     "per_example_loss",
@@ -82,6 +84,14 @@ def log_class_prior(target: Tensor, n_classes: int, mask: Tensor | None = None) 
     safe under ``vmap`` (a support set's prior for the prior shift)."""
     counts = _masked_onehot(target, n_classes, mask).sum(dim=0)
     return torch.log((counts + 1.0) / (counts.sum() + n_classes))
+
+
+def log_mean_probability(logits: Sequence[Tensor]) -> Tensor:
+    """The log of the class probabilities averaged over several models' logits for the same inputs (a deep
+    ensemble's prediction, read as logits: softmax gives the averaged probabilities back). Floored at the dtype's
+    smallest normal number, so a class every member rules out stays finite."""
+    mean = torch.stack(list(logits)).softmax(-1).mean(0)
+    return mean.clamp_min(torch.finfo(mean.dtype).tiny).log()
 
 
 def task_loss(pred: Tensor, target: Tensor, kind: str, mask: Tensor | None = None, balanced: bool = False) -> Tensor:

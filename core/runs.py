@@ -382,16 +382,10 @@ def _launch(request: TrainRequest) -> TrainResult:
 
 
 # ---------------------------------------------------------------------------- evaluation
-#: Test-time options only :class:`~metasuite.core.evaluation.FixedTaskEvaluation` implements, with their "off" values.
-FIXED_TASK_ONLY: dict[str, Any] = {
-    "finetune_steps": 0,
-    "calibrate": 0,
-    "logreg_head": False,
-    "prior_shift": 0.0,
-    "support_views": 0,
-    "baseline_seeds": [],
-    "ensemble": False,
-}
+#: Test-time options only :class:`~metasuite.core.evaluation.FixedTaskEvaluation` implements.
+FIXED_TASK_ONLY = (
+    "finetune_steps", "calibrate", "logreg_head", "prior_shift", "support_views", "baseline_seeds", "ensemble",
+)  # fmt: skip
 
 
 def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple[EvalReport, list[Path]]:
@@ -402,7 +396,8 @@ def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple
     cls = registry.get_domain_class(request.domain)
     evaluation = cls.evaluation()
     if not isinstance(evaluation, FixedTaskEvaluation):
-        used = [f"--{name.replace('_', '-')}" for name, off in FIXED_TASK_ONLY.items() if getattr(request, name) != off]
+        off = EvalRequest(request.domain)  # every option at its default
+        used = [f"--{n.replace('_', '-')}" for n in FIXED_TASK_ONLY if getattr(request, n) != getattr(off, n)]
         if used:  # silently ignored otherwise: refused before anything is loaded or trained
             raise MetasuiteError(
                 f"{', '.join(used)} belong to the fixed-task evaluation; the {cls.name} domain is evaluated by "

@@ -36,8 +36,16 @@ from torch import nn
 
 from metasuite.apps.logic import confusion_heatmap, display_path
 from metasuite.apps.logic.generic import fit_confusion_labels
-from metasuite.apps.logic.models import MetaLearner, StandIn, pooled_model, shipped_checkpoint, shipped_or_stand_in
+from metasuite.apps.logic.models import (
+    MetaLearner,
+    StandIn,
+    ensemble_members,
+    pooled_model,
+    shipped_checkpoint,
+    shipped_or_stand_in,
+)
 from metasuite.core.errors import DataError
+from metasuite.core.losses import log_mean_probability
 from metasuite.core.tasks import Task
 from metasuite.domains.diagnosis import DiagnosisDomain, DiagnosisSampler
 from metasuite.domains.diagnosis.beats import BeatSet, extract_beats
@@ -363,6 +371,11 @@ def _softmax(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits.detach().double(), dim=-1).numpy()
 
 
+def _mean_softmax(logits: Sequence[torch.Tensor]) -> np.ndarray:
+    """Class probabilities averaged over the ensemble members' logits (one member: its softmax), float64."""
+    return _softmax(log_mean_probability([z.detach().double() for z in logits]))
+
+
 def adapt_and_predict(
     learner: MetaLearner | Sequence[MetaLearner], global_model: nn.Module | None, task: Task
 ) -> AdaptResult:
@@ -373,17 +386,15 @@ def adapt_and_predict(
     meta-learned network(s) before adaptation (zero inner steps, averaged likewise): for real records, where no
     global model trained on other patients is at hand.
     """
-    learners = [learner] if isinstance(learner, MetaLearner) else list(learner)
-    if not learners:
-        raise ValueError("adapt_and_predict needs at least one meta-learner")
-    adapted = np.mean([_softmax(m.adapt(task.support_x, task.support_y).predict(task.query_x)) for m in learners], 0)
+    learners = ensemble_members(learner)
+    adapted = [m.adapt(task.support_x, task.support_y).predict(task.query_x) for m in learners]
     with torch.no_grad():
         if global_model is None:
             unadapted = [m.adapt(task.support_x, task.support_y, steps=0).predict(task.query_x) for m in learners]
-            global_proba, label = np.mean([_softmax(g) for g in unadapted], 0), UNADAPTED
+            global_proba, label = _mean_softmax(unadapted), UNADAPTED
         else:
             global_proba, label = _softmax(global_model(task.query_x)), GLOBAL
-    return AdaptResult(adapted_proba=adapted, global_proba=global_proba, global_label=label)
+    return AdaptResult(adapted_proba=_mean_softmax(adapted), global_proba=global_proba, global_label=label)
 
 
 def metrics_table(task: Task, result: AdaptResult) -> pd.DataFrame:

@@ -35,13 +35,14 @@ from metasuite.apps.logic.generic import fit_confusion_labels
 from metasuite.apps.logic.models import (
     MetaLearner,
     StandIn,
+    ensemble_members,
     pooled_model,
     shipped_checkpoint,
     shipped_eval,
     shipped_or_stand_in,
 )
 from metasuite.core.errors import DataError
-from metasuite.core.losses import task_metric
+from metasuite.core.losses import log_mean_probability, task_metric
 from metasuite.core.tasks import Task, generator
 from metasuite.domains.driving import DrivingDomain
 from metasuite.domains.driving.data import MAX_IMAGE_PIXELS, ImagePool, load_image_folder
@@ -438,11 +439,9 @@ def adapt_and_score(learner: MetaLearner | Sequence[MetaLearner], pooled: nn.Mod
     Several learners (the shipped ensemble) each adapt on their own; their class probabilities are averaged
     (the log of the mean is scored as logits)."""
     n_way = len(task.metadata["class_names"])
-    learners = [learner] if isinstance(learner, MetaLearner) else list(learner)
-    if not learners:
-        raise ValueError("adapt_and_score needs at least one meta-learner")
-    probs = [m.adapt(task.support_x, task.support_y).predict(task.query_x).detach().softmax(-1) for m in learners]
-    logits = torch.stack(probs).mean(0).log()
+    learners = ensemble_members(learner)
+    outs = [m.adapt(task.support_x, task.support_y).predict(task.query_x).detach() for m in learners]
+    logits = log_mean_probability(outs)
     before = None if pooled is None else pooled_logits(pooled, task, DrivingDomain().classes)
     pred = logits.argmax(-1).numpy()
     return AdaptResult(

@@ -28,7 +28,7 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -62,6 +62,7 @@ __all__ = [
     "checkpoint_learner",
     "checkpoint_meta",
     "checkpoint_version",
+    "ensemble_members",
     "load_recorded",
     "pooled_model",
     "quick_train",
@@ -81,6 +82,14 @@ ALGORITHM_NAMES = tuple(sorted(ALGORITHMS))
 def app_cache(domain: str) -> Path:
     """The app's cache folder for ``domain`` (``cache_dir("app", domain)``; not created until written)."""
     return cache_dir("app", domain)
+
+
+def ensemble_members(learner: MetaLearner | Sequence[MetaLearner]) -> list[MetaLearner]:
+    """A page's model as a list: one meta-learner, or the members of a shipped ensemble (at least one)."""
+    members = [learner] if isinstance(learner, MetaLearner) else list(learner)
+    if not members:
+        raise ValueError("an ensemble needs at least one meta-learner")
+    return members
 
 
 def shipped_checkpoint(domain: str, run: str) -> Path:

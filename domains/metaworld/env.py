@@ -177,8 +177,6 @@ def _take_sim(name: str, cls: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- faster observations
-
-
 @functools.cache
 def _mujoco() -> ModuleType:
     import mujoco
@@ -263,7 +261,7 @@ def _curr_obs_combined_no_goal(self: Any) -> np.ndarray:
     pos, quat = self._get_pos_objects(), self._get_quat_objects()
     count = len(pos) // 3
     if len(pos) != 3 * count or len(quat) != 4 * count or 7 * count > self._obs_obj_max_len:
-        return _ORIGINAL["obs"](self)
+        return _ORIGINAL["_get_curr_obs_combined_no_goal"](self)
     obs = np.zeros(4 + self._obs_obj_max_len)
     obs[:3] = data.body("hand").xpos
     between = data.body("rightclaw").xpos - data.body("leftclaw").xpos
@@ -275,7 +273,7 @@ def _curr_obs_combined_no_goal(self: Any) -> np.ndarray:
     return obs
 
 
-_ORIGINAL: dict[str, Any] = {}
+_ORIGINAL: dict[str, Any] = {}  # SawyerXYZEnv attribute -> Meta-World's own method
 _FAST = {"enabled": True}  # the process's choice: fast_observations(False) keeps Meta-World's own code
 
 
@@ -288,7 +286,7 @@ def fast_observations(enabled: bool = True) -> int:
     * ``SawyerXYZEnv._get_curr_obs_combined_no_goal`` (every observation) becomes :func:`_curr_obs_combined_no_goal`.
 
     Observations and rewards stay the same (to rounding, tested on expert trajectories of every ML10 class across
-    task switches; checked once on all 50 ML1 classes); a step gets 1.6x (reach) to 2.4x (push, pick-place) faster
+    task switches, and in a slow test on all 50 v3 classes); a step gets 1.6x (reach) to 2.4x (push, pick-place) faster
     (`python benchmarks/metaworld_step_speed.py`). Meta-World's reset is left alone: it runs ``reset_model`` twice,
     and 13 of the 50 classes (drawer-open, window-open ...) need the first call (it moves the model's bodies that
     the second call's observation reads). On by default: environments apply the
@@ -306,12 +304,12 @@ def fast_observations(enabled: bool = True) -> int:
             changed += 1
     base = getattr(sys.modules.get("metaworld.sawyer_xyz_env"), "SawyerXYZEnv", None)
     if base is not None:
-        for key, attribute, fast in (
-            ("touching", "touching_object", _touching_object),
-            ("obs", "_get_curr_obs_combined_no_goal", _curr_obs_combined_no_goal),
+        for attribute, fast in (
+            ("touching_object", _touching_object),
+            ("_get_curr_obs_combined_no_goal", _curr_obs_combined_no_goal),
         ):
-            _ORIGINAL.setdefault(key, getattr(base, attribute))
-            wanted = fast if enabled else _ORIGINAL[key]
+            _ORIGINAL.setdefault(attribute, getattr(base, attribute))
+            wanted = fast if enabled else _ORIGINAL[attribute]
             if getattr(base, attribute) is not wanted:
                 setattr(base, attribute, wanted)
                 changed += 1
