@@ -400,7 +400,7 @@ def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple
         used = [f"--{n.replace('_', '-')}" for n in FIXED_TASK_ONLY if getattr(request, n) != getattr(off, n)]
         if used:  # silently ignored otherwise: refused before anything is loaded or trained
             raise MetasuiteError(
-                f"{', '.join(used)} belong to the fixed-task evaluation; the {cls.name} domain is evaluated by "
+                f"{', '.join(used)}: options of the fixed-task evaluation; the {cls.name} domain is evaluated by "
                 f"'{evaluation.name}', which does not use them: leave them out"
             )
     request.settings = coerce_options(evaluation.option_specs, request.settings, f"the {cls.name} evaluation")
