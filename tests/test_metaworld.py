@@ -258,8 +258,9 @@ def _touching(sim: object) -> bool | None:
 
 def test_fast_observations_leave_every_classs_observations_and_rewards_unchanged() -> None:
     """Meta-World's expert policy drives each ML10 class (so grippers do touch objects) with and without the
-    faster observation code, on one task and then another (the simulator reused, as the vector envs do); every
-    observation, reward and success flag agrees, step by step, the observations after each reset included."""
+    faster observation and reset code, on one task and then another and back (the simulator reused, as the vector
+    envs do; each task reset repeatedly); every observation, reward and success flag agrees, step by step, the
+    observations after each reset included."""
     import metaworld.policies as policies
 
     names = sorted(set().union(*mw_env._classes("ML10", "reach-v3").values()))
@@ -276,8 +277,10 @@ def test_fast_observations_leave_every_classs_observations_and_rewards_unchanged
             sawyer = sys.modules["metaworld.sawyer_xyz_env"].SawyerXYZEnv
             assert (sawyer.touching_object is mw_env._touching_object) == fast
             assert (sawyer._get_curr_obs_combined_no_goal is mw_env._curr_obs_combined_no_goal) == fast
+            assert (sawyer.reset is mw_env._reset) == fast and (sawyer._reset_hand is mw_env._reset_hand) == fast
             seen = []
-            for task, steps in zip(tasks, (60, 20)):
+            # each task reset more than once (the cached hand reset replayed), and back to the first task
+            for task, steps in zip([tasks[0], tasks[0], tasks[1], tasks[1], tasks[0]], (60, 20, 20, 10, 10)):
                 env.task = task
                 obs, _ = env.reset()
                 seen.append((obs, 0.0, False, None))
@@ -298,8 +301,9 @@ def test_fast_observations_leave_every_classs_observations_and_rewards_unchanged
 @pytest.mark.slow
 def test_fast_observations_agree_on_all_fifty_meta_world_classes() -> None:
     """Every Meta-World v3 class (ML1 accepts any of the 50): two goals drawn from the class's own reset space, the
-    simulator reused across them, Meta-World's expert policy for 15 steps each; the faster code's observations
-    (after each reset too), rewards and successes equal Meta-World's own."""
+    simulator reused across them (goal 1, 1, 2, 2, 1: resets repeated and a return to the first goal), Meta-World's
+    expert policy for 15 steps each; the faster code's observations (after each reset too), rewards and successes
+    equal Meta-World's own."""
     import metaworld
     import metaworld.policies as policies
 
@@ -324,7 +328,7 @@ def test_fast_observations_agree_on_all_fifty_meta_world_classes() -> None:
         for fast in (False, True):
             mw_env.fast_observations(fast)
             sim, seen = cls(), []
-            for task in tasks:
+            for task in [tasks[0], tasks[0], tasks[1], tasks[1], tasks[0]]:
                 sim.set_task(task)
                 obs, _ = sim.reset()
                 seen.append((obs.copy(), 0.0, 0.0))

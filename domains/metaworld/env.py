@@ -273,25 +273,96 @@ def _curr_obs_combined_no_goal(self: Any) -> np.ndarray:
     return obs
 
 
+#: The MuJoCo state a cached hand reset is keyed by and resumes from: everything ``mj_step`` reads (time, positions,
+#: velocities, controls, mocap poses, warm start ...).
+_HAND_STATE = "mjSTATE_INTEGRATION"
+#: Cached hand resets kept per simulator (one per task it has reset on, by model state); more clear the cache.
+MAX_HAND_RESETS = 16
+
+
+def _reset(self: Any, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    """Meta-World's ``SawyerXYZEnv.reset`` with the hand physics of its first ``reset_model`` call skipped.
+
+    Meta-World's reset runs the class's ``reset_model`` (which starts with ``_reset_hand``: 50 simulation steps
+    driving the hand to its start), then ``mj_resetData`` -- which zeroes the whole simulation state those steps
+    produced -- then ``reset_model`` again. The first call is still needed (it moves the model's bodies, such as a
+    drawer, that the second call's simulation steps read), only its hand steps are wasted: :func:`_reset_hand`
+    skips them in that call. Then see :func:`_reset_hand` for the second call."""
+    self._metasuite_skip_hand = True
+    try:
+        return _ORIGINAL["reset"](self, seed=seed, options=options)
+    finally:
+        self._metasuite_skip_hand = False
+
+
+def _reset_hand(self: Any, steps: int = 50) -> None:
+    """Meta-World's ``SawyerXYZEnv._reset_hand`` (``steps`` simulation steps holding the hand's mocap at its start
+    pose, then ``init_tcp``), replayed from a cache: the steps are a deterministic function of the simulation state
+    they start from and of the model (the task moves bodies and sites), which is the cache key; the value is the
+    state before the very last MuJoCo substep, so a hit restores it and runs that one substep (and
+    ``mj_rnePostConstraint``, as Meta-World's ``do_simulation`` does): every quantity MuJoCo derives -- positions
+    of bodies and sites included, one substep behind the state as after any step -- comes out as Meta-World's own
+    250 substeps leave it (observations, rewards and successes tested equal on all 50 v3 classes across repeated
+    resets and task switches). Inside :func:`_reset`'s first ``reset_model`` call the steps are skipped."""
+    if getattr(self, "_metasuite_skip_hand", False):  # Meta-World's first reset_model: mj_resetData follows
+        self._metasuite_skip_hand = False
+        self.init_tcp = self.tcp_center
+        return
+    if steps < 1 or self.frame_skip < 1:
+        return _ORIGINAL["_reset_hand"](self, steps)
+    mujoco = _mujoco()
+    model, data = self.model, self.data
+    spec = getattr(mujoco.mjtState, _HAND_STATE)
+    state = np.empty(mujoco.mj_stateSize(model, spec))
+    mujoco.mj_getState(model, data, state, spec)
+    key = (steps, self.frame_skip, state.tobytes(), np.asarray(self.hand_init_pos, float).tobytes())
+    key += tuple(getattr(model, name).tobytes() for name in ("body_pos", "body_quat", "site_pos", "eq_data"))
+    cache = self.__dict__.setdefault("_metasuite_hand_resets", {})
+    before_last = cache.get(key)
+    if before_last is None:
+        mocap = model.body_mocapid[data.body("mocap").id]
+        for i in range(steps):  # Meta-World's loop, its last substep apart
+            data.mocap_pos[mocap][:] = self.hand_init_pos
+            data.mocap_quat[mocap][:] = np.array([1, 0, 1, 0])
+            if i < steps - 1:
+                self.do_simulation([-1, 1], self.frame_skip)
+                continue
+            data.ctrl[:] = [-1, 1]
+            mujoco.mj_step(model, data, nstep=self.frame_skip - 1)
+            before_last = np.empty_like(state)
+            mujoco.mj_getState(model, data, before_last, spec)
+        if len(cache) >= MAX_HAND_RESETS:
+            cache.clear()
+        cache[key] = before_last
+    mujoco.mj_setState(model, data, before_last, spec)
+    mujoco.mj_step(model, data, nstep=1)
+    mujoco.mj_rnePostConstraint(model, data)
+    self.init_tcp = self.tcp_center
+
+
 _ORIGINAL: dict[str, Any] = {}  # SawyerXYZEnv attribute -> Meta-World's own method
 _FAST = {"enabled": True}  # the process's choice: fast_observations(False) keeps Meta-World's own code
 
 
 def fast_observations(enabled: bool = True) -> int:
-    """Speed up Meta-World's own per-step Python (``enabled=False`` restores it); returns how many places changed.
+    """Speed up Meta-World's own per-step Python and its resets (``enabled=False`` restores them); returns how many
+    places changed.
 
     * the ``Rotation`` name of every imported Meta-World module points at :class:`_MatrixRotation` (its only use:
       the object's quaternion in every observation);
     * ``SawyerXYZEnv.touching_object`` (every reward of the grasping tasks) becomes :func:`_touching_object`;
-    * ``SawyerXYZEnv._get_curr_obs_combined_no_goal`` (every observation) becomes :func:`_curr_obs_combined_no_goal`.
+    * ``SawyerXYZEnv._get_curr_obs_combined_no_goal`` (every observation) becomes :func:`_curr_obs_combined_no_goal`;
+    * ``SawyerXYZEnv.reset`` and ``_reset_hand`` become :func:`_reset` and :func:`_reset_hand`: Meta-World's reset
+      simulates the hand twice (100 steps, a quarter of a 150-step reach episode's time); the first time is
+      skipped (``mj_resetData`` erases it) and the second replayed from a per-simulator cache keyed by the exact
+      starting state and model.
 
-    Observations and rewards stay the same (to rounding, tested on expert trajectories of every ML10 class across
-    task switches, and in a slow test on all 50 v3 classes); a step gets 1.6x (reach) to 2.4x (push, pick-place) faster
-    (`python benchmarks/metaworld_step_speed.py`). Meta-World's reset is left alone: it runs ``reset_model`` twice,
-    and 13 of the 50 classes (drawer-open, window-open ...) need the first call (it moves the model's bodies that
-    the second call's observation reads). On by default: environments apply the
-    process's last choice whenever they build a simulator, so every Meta-World environment of this process is
-    affected, the user's own included; ``fast_observations(False)`` switches it off for the process.
+    Observations, rewards and successes stay the same (to rounding, tested on expert trajectories of every ML10
+    class across task switches, and in a slow test on all 50 v3 classes, resets repeated); a step gets 1.6x (reach)
+    to 2.4x (push, pick-place) faster and a reset ~40x (`python benchmarks/metaworld_step_speed.py`). On by
+    default: environments apply the process's last choice whenever they build a simulator, so every Meta-World
+    environment of this process is affected, the user's own included; ``fast_observations(False)`` switches it off
+    for the process.
     """
     from scipy.spatial.transform import Rotation
 
@@ -307,6 +378,8 @@ def fast_observations(enabled: bool = True) -> int:
         for attribute, fast in (
             ("touching_object", _touching_object),
             ("_get_curr_obs_combined_no_goal", _curr_obs_combined_no_goal),
+            ("reset", _reset),
+            ("_reset_hand", _reset_hand),
         ):
             _ORIGINAL.setdefault(attribute, getattr(base, attribute))
             wanted = fast if enabled else _ORIGINAL[attribute]
