@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from metasuite.core import __version__, registry
+from metasuite.core.baselines import BASELINE_KEYS
 from metasuite.core.errors import MetasuiteError
 from metasuite.core.evaluation import EvalRequest
 from metasuite.core.options import Option, OptionError, parse_assignments
@@ -108,7 +109,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             domain=args.domain,
             options=domain_options(args),
             checkpoints=list(args.checkpoint or []),
-            baselines=args.baselines,
+            baselines=args.baselines or bool(args.baseline),
             n_way=args.ways,
             k_shot=args.shots,
             n_query=args.queries,
@@ -125,6 +126,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             support_views=args.support_views,
             baseline_seeds=list(args.baseline_seeds or []),
             ensemble=args.ensemble,
+            baseline_only=list(dict.fromkeys(args.baseline or [])),
             settings={o.name: getattr(args, o.name) for o in args.evaluation_specs},
             progress=not args.quiet,
         )
@@ -384,6 +386,14 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="also run the baselines: scratch, pretrain+finetune, pretrain+logreg (and the pooled model where "
         "every task shares the global classes)",
+    )
+    s.add_argument(
+        "--baseline",
+        action="append",
+        choices=BASELINE_KEYS,
+        metavar="NAME",
+        help=f"run only this baseline (repeatable; implies --baselines): {', '.join(BASELINE_KEYS)} -- e.g. the "
+        "cheap ones over many --baseline-seeds",
     )
     s.add_argument(
         "--baseline-seeds",

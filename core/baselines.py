@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from metasuite.core.backbones import build_backbone, init_parameters
+from metasuite.core.errors import MetasuiteError, UnknownNameError
 from metasuite.core.losses import task_loss
 from metasuite.core.progress import progress as progress_bar
 from metasuite.core.tasks import Task, derive_seed, generator
@@ -36,12 +37,15 @@ if TYPE_CHECKING:
     from metasuite.core.domain import Domain
 
 __all__ = [
+    "BASELINE_KEYS",
     "BaselineConfig",
     "FinetuneBaseline",
     "LogRegBaseline",
     "PooledBaseline",
     "ScratchBaseline",
+    "baseline_keys",
     "build_baselines",
+    "check_baseline_keys",
     "pretrain",
 ]
 
@@ -279,25 +283,62 @@ class PooledBaseline:
         return predict
 
 
+#: Short names of the baselines (``eval --baseline NAME``), in the order :func:`build_baselines` builds them.
+BASELINE_KEYS = ("scratch", "finetune", "logreg", "pooled")
+
+
+def baseline_keys(domain: Domain) -> list[str]:
+    """The :data:`BASELINE_KEYS` of the baselines ``domain`` has: scratch and finetune always, logreg for
+    classification, pooled where every task shares the global classes (or the label space is fixed)."""
+    classification = domain.kind == "classification"
+    pooled = classification and (domain.fixed_label_space or domain.shared_classes)
+    return ["scratch", "finetune", *(["logreg"] if classification else []), *(["pooled"] if pooled else [])]
+
+
+def check_baseline_keys(domain: Domain, keys: list[str]) -> None:
+    """Refuse baseline names that are unknown or that ``domain`` has no such baseline for (before any training)."""
+    unknown = [k for k in keys if k not in BASELINE_KEYS]
+    if unknown:
+        raise UnknownNameError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINE_KEYS)}")
+    have = baseline_keys(domain)
+    missing = [k for k in keys if k not in have]
+    if missing:
+        raise MetasuiteError(
+            f"the {domain.name} domain has no {' or '.join(missing)} baseline (its baselines: {', '.join(have)})"
+        )
+
+
 def build_baselines(
-    domain: Domain, n_way: int | None, config: BaselineConfig, pretrained: nn.Module | None, progress: bool = False
+    domain: Domain,
+    n_way: int | None,
+    config: BaselineConfig,
+    pretrained: nn.Module | None,
+    progress: bool = False,
+    only: list[str] | None = None,
 ) -> list[Any]:
     """The baselines for ``domain``: scratch, pretrain+finetune, and for classification pretrain+logreg
-    and (N-way episodes over global classes) the pooled model without adaptation."""
-    if pretrained is None:
+    and (N-way episodes over global classes) the pooled model without adaptation. ``only``: the
+    :data:`BASELINE_KEYS` to build (checked by :func:`check_baseline_keys`); the backbone is pre-trained only when
+    one of them needs it."""
+    keys = baseline_keys(domain) if not only else [k for k in baseline_keys(domain) if k in only]
+    if only:
+        check_baseline_keys(domain, list(only))
+    if pretrained is None and set(keys) - {"scratch"}:
         pretrained = pretrain(domain, config, progress=progress)
-    out: list[Any] = [
-        ScratchBaseline(domain, n_way, config),
-        FinetuneBaseline(pretrained, domain.kind, n_way, config, new_head=not domain.fixed_label_space),
-    ]
-    if domain.kind == "classification":
-        out.append(LogRegBaseline(pretrained, n_way, config))
-        if domain.fixed_label_space:
+    out: list[Any] = []
+    for key in keys:
+        if key == "scratch":
+            out.append(ScratchBaseline(domain, n_way, config))
+        elif key == "finetune":
+            out.append(FinetuneBaseline(pretrained, domain.kind, n_way, config, new_head=not domain.fixed_label_space))
+        elif key == "logreg":
+            out.append(LogRegBaseline(pretrained, n_way, config))
+        elif domain.fixed_label_space:
             out.append(
                 PooledBaseline(
                     pretrained, name="global model (no adaptation)", fixed_label_space=True, balanced=config.balanced
                 )
             )
-        elif domain.shared_classes:
+        else:
             out.append(PooledBaseline(pretrained, balanced=config.balanced))
     return out

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from metasuite.core.baselines import BaselineConfig, LogRegBaseline, build_baselines
+from metasuite.core.baselines import BaselineConfig, LogRegBaseline, build_baselines, check_baseline_keys
 from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import CheckpointError, DataError, MetasuiteError
 from metasuite.core.evaluate import (
@@ -112,6 +112,9 @@ class EvalRequest:
     ensemble : bool
         Also score the average of the checkpoints' meta-learners (two or more) and, with two or more
         ``baseline_seeds``, each baseline's average over its seeds (:class:`~metasuite.core.evaluate.Ensemble`).
+    baseline_only : list of str
+        With ``baselines``: only these (:data:`~metasuite.core.baselines.BASELINE_KEYS`: scratch, finetune, logreg,
+        pooled); empty: all the domain has. The backbone is pre-trained only if one of them needs it.
     """
 
     domain: str
@@ -137,6 +140,7 @@ class EvalRequest:
     support_views: int = 0
     baseline_seeds: list[int] = field(default_factory=list)
     ensemble: bool = False
+    baseline_only: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -221,6 +225,8 @@ class FixedTaskEvaluation(Evaluation):
             plan = [{**entry, "prior_shift": request.prior_shift} for entry in plan]
         check_compatible(learners, plan)
         check_ensemble(request)
+        if request.baseline_only:
+            check_baseline_keys(domain, request.baseline_only)
         for entry in plan:  # an unavailable split or an impossible task shape fails here, before any training
             eval_tasks(domain, entry, 1, request.seed)
         methods: list[Any] = [
@@ -244,7 +250,9 @@ class FixedTaskEvaluation(Evaluation):
         baseline_groups: list[tuple[str, list[Any]]] = []
         if request.baselines:
             seeds = request.baseline_seeds or [request.seed]
-            per_seed, baseline_groups = seeded_baselines(domain, setting["n_way"], seeds, request.progress)
+            per_seed, baseline_groups = seeded_baselines(
+                domain, setting["n_way"], seeds, request.progress, request.baseline_only
+            )
             methods += [b for built in per_seed for b in built]
         if request.ensemble:  # before the prior shift, which then shifts an ensemble as one model
             methods += ensembles(domain, checkpoint_methods, baseline_groups)
@@ -439,6 +447,8 @@ def check_ensemble(request: EvalRequest) -> None:
         raise MetasuiteError(f"--baseline-seeds lists a seed twice: {seeds}")
     if seeds and not request.baselines:
         raise MetasuiteError("--baseline-seeds trains the baselines once per seed: add --baselines")
+    if request.baseline_only and not request.baselines:
+        raise MetasuiteError("baseline_only picks among the baselines: set baselines as well (--baseline implies it)")
     if request.ensemble and len(request.checkpoints) < 2 and len(seeds) < 2:
         raise MetasuiteError(
             "--ensemble averages two or more models: pass two or more --checkpoint runs (e.g. one recipe trained "
@@ -447,13 +457,13 @@ def check_ensemble(request: EvalRequest) -> None:
 
 
 def seeded_baselines(
-    domain: Domain, n_way: int | None, seeds: list[int], progress: bool
+    domain: Domain, n_way: int | None, seeds: list[int], progress: bool, only: list[str] | None = None
 ) -> tuple[list[list[Any]], list[tuple[str, list[Any]]]]:
-    """The domain's baselines trained once per seed: ``(per_seed, groups)``, ``per_seed[i]`` the baselines of
-    ``seeds[i]`` and ``groups`` each baseline's ``(name, [its model of every seed])``; with several seeds every
-    model is renamed ``<name> (seed S)``."""
+    """The domain's baselines (``only`` those :data:`~metasuite.core.baselines.BASELINE_KEYS`, if given) trained
+    once per seed: ``(per_seed, groups)``, ``per_seed[i]`` the baselines of ``seeds[i]`` and ``groups`` each
+    baseline's ``(name, [its model of every seed])``; with several seeds every model is renamed ``<name> (seed S)``."""
     configs = [BaselineConfig(**{**domain.default_baselines(), "seed": s}) for s in seeds]
-    per_seed = [build_baselines(domain, n_way, cfg, None, progress=progress) for cfg in configs]
+    per_seed = [build_baselines(domain, n_way, cfg, None, progress=progress, only=only) for cfg in configs]
     groups = [(models[0].name, list(models)) for models in zip(*per_seed, strict=True)]
     for _, models in groups if len(seeds) > 1 else ():
         for model, seed in zip(models, seeds, strict=True):

@@ -385,6 +385,7 @@ def _launch(request: TrainRequest) -> TrainResult:
 #: Test-time options only :class:`~metasuite.core.evaluation.FixedTaskEvaluation` implements.
 FIXED_TASK_ONLY = (
     "finetune_steps", "calibrate", "logreg_head", "prior_shift", "support_views", "baseline_seeds", "ensemble",
+    "baseline_only",
 )  # fmt: skip
 
 
@@ -397,7 +398,10 @@ def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple
     evaluation = cls.evaluation()
     if not isinstance(evaluation, FixedTaskEvaluation):
         off = EvalRequest(request.domain)  # every option at its default
-        used = [f"--{n.replace('_', '-')}" for n in FIXED_TASK_ONLY if getattr(request, n) != getattr(off, n)]
+        flag = {"baseline_only": "baseline"}  # the CLI's names of these fields
+        used = [
+            f"--{flag.get(n, n).replace('_', '-')}" for n in FIXED_TASK_ONLY if getattr(request, n) != getattr(off, n)
+        ]
         if used:  # silently ignored otherwise: refused before anything is loaded or trained
             raise MetasuiteError(
                 f"{', '.join(used)}: options of the fixed-task evaluation; the {cls.name} domain is evaluated by "

@@ -11,6 +11,7 @@ from conftest import TinyClassificationDomain
 from test_eval_trust import NoisyGauss
 
 from metasuite.apps.cli import main
+from metasuite.core import baselines as baselines_mod
 from metasuite.core import evaluation, registry
 from metasuite.core.baselines import BaselineConfig, FinetuneBaseline, LogRegBaseline
 from metasuite.core.errors import MetasuiteError, TaskError
@@ -371,9 +372,44 @@ def test_eval_ensemble_averages_checkpoints_of_different_seeds_and_each_baseline
             )
 
 
+def test_eval_runs_only_the_named_baselines_and_refuses_ones_the_domain_lacks(
+    noisy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--baseline logreg --baseline pooled`` over two seeds: exactly those rows (each seed and each ensemble), no
+    scratch or fine-tuned model; a regression domain has no logreg; an unknown name is refused by the parser."""
+    monkeypatch.setattr(NoisyGauss, "default_baselines", lambda self: {"pretrain_steps": 3, "scratch_steps": 2})
+    out = tmp_path / "eval.json"
+    argv = ["eval", noisy, "--tasks", "3", "--baseline", "logreg", "--baseline-seeds", "0", "1", "--ensemble"]
+    assert main([*argv, "--json", str(out), "--quiet"]) == 0
+    methods = [r["method"] for r in json.loads(out.read_text())["results"]]
+    assert sorted(methods) == sorted(
+        ["pretrain+logreg (seed 0)", "pretrain+logreg (seed 1)", "pretrain+logreg (ensemble of 2 seeds)"]
+    )
+    argv = ["eval", noisy, "--tasks", "2", "--baseline", "scratch", "--json", str(out), "--quiet"]
+    monkeypatch.setattr(baselines_mod, "pretrain", _no_pretrain)  # scratch alone needs no pre-trained backbone
+    assert main(argv) == 0
+    assert [r["method"] for r in json.loads(out.read_text())["results"]] == ["scratch"]
+    with pytest.raises(MetasuiteError, match=r"has no logreg baseline \(its baselines: scratch, finetune\)"):
+        evaluation.FixedTaskEvaluation().run(
+            SinusoidDomain,
+            evaluation.EvalRequest("sinusoid", n_tasks=2, progress=False, baselines=True, baseline_only=["logreg"]),
+        )
+    assert main(["eval", noisy, "--baseline", "knn"]) == 2  # the parser's usage error
+
+
+def _no_pretrain(*args: object, **kwargs: object) -> None:
+    raise AssertionError("pre-trained a backbone no chosen baseline uses")
+
+
 @pytest.mark.parametrize(
     "given",
-    [{"ensemble": True}, {"baselines": True, "baseline_seeds": [0, 1]}, {"prior_shift": 0.5}, {"finetune_steps": 3}],
+    [
+        {"ensemble": True},
+        {"baselines": True, "baseline_seeds": [0, 1]},
+        {"prior_shift": 0.5},
+        {"finetune_steps": 3},
+        {"baselines": True, "baseline_only": ["scratch"]},
+    ],
 )
 @pytest.mark.parametrize("domain", ["navigation", "trading"])
 def test_fixed_task_options_are_refused_where_the_evaluation_would_ignore_them(domain: str, given: dict) -> None:
