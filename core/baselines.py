@@ -320,9 +320,9 @@ def build_baselines(
     and (N-way episodes over global classes) the pooled model without adaptation. ``only``: the
     :data:`BASELINE_KEYS` to build (checked by :func:`check_baseline_keys`); the backbone is pre-trained only when
     one of them needs it."""
-    keys = baseline_keys(domain) if not only else [k for k in baseline_keys(domain) if k in only]
     if only:
         check_baseline_keys(domain, list(only))
+    keys = [k for k in baseline_keys(domain) if not only or k in only]
     if pretrained is None and set(keys) - {"scratch"}:
         pretrained = pretrain(domain, config, progress=progress)
     out: list[Any] = []

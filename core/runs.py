@@ -382,11 +382,13 @@ def _launch(request: TrainRequest) -> TrainResult:
 
 
 # ---------------------------------------------------------------------------- evaluation
-#: Test-time options only :class:`~metasuite.core.evaluation.FixedTaskEvaluation` implements.
-FIXED_TASK_ONLY = (
-    "finetune_steps", "calibrate", "logreg_head", "prior_shift", "support_views", "baseline_seeds", "ensemble",
-    "baseline_only",
-)  # fmt: skip
+#: Test-time options only :class:`~metasuite.core.evaluation.FixedTaskEvaluation` implements: request field -> the
+#: CLI flag that sets it.
+FIXED_TASK_ONLY = {
+    "finetune_steps": "--finetune-steps", "calibrate": "--calibrate", "logreg_head": "--logreg-head",
+    "prior_shift": "--prior-shift", "support_views": "--support-views", "baseline_seeds": "--baseline-seeds",
+    "ensemble": "--ensemble", "baseline_only": "--baseline",
+}  # fmt: skip
 
 
 def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple[EvalReport, list[Path]]:
@@ -398,10 +400,7 @@ def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple
     evaluation = cls.evaluation()
     if not isinstance(evaluation, FixedTaskEvaluation):
         off = EvalRequest(request.domain)  # every option at its default
-        flag = {"baseline_only": "baseline"}  # the CLI's names of these fields
-        used = [
-            f"--{flag.get(n, n).replace('_', '-')}" for n in FIXED_TASK_ONLY if getattr(request, n) != getattr(off, n)
-        ]
+        used = [flag for n, flag in FIXED_TASK_ONLY.items() if getattr(request, n) != getattr(off, n)]
         if used:  # silently ignored otherwise: refused before anything is loaded or trained
             raise MetasuiteError(
                 f"{', '.join(used)}: options of the fixed-task evaluation; the {cls.name} domain is evaluated by "
