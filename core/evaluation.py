@@ -521,8 +521,15 @@ def recorded_options(
                 f"the {domain_cls.name} domain no longer has them"
             )
         recorded = {k: v for k, v in recorded.items() if k in declared}
+    defaults = {o.name: o.default for o in domain_cls.option_specs}
+
+    def effective(meta: dict[str, Any]) -> dict[str, str]:
+        """A checkpoint's options with the domain's defaults filled in (an older card records only the options
+        that were set), as strings: the same settings compare equal however they were recorded."""
+        return {k: str(v) for k, v in {**defaults, **(meta.get("domain_options") or {})}.items()}
+
     for meta in metas[1:]:
-        if (meta.get("domain_options") or {}) != (first.get("domain_options") or {}):
+        if effective(meta) != effective(first):
             notes.append(
                 f"{meta['path']} was trained with other domain options than {first['path']}; evaluating all of them "
                 f"with the first one's {recorded}"

@@ -110,6 +110,15 @@ def test_the_domain_option_enters_fingerprint_options_and_pools(tmp_path: Path) 
     assert DrivingDomain(**options).fingerprint() == DrivingDomain(images_per_class=2).fingerprint()
 
 
+def test_checkpoints_recording_the_same_settings_differently_are_not_reported_as_different() -> None:
+    older = {"path": "old", "domain_options": {}}  # an older card records only what was set
+    newer = {"path": "new", "domain_options": {"data_dir": None, "hidden": 32, "image_size": 48}}
+    other = {"path": "other", "domain_options": {"hidden": 64}}
+    assert recorded_options(DrivingDomain, [older, newer], {})[1] == []
+    _, notes = recorded_options(DrivingDomain, [older, newer, other], {})
+    assert len(notes) == 1 and notes[0].startswith("other was trained with other domain options than old")
+
+
 def test_mix_plain_pools_hold_the_plain_frames_then_the_randomised_ones(tmp_path: Path) -> None:
     common = {"cache_dir": str(tmp_path), "images_per_class": 1}
     plain, dr = DrivingDomain(**common).pool("val"), DrivingDomain(randomise=1, **common).pool("val")
