@@ -120,6 +120,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             workers=args.workers,
             finetune_steps=args.finetune_steps,
             finetune_lr=args.finetune_lr,
+            finetune_select=args.finetune_select,
             calibrate=args.calibrate,
             logreg_head=args.logreg_head,
             prior_shift=args.prior_shift,
@@ -416,6 +417,14 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         help="P>M>F: fine-tune each meta-learner on augmented pseudo-episodes of each support set for N steps first",
     )
     s.add_argument("--finetune-lr", type=float, default=1e-4, help="Adam learning rate of --finetune-steps")
+    s.add_argument(
+        "--finetune-select",
+        type=NON_NEGATIVE,
+        default=0,
+        metavar="N",
+        help="choose each meta-learner's --finetune-lr (off, 1e-4, 3e-4, 1e-3) on N validation tasks of the data at "
+        "hand, e.g. a real folder's own validation split (needs --finetune-steps)",
+    )
     s.add_argument(
         "--calibrate",
         type=NON_NEGATIVE,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,7 +46,7 @@ from metasuite.core.jsonio import NULL_MEANS, write_json
 from metasuite.core.learners import load_learner
 from metasuite.core.options import Option
 from metasuite.core.plots import save_confusion_png
-from metasuite.core.stats import compare_best, format_comparison
+from metasuite.core.stats import compare_best, format_comparison, higher_is_better
 from metasuite.core.tasks import derive_seed, fixed_tasks
 
 if TYPE_CHECKING:
@@ -93,6 +93,12 @@ class EvalRequest:
     finetune_steps, finetune_lr : int, float
         The P>M>F stage: fine-tune each meta-learner on pseudo-episodes of each test support set (augmented by
         the domain) before adapting (0: off).
+    finetune_select : int
+        Choose each meta-learner's ``finetune_lr`` among :data:`FINETUNE_LRS` (0: no fine-tuning) by its mean
+        headline metric on this many fixed *validation* tasks of the test shape (0: off, use ``finetune_lr``).
+        How much to fine-tune depends on how far the test data is from the training data (a strong step helps
+        frames far from the training renders and wrecks frames like them), so it is chosen on the data at hand,
+        never on test tasks; the choice and every candidate's validation score are recorded.
     calibrate : int
         Calibrate each meta-learner's per-class logit offsets on this many fixed validation tasks (0: off): the
         class thresholds of imbalanced fixed-label domains, never fitted on test tasks.
@@ -134,6 +140,7 @@ class EvalRequest:
     partial_json: Path | None = None
     finetune_steps: int = 0
     finetune_lr: float = 1e-4
+    finetune_select: int = 0
     calibrate: int = 0
     logreg_head: bool = False
     prior_shift: float = 0.0
@@ -242,6 +249,7 @@ class FixedTaskEvaluation(Evaluation):
             for (_, learner), name in zip(learners, checkpoint_names(learners, metas), strict=True)
         ]
         checkpoint_methods = list(methods)  # the meta-learners an ensemble averages (not the --logreg-head rows)
+        selection = self._select_finetune(domain, methods, setting, request) if request.finetune_select else []
         if request.calibrate:
             self._calibrate(domain, methods, setting, request)
         cfg = BaselineConfig(**{**domain.default_baselines(), "seed": request.seed})
@@ -281,7 +289,61 @@ class FixedTaskEvaluation(Evaluation):
             r["data_source"] = {"fingerprint": fingerprint, "checkpoints": trained_on}
             if warnings:
                 r["warnings"] = warnings
-        return self._report(domain.name, reports, request, warnings)
+            if selection:
+                r["finetune_selection"] = selection
+        report = self._report(domain.name, reports, request, warnings)
+        if selection:
+            report.data["finetune_selection"] = selection
+            report.text += "\n" + format_finetune_selection(selection) + "\n"
+        return report
+
+    def _select_finetune(
+        self, domain: Domain, methods: list[Any], setting: dict[str, Any], request: EvalRequest
+    ) -> list[dict[str, Any]]:
+        """Set each meta-learner's fine-tuning learning rate to the :data:`FINETUNE_LRS` candidate with the best
+        mean headline metric on ``request.finetune_select`` fixed validation tasks (ties: the smaller rate; 0 turns
+        fine-tuning off). Returns one record per meta-learner: the choice and every candidate's score."""
+        if request.finetune_steps < 1:
+            raise MetasuiteError(
+                "--finetune-select chooses the learning rate of the P>M>F fine-tuning: give its number of steps too "
+                "(--finetune-steps N, e.g. 20)"
+            )
+        shape = {k: setting[k] for k in TASK_SHAPE}
+        try:
+            tasks = fixed_tasks(
+                domain.sampler("val", **shape), request.finetune_select, derive_seed(request.seed, "finetune-select")
+            )
+        except (DataError, ValueError) as exc:
+            raise MetasuiteError(f"--finetune-select needs validation tasks of the test shape {shape}: {exc}") from exc
+        records = []
+        for method in methods:
+            candidates = [
+                replace(
+                    method,
+                    name=f"{method.name} [val, fine-tune lr {lr:g}]",
+                    finetune_lr=lr,
+                    finetune_steps=request.finetune_steps if lr else 0,
+                )
+                for lr in FINETUNE_LRS
+            ]
+            scored = evaluate(domain, candidates, tasks, {**shape, "split": "val"}, progress=request.progress)
+            metric = self.paired_metrics(scored)[0]
+            up = higher_is_better(metric)
+            means = [r["metrics"][metric]["mean"] for r in scored["results"]]
+            best = max(range(len(means)), key=lambda i: (means[i] if up else -means[i], -i))
+            method.finetune_lr = FINETUNE_LRS[best]
+            method.finetune_steps = request.finetune_steps if FINETUNE_LRS[best] else 0
+            records.append(
+                {
+                    "method": method.name,
+                    "metric": metric,
+                    "n_tasks": len(tasks),
+                    "steps": request.finetune_steps,
+                    "chosen_lr": FINETUNE_LRS[best],
+                    "val_scores": {f"{lr:g}": m for lr, m in zip(FINETUNE_LRS, means, strict=True)},
+                }
+            )
+        return records
 
     def merge(self, paths: list[str | Path]) -> EvalReport:
         """One report from eval JSONs of disjoint test sets (e.g. leave-patients-out folds)."""
@@ -419,6 +481,23 @@ class FixedTaskEvaluation(Evaluation):
             data["summary"] = summaries[0] if len(reports) == 1 else summaries
             text += [self.format_summary(s) + "\n" for s in summaries if s is not None]
         return EvalReport(data, "\n".join(text), warnings)
+
+
+#: The P>M>F learning rates ``--finetune-select`` chooses from (0: no fine-tuning).
+FINETUNE_LRS = (0.0, 1e-4, 3e-4, 1e-3)
+
+
+def format_finetune_selection(selection: list[dict[str, Any]]) -> str:
+    """One line per meta-learner: the fine-tuning learning rate chosen on validation tasks, and every score."""
+    lines = []
+    for s in selection:
+        scores = ", ".join(f"{'off' if lr == '0' else lr} {m:.4f}" for lr, m in s["val_scores"].items())
+        chosen = "off" if not s["chosen_lr"] else f"lr {s['chosen_lr']:g} ({s['steps']} steps)"
+        lines.append(
+            f"P>M>F fine-tuning of {s['method']}: {chosen}, chosen on {s['n_tasks']} validation tasks by "
+            f"{s['metric']} ({scores})"
+        )
+    return "\n".join(lines)
 
 
 def checkpoint_names(learners: list[tuple[str | Path, Any]], metas: list[dict[str, Any]]) -> list[str]:

@@ -385,7 +385,8 @@ def _launch(request: TrainRequest) -> TrainResult:
 #: Test-time options only :class:`~metasuite.core.evaluation.FixedTaskEvaluation` implements: request field -> the
 #: CLI flag that sets it.
 FIXED_TASK_ONLY = {
-    "finetune_steps": "--finetune-steps", "calibrate": "--calibrate", "logreg_head": "--logreg-head",
+    "finetune_steps": "--finetune-steps", "finetune_select": "--finetune-select", "calibrate": "--calibrate",
+    "logreg_head": "--logreg-head",
     "prior_shift": "--prior-shift", "support_views": "--support-views", "baseline_seeds": "--baseline-seeds",
     "ensemble": "--ensemble", "baseline_only": "--baseline",
 }  # fmt: skip

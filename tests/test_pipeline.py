@@ -111,6 +111,38 @@ def test_eval_calibrates_on_validation_tasks_only(noisy: str, tmp_path: Path, mo
     assert splits.index("val") < len(splits) and set(splits) == {"val", "test"}
 
 
+def test_eval_chooses_the_finetuning_rate_on_validation_tasks_and_tests_with_it(
+    noisy: str, tmp_path: Path, monkeypatch
+) -> None:
+    """--finetune-select scores every candidate rate on validation tasks, keeps the best (ties: the smaller; 0 is
+    no fine-tuning) and the test result is exactly that of an evaluation told the chosen rate."""
+    argv = ["train", noisy, "--algo", "protonet", "--steps", "3", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    splits: list[str] = []
+    real = NoisyGauss.sampler
+
+    def spy(self, split, **kw):  # type: ignore[no-untyped-def]
+        splits.append(split)
+        return real(self, split, **kw)
+
+    monkeypatch.setattr(NoisyGauss, "sampler", spy)
+    base = ["eval", noisy, "--checkpoint", str(tmp_path / "run"), "--tasks", "3", "--quiet"]
+    out = tmp_path / "eval.json"
+    assert main([*base, "--finetune-steps", "4", "--finetune-select", "5", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    (sel,) = data["finetune_selection"]
+    scores = list(sel["val_scores"].values())
+    assert list(sel["val_scores"]) == [f"{lr:g}" for lr in evaluation.FINETUNE_LRS] and sel["n_tasks"] == 5
+    assert sel["chosen_lr"] == evaluation.FINETUNE_LRS[scores.index(max(scores))]
+    assert splits.count("val") == 1 and splits[-1] == "test"  # chosen on validation tasks, then the test tasks
+    told = ["--finetune-steps", "4", "--finetune-lr", str(sel["chosen_lr"])] if sel["chosen_lr"] else []
+    assert main([*base, *told, "--json", str(tmp_path / "told.json")]) == 0
+    again = json.loads((tmp_path / "told.json").read_text())["results"][0]
+    assert again["per_task"] == data["results"][0]["per_task"] and again["method"] == data["results"][0]["method"]
+    with pytest.raises(MetasuiteError, match="--finetune-steps N"):
+        eval_run(evaluation.EvalRequest(noisy, checkpoints=[tmp_path / "run"], finetune_select=3, progress=False))
+
+
 def _task(support_y: list[int], mask: list[bool] | None = None) -> Task:
     n = len(support_y)
     return Task(
@@ -408,6 +440,7 @@ def _no_pretrain(*args: object, **kwargs: object) -> None:
         {"baselines": True, "baseline_seeds": [0, 1]},
         {"prior_shift": 0.5},
         {"finetune_steps": 3},
+        {"finetune_select": 3},
         {"baselines": True, "baseline_only": ["scratch"]},
     ],
 )
