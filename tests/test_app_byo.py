@@ -130,3 +130,19 @@ def test_the_page_fine_tunes_on_an_upload_and_shows_the_comparison(tmp_path: Pat
     (table,) = at.dataframe
     assert set(table.value["model"]) == {"shipped (renders)", "fine-tuned on your frames"}
     assert any("fine-tuned − shipped" in m.value for m in at.markdown)
+
+
+@needs_checkpoint
+@pytest.mark.slow
+def test_the_page_can_fine_tune_the_shipped_models_on_an_uploads_support_first(tmp_path: Path, monkeypatch) -> None:
+    """The P>M>F toggle is offered for uploaded frames only, and adapting with it on gives a complete result."""
+    monkeypatch.setenv("METASUITE_CACHE", str(tmp_path))
+    at = AppTest.from_file(DRIVING, default_timeout=300).run()
+    assert not [t for t in at.toggle if t.key == "finetune"]  # the renders: fine-tuning would only hurt there
+    at.selectbox(key="environment").set_value("Upload a .zip").run()
+    at.file_uploader(key="upload").set_value(("roads.zip", _zip(_pool()), "application/zip")).run()
+    at.toggle(key="finetune").set_value(True).run()
+    at.button[0].click().run()  # Adapt
+    assert not at.exception and not at.error
+    (after, _) = at.metric
+    assert after.label.startswith("Accuracy after adaptation") and after.value.endswith("%")

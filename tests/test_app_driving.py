@@ -173,6 +173,19 @@ def test_an_ensemble_scores_the_mean_of_its_members_probabilities() -> None:
         adapt_and_score([], None, task)
 
 
+def test_finetuning_on_the_support_first_is_reproducible_and_leaves_the_shipped_models_alone() -> None:
+    task = sample_task(_pool(), 1, seed=1, n_query=6)
+    members = [_learner(), _learner(seed=1)]
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in members]
+    tuned, again = adapt_and_score(members, None, task, finetune=True), adapt_and_score(members, None, task, True)
+    plain = adapt_and_score(members, None, task)
+    assert np.array_equal(tuned.predictions, again.predictions) and tuned.accuracy == again.accuracy
+    assert tuned.confusion.sum() == task.query_x.shape[0]
+    for m, b in zip(members, before, strict=True):  # each model fine-tuned a copy of itself
+        assert all(torch.equal(b[k], v) for k, v in m.state_dict().items())
+    assert np.array_equal(adapt_and_score(members, None, task).predictions, plain.predictions)
+
+
 def test_the_page_loads_every_shipped_ensemble_member() -> None:
     learners, meta = load_protonet_ensemble()
     shipped = [c for c in ENSEMBLE_CHECKPOINTS if (c / "best.json").is_file()]

@@ -42,6 +42,7 @@ from metasuite.apps.logic.models import (
     shipped_or_stand_in,
 )
 from metasuite.core.errors import DataError
+from metasuite.core.evaluate import MetaMethod
 from metasuite.core.losses import log_mean_probability, task_metric
 from metasuite.core.tasks import Task, generator
 from metasuite.domains.driving import DrivingDomain
@@ -67,6 +68,7 @@ __all__ = [
     "MAX_UPLOAD_ENTRIES",
     "N_QUERY",
     "N_WAY",
+    "PAGE_FINETUNE",
     "PRETRAIN_STEPS",
     "STAND_IN",
     "AdaptResult",
@@ -433,14 +435,31 @@ def confusion_matrix(true: np.ndarray, pred: np.ndarray, n_way: int) -> np.ndarr
     return out
 
 
-def adapt_and_score(learner: MetaLearner | Sequence[MetaLearner], pooled: nn.Module | None, task: Task) -> AdaptResult:
+#: The page's P>M>F option for uploaded frames: Adam steps and learning rate of fine-tuning on the support. The rate
+#: is what ``eval --finetune-select`` chose on the day/night photos' validation split for every shipped ProtoNet seed
+#: (README, driving); on frames like the renders it chose no fine-tuning, so the page offers it for uploads only.
+PAGE_FINETUNE = {"steps": 20, "lr": 1e-3}
+
+
+def adapt_and_score(
+    learner: MetaLearner | Sequence[MetaLearner], pooled: nn.Module | None, task: Task, finetune: bool = False
+) -> AdaptResult:
     """Adapt ``learner`` on the support set and score it and the pooled model on the query set.
 
     Several learners (the shipped ensemble) each adapt on their own; their class probabilities are averaged
-    (the log of the mean is scored as logits)."""
+    (the log of the mean is scored as logits). ``finetune``: each model first fine-tunes a copy of itself on
+    augmented pseudo-episodes of the support (P>M>F, :data:`PAGE_FINETUNE`; seeded by the support, reproducible)."""
     n_way = len(task.metadata["class_names"])
     learners = ensemble_members(learner)
-    outs = [m.adapt(task.support_x, task.support_y).predict(task.query_x).detach() for m in learners]
+    if finetune:
+        augment = DrivingDomain().augment
+        methods = [
+            MetaMethod(m, finetune_steps=PAGE_FINETUNE["steps"], finetune_lr=PAGE_FINETUNE["lr"], augment=augment)
+            for m in learners
+        ]
+        outs = [method.adapt(task)(task.query_x).detach() for method in methods]
+    else:
+        outs = [m.adapt(task.support_x, task.support_y).predict(task.query_x).detach() for m in learners]
     logits = log_mean_probability(outs)
     before = None if pooled is None else pooled_logits(pooled, task, DrivingDomain().classes)
     pred = logits.argmax(-1).numpy()
