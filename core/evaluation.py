@@ -330,7 +330,7 @@ class FixedTaskEvaluation(Evaluation):
             metric = self.paired_metrics(scored)[0]
             up = higher_is_better(metric)
             means = [r["metrics"][metric]["mean"] for r in scored["results"]]
-            best = max(range(len(means)), key=lambda i: (means[i] if up else -means[i], -i))
+            best = best_candidate(means, up)
             method.finetune_lr = FINETUNE_LRS[best]
             method.finetune_steps = request.finetune_steps if FINETUNE_LRS[best] else 0
             records.append(
@@ -485,6 +485,14 @@ class FixedTaskEvaluation(Evaluation):
 
 #: The P>M>F learning rates ``--finetune-select`` chooses from (0: no fine-tuning).
 FINETUNE_LRS = (0.0, 1e-4, 3e-4, 1e-3)
+
+
+def best_candidate(scores: list[float], higher_is_better: bool = True, tol: float = 1e-6) -> int:
+    """Index of the best score; scores within ``tol`` of the best count as tied (per-task metrics are float32: equal
+    means summed from other values differ by ~1e-8) and a tie goes to the earliest candidate (the smaller rate)."""
+    signed = [s if higher_is_better else -s for s in scores]
+    top = max(signed)
+    return next(i for i, s in enumerate(signed) if s >= top - tol)
 
 
 def format_finetune_selection(selection: list[dict[str, Any]]) -> str:

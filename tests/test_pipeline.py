@@ -111,6 +111,13 @@ def test_eval_calibrates_on_validation_tasks_only(noisy: str, tmp_path: Path, mo
     assert splits.index("val") < len(splits) and set(splits) == {"val", "test"}
 
 
+def test_the_best_candidate_breaks_ties_and_float_noise_toward_the_first() -> None:
+    assert evaluation.best_candidate([0.5, 0.9, 0.7]) == 1
+    assert evaluation.best_candidate([0.5, 0.9146666562557221, 0.9146666610240937]) == 1  # float32 noise, a tie
+    assert evaluation.best_candidate([0.2, 0.1, 0.1 - 1e-8], higher_is_better=False) == 1
+    assert evaluation.best_candidate([0.3, 0.3, 0.4]) == 2
+
+
 def test_eval_chooses_the_finetuning_rate_on_validation_tasks_and_tests_with_it(
     noisy: str, tmp_path: Path, monkeypatch
 ) -> None:
