@@ -58,6 +58,10 @@ def test_shipped_checkpoint_reproduces_its_recorded_metric(path: Path) -> None:
         assert score is not None and math.isclose(score, kept, rel_tol=1e-3), f"{path}: recorded {kept}, got {score}"
 
 
+#: How closely an RL policy's validation return must reproduce (see the test).
+RL_REL_TOL = 0.05
+
+
 @pytest.mark.parametrize("path", SHIPPED_RL, ids=[f"{p.parent.parent.name}/{p.parent.name}" for p in SHIPPED_RL])
 def test_shipped_rl_checkpoint_reproduces_its_validation_return(path: Path) -> None:
     """An RL policy (tasks that are environments): the recorded return on the fixed validation tasks, after the
@@ -71,4 +75,7 @@ def test_shipped_rl_checkpoint_reproduces_its_validation_return(path: Path) -> N
         learner, domain.task_family(), cfg["val_tasks"], meta["setting"]["k_shot"], cfg["seed"]
     )
     recorded = meta["metrics"]["val_metric"]
-    assert math.isclose(measured, recorded, rel_tol=1e-3), f"{path}: recorded {recorded}, reproduced {measured}"
+    # Returns after a policy-gradient step move with the CPU's vector instructions (the shipped navigation MAML-RL
+    # gives -13.38 / -13.47 / -13.83 with ATen's default / AVX2 / AVX-512 kernels on one machine, -13.40 recorded),
+    # so the match is to RL_REL_TOL; a wrong or broken policy is far outside it (multi-task baseline -39.9).
+    assert math.isclose(measured, recorded, rel_tol=RL_REL_TOL), f"{path}: recorded {recorded}, reproduced {measured}"
