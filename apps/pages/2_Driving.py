@@ -164,7 +164,7 @@ if st.session_state.get("adapted") == task_key:
     with st.spinner("Fine-tuning on the support…") if finetune else contextlib.nullcontext():
         result = adapt_and_score(learners, _pooled(), task, finetune=finetune)
     after_col, before_col = st.columns(2)
-    tuned_note = ", fine-tuned on the support first" if finetune else ""
+    tuned_note = ", fine-tuned" if finetune else ""
     after_col.metric(f"Accuracy after adaptation (ProtoNet{ensemble_note}{tuned_note})", f"{result.accuracy:.0%}")
     if result.before_accuracy is None:
         before_col.metric("Accuracy before adaptation (pooled)", "—")
