@@ -93,9 +93,8 @@ def test_calibrated_thresholds_restore_the_likelihood_of_imbalanced_validation_t
     assert nll(MetaMethod(learner, bias=bias)) < nll(method)
 
 
-def test_eval_calibrates_on_validation_tasks_only(noisy: str, tmp_path: Path, monkeypatch) -> None:
-    argv = ["train", noisy, "--algo", "maml", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
-    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+def _spy_on_splits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The list every split NoisyGauss samples tasks from is appended to, in order."""
     splits: list[str] = []
     real = NoisyGauss.sampler
 
@@ -104,6 +103,13 @@ def test_eval_calibrates_on_validation_tasks_only(noisy: str, tmp_path: Path, mo
         return real(self, split, **kw)
 
     monkeypatch.setattr(NoisyGauss, "sampler", spy)
+    return splits
+
+
+def test_eval_calibrates_on_validation_tasks_only(noisy: str, tmp_path: Path, monkeypatch) -> None:
+    argv = ["train", noisy, "--algo", "maml", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    splits = _spy_on_splits(monkeypatch)
     out = tmp_path / "eval.json"
     argv = ["eval", noisy, "--checkpoint", str(tmp_path / "run"), "--calibrate", "5", "--tasks", "3"]
     assert main([*argv, "--json", str(out), "--quiet"]) == 0
@@ -125,14 +131,7 @@ def test_eval_chooses_the_finetuning_rate_on_validation_tasks_and_tests_with_it(
     no fine-tuning) and the test result is exactly that of an evaluation told the chosen rate."""
     argv = ["train", noisy, "--algo", "protonet", "--steps", "3", "--meta-batch-size", "2", "--val-tasks", "2"]
     assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
-    splits: list[str] = []
-    real = NoisyGauss.sampler
-
-    def spy(self, split, **kw):  # type: ignore[no-untyped-def]
-        splits.append(split)
-        return real(self, split, **kw)
-
-    monkeypatch.setattr(NoisyGauss, "sampler", spy)
+    splits = _spy_on_splits(monkeypatch)
     base = ["eval", noisy, "--checkpoint", str(tmp_path / "run"), "--tasks", "3", "--quiet"]
     out = tmp_path / "eval.json"
     assert main([*base, "--finetune-steps", "4", "--finetune-select", "5", "--json", str(out)]) == 0
