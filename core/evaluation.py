@@ -289,8 +289,6 @@ class FixedTaskEvaluation(Evaluation):
             r["data_source"] = {"fingerprint": fingerprint, "checkpoints": trained_on}
             if warnings:
                 r["warnings"] = warnings
-            if selection:
-                r["finetune_selection"] = selection
         report = self._report(domain.name, reports, request, warnings)
         if selection:
             report.data["finetune_selection"] = selection
@@ -330,16 +328,15 @@ class FixedTaskEvaluation(Evaluation):
             metric = self.paired_metrics(scored)[0]
             up = higher_is_better(metric)
             means = [r["metrics"][metric]["mean"] for r in scored["results"]]
-            best = best_candidate(means, up)
-            method.finetune_lr = FINETUNE_LRS[best]
-            method.finetune_steps = request.finetune_steps if FINETUNE_LRS[best] else 0
+            chosen = candidates[best_candidate(means, up)]
+            method.finetune_lr, method.finetune_steps = chosen.finetune_lr, chosen.finetune_steps
             records.append(
                 {
                     "method": method.name,
                     "metric": metric,
                     "n_tasks": len(tasks),
                     "steps": request.finetune_steps,
-                    "chosen_lr": FINETUNE_LRS[best],
+                    "chosen_lr": chosen.finetune_lr,
                     "val_scores": {f"{lr:g}": m for lr, m in zip(FINETUNE_LRS, means, strict=True)},
                 }
             )

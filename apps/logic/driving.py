@@ -450,16 +450,12 @@ def adapt_and_score(
     (the log of the mean is scored as logits). ``finetune``: each model first fine-tunes a copy of itself on
     augmented pseudo-episodes of the support (P>M>F, :data:`PAGE_FINETUNE`; seeded by the support, reproducible)."""
     n_way = len(task.metadata["class_names"])
-    learners = ensemble_members(learner)
-    if finetune:
-        augment = DrivingDomain().augment
-        methods = [
-            MetaMethod(m, finetune_steps=PAGE_FINETUNE["steps"], finetune_lr=PAGE_FINETUNE["lr"], augment=augment)
-            for m in learners
-        ]
-        outs = [method.adapt(task)(task.query_x).detach() for method in methods]
-    else:
-        outs = [m.adapt(task.support_x, task.support_y).predict(task.query_x).detach() for m in learners]
+    steps = PAGE_FINETUNE["steps"] if finetune else 0
+    methods = [
+        MetaMethod(m, finetune_steps=steps, finetune_lr=PAGE_FINETUNE["lr"], augment=DrivingDomain().augment)
+        for m in ensemble_members(learner)
+    ]
+    outs = [method.adapt(task)(task.query_x).detach() for method in methods]
     logits = log_mean_probability(outs)
     before = None if pooled is None else pooled_logits(pooled, task, DrivingDomain().classes)
     pred = logits.argmax(-1).numpy()
