@@ -42,6 +42,7 @@ __all__ = [
     "format_markdown",
     "format_mean_ci",
     "format_table",
+    "job_groups",
     "mean_ci",
     "merge_reports",
     "support_log_prior",
@@ -251,12 +252,12 @@ class Ensemble:
 
     def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
         predicts = [m.adapt(task) for m in self.members]
+        return lambda x: self.combine([p(x) for p in predicts])
 
-        def predict(x: Tensor) -> Tensor:
-            outs = [p(x).float() for p in predicts]
-            return log_mean_probability(outs) if self.classification else torch.stack(outs).mean(0)
-
-        return predict
+    def combine(self, outs: Sequence[Tensor]) -> Tensor:
+        """The ensemble's prediction from its members' predictions on the same inputs, in member order."""
+        outs = [o.float() for o in outs]
+        return log_mean_probability(outs) if self.classification else torch.stack(outs).mean(0)
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
@@ -311,16 +312,26 @@ def evaluate(
     "confusion": {"labels": [str], "matrix": [[int]]} or "per_class": {"labels", "correct", "total"} (optional)}]}``
     """
     results = []
+    # An ensemble whose members were evaluated before it in this call reuses their query predictions instead of
+    # adapting every member again (with test-time fine-tuning that halves an ensemble evaluation); the members'
+    # predictions are kept only while an ensemble still needs them.
+    pending = {id(m) for e in methods if isinstance(e, Ensemble) for m in e.members}
+    memo: dict[int, list[Tensor]] = {}
     for method in methods:
         per_task: dict[str, list[float]] = {}
         counts = _ConfusionCounts()
         global_id: dict[str, int] = {}  # class name -> global class id, to order the confusion matrix
         task_ids: list[Any] = []
-        for task in progress_bar(tasks, desc=f"eval {method.name}", disable=not progress, unit="task", leave=False):
+        reuse = isinstance(method, Ensemble) and all(id(m) in memo for m in method.members)
+        keep = memo.setdefault(id(method), []) if id(method) in pending else None
+        for t, task in enumerate(
+            progress_bar(tasks, desc=f"eval {method.name}", disable=not progress, unit="task", leave=False)
+        ):
             task_ids.append(task.metadata.get("task_id"))
-            predict = method.adapt(task)
-            with torch.no_grad():
-                pred = predict(task.query_x)
+            reused = [memo[id(m)][t] for m in method.members] if reuse else None
+            pred = method.combine(reused) if reused is not None else _predict_query(method, task)
+            if keep is not None:
+                keep.append(pred)
             for name, value in domain.metrics(pred, task.query_y, task.query_mask).items():
                 per_task.setdefault(name, []).append(float(value))
             if confusion:
@@ -342,7 +353,17 @@ def evaluate(
         results.append(result)
         if on_result is not None:
             on_result(result)
+        still_needed = {id(m) for e in methods[len(results) :] if isinstance(e, Ensemble) for m in e.members}
+        for key in [k for k in memo if k not in still_needed]:
+            del memo[key]
     return {"domain": domain.name, "setting": dict(setting), "results": results}
+
+
+def _predict_query(method: Method, task: Task) -> Tensor:
+    """``method`` adapted to ``task``'s support, its prediction of the query (adaptation may need gradients)."""
+    predict = method.adapt(task)
+    with torch.no_grad():
+        return predict(task.query_x)
 
 
 def eval_tasks(domain: Domain, entry: dict[str, Any], n_tasks: int, seed: int) -> list[Task]:
@@ -364,15 +385,31 @@ def _worker_init(blob_path: str, threads: int) -> None:
     _WORKER_STATE["tasks"] = {}
 
 
-def _worker_job(entry_index: int, method_index: int, n_tasks: int, seed: int, confusion: bool) -> dict[str, Any]:
+def _worker_job(
+    entry_index: int, method_indices: tuple[int, ...], n_tasks: int, seed: int, confusion: bool
+) -> list[dict[str, Any]]:
 
     domain, entry = _WORKER_STATE["domain"], _WORKER_STATE["plan"][entry_index]
     tasks = _WORKER_STATE["tasks"]
     if entry_index not in tasks:
         tasks.clear()  # keep one setting's tasks in memory
         tasks[entry_index] = eval_tasks(domain, entry, n_tasks, seed)
-    method = _WORKER_STATE["methods"][method_index]
-    return evaluate(domain, [method], tasks[entry_index], {}, progress=False, confusion=confusion)["results"][0]
+    methods = [_WORKER_STATE["methods"][m] for m in method_indices]
+    return evaluate(domain, methods, tasks[entry_index], {}, progress=False, confusion=confusion)["results"]
+
+
+def job_groups(methods: Sequence[Method]) -> list[tuple[int, ...]]:
+    """Indices of ``methods`` in the groups one worker evaluates together: each ensemble with those of its members
+    listed before it (so it reuses their predictions, :func:`evaluate`), every other method alone."""
+    group_of = {i: (i,) for i in range(len(methods))}
+    index = {id(m): i for i, m in enumerate(methods)}
+    for i, method in enumerate(methods):
+        if isinstance(method, Ensemble):
+            members = [index[id(m)] for m in method.members if index.get(id(m), len(methods)) < i]
+            merged = tuple(sorted({j for k in (*members, i) for j in group_of[k]}))
+            for j in merged:
+                group_of[j] = merged
+    return sorted(set(group_of.values()))
 
 
 def evaluate_parallel(
@@ -389,8 +426,9 @@ def evaluate_parallel(
 ) -> list[dict[str, Any]]:
     """:func:`evaluate` of every plan entry (a setting with ``split``), ``workers`` processes at once.
 
-    Each (setting, method) pair is one job; workers rebuild the same fixed tasks from ``seed``,
-    so the result equals the sequential evaluation's (tested). The domain and methods reach the
+    Each (setting, method) pair is one job -- an ensemble and its members one job together (:func:`job_groups`);
+    workers rebuild the same fixed tasks from ``seed``, so the result equals the sequential evaluation's (tested).
+    The domain and methods reach the
     workers once, pickled to a temporary file; torch threads are split between the workers.
     Returns one eval report per plan entry, methods in the given order; ``on_result(entry, result)`` is
     called as each (setting, method) job finishes.
@@ -401,18 +439,20 @@ def evaluate_parallel(
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, torch.get_num_threads() // workers)
-    jobs = [(e, m) for e in range(len(plan)) for m in range(len(methods))]
+    jobs = [(e, g) for e in range(len(plan)) for g in job_groups(methods)]
     results: dict[tuple[int, int], dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="metasuite-eval-") as tmp:
         blob = os.path.join(tmp, "state.pt")
         torch.save({"domain": domain, "methods": list(methods), "plan": list(plan)}, blob)
         ctx = multiprocessing.get_context("spawn")  # fork is unsafe after torch's thread pools started
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(blob, threads)) as pool:
-            futures = {pool.submit(_worker_job, e, m, n_tasks, seed, confusion): (e, m) for e, m in jobs}
+            futures = {pool.submit(_worker_job, e, g, n_tasks, seed, confusion): (e, g) for e, g in jobs}
             for fut in progress_bar(as_completed(futures), total=len(jobs), desc="eval jobs", disable=not progress):
-                results[futures[fut]] = fut.result()
-                if on_result is not None:
-                    on_result(futures[fut][0], results[futures[fut]])
+                e, group = futures[fut]
+                for m, result in zip(group, fut.result(), strict=True):
+                    results[(e, m)] = result
+                    if on_result is not None:
+                        on_result(e, result)
     return [
         {
             "domain": domain.name,

@@ -47,7 +47,7 @@ from metasuite.core.learners import load_learner
 from metasuite.core.options import Option
 from metasuite.core.plots import save_confusion_png
 from metasuite.core.stats import compare_best, format_comparison, higher_is_better
-from metasuite.core.tasks import derive_seed, fixed_tasks
+from metasuite.core.tasks import Task, derive_seed, fixed_tasks
 
 if TYPE_CHECKING:
     from metasuite.core.domain import Domain
@@ -307,12 +307,23 @@ class FixedTaskEvaluation(Evaluation):
                 "(--finetune-steps N, e.g. 20)"
             )
         shape = {k: setting[k] for k in TASK_SHAPE}
-        try:
-            tasks = fixed_tasks(
-                domain.sampler("val", **shape), request.finetune_select, derive_seed(request.seed, "finetune-select")
-            )
-        except (DataError, ValueError) as exc:
-            raise MetasuiteError(f"--finetune-select needs validation tasks of the test shape {shape}: {exc}") from exc
+        tasks: list[Task] = []
+        error: Exception | None = None
+        # The test's ways and shots; as many queries per class as the validation split has examples for (a small
+        # folder sets few images aside), at least one. A domain whose query is not a count keeps it as it is.
+        queries = range(shape["n_query"], 0, -1) if isinstance(shape["n_query"], int) else [shape["n_query"]]
+        for n_query in queries:
+            try:
+                sampler = domain.sampler("val", **{**shape, "n_query": n_query})
+                tasks = fixed_tasks(sampler, request.finetune_select, derive_seed(request.seed, "finetune-select"))
+                break
+            except (DataError, ValueError) as exc:
+                error = error or exc
+        if not tasks:
+            raise MetasuiteError(
+                f"--finetune-select needs validation tasks with the test's ways and shots {shape} (at least one query "
+                f"per class): {error}"
+            ) from error
         records = []
         for method in methods:
             candidates = [
@@ -335,6 +346,7 @@ class FixedTaskEvaluation(Evaluation):
                     "method": method.name,
                     "metric": metric,
                     "n_tasks": len(tasks),
+                    "n_query": n_query,
                     "steps": request.finetune_steps,
                     "chosen_lr": chosen.finetune_lr,
                     "val_scores": {f"{lr:g}": m for lr, m in zip(FINETUNE_LRS, means, strict=True)},
@@ -499,8 +511,8 @@ def format_finetune_selection(selection: list[dict[str, Any]]) -> str:
         scores = ", ".join(f"{'off' if lr == '0' else lr} {m:.4f}" for lr, m in s["val_scores"].items())
         chosen = "off" if not s["chosen_lr"] else f"lr {s['chosen_lr']:g} ({s['steps']} steps)"
         lines.append(
-            f"P>M>F fine-tuning of {s['method']}: {chosen}, chosen on {s['n_tasks']} validation tasks by "
-            f"{s['metric']} ({scores})"
+            f"P>M>F fine-tuning of {s['method']}: {chosen}, chosen on {s['n_tasks']} validation tasks "
+            f"({s['n_query']} queries per class) by {s['metric']} ({scores})"
         )
     return "\n".join(lines)
 

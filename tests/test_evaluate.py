@@ -21,7 +21,16 @@ from metasuite.core.baselines import (
     build_baselines,
     pretrain,
 )
-from metasuite.core.evaluate import EVAL_SCHEMA_KEYS, MetaMethod, evaluate, format_markdown, format_table, mean_ci
+from metasuite.core.evaluate import (
+    EVAL_SCHEMA_KEYS,
+    Ensemble,
+    MetaMethod,
+    evaluate,
+    format_markdown,
+    format_table,
+    job_groups,
+    mean_ci,
+)
 from metasuite.core.learners import make_learner
 from metasuite.core.tasks import Task, fixed_tasks
 from metasuite.domains.sinusoid import SinusoidDomain
@@ -224,12 +233,55 @@ def test_pretraining_needs_the_number_of_global_classes(tiny_domain: TinyClassif
         pretrain(NoCount(), TINY)
 
 
+class _Counting:
+    """Adapts to a task (counted) and answers a per-task class distribution the test can recompute."""
+
+    kind = "meta"
+
+    def __init__(self, name: str, shift: float):
+        self.name, self.shift, self.adapted = name, shift, 0
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        self.adapted += 1
+        centre = task.support_x.mean(0)
+        return lambda x: torch.stack([(x - centre).sum(-1), x.sum(-1) * self.shift, -x.sum(-1)], dim=-1)
+
+
+def test_an_ensemble_reuses_the_predictions_of_members_evaluated_before_it(
+    tiny_domain: TinyClassificationDomain,
+) -> None:
+    tasks = fixed_tasks(tiny_domain.sampler("test"), 6, 1)
+    a, b = _Counting("a", 0.5), _Counting("b", -2.0)
+    ens = Ensemble([a, b], classification=True)
+    together = evaluate(tiny_domain, [a, b, ens], tasks, {}, progress=False)["results"]
+    assert (a.adapted, b.adapted) == (6, 6)  # the ensemble did not adapt its members again
+    alone = evaluate(tiny_domain, [Ensemble([a, b], classification=True)], tasks, {}, progress=False)["results"]
+    assert (a.adapted, b.adapted) == (12, 12)  # without its members evaluated first it adapts them itself
+    assert together[2]["per_task"] == alone[0]["per_task"]
+    # a member that is not the evaluated object (e.g. wrapped) is not mistaken for it
+    wrapped = _Counting("a", 0.5)
+    evaluate(tiny_domain, [a, Ensemble([wrapped, b], classification=True)], tasks, {}, progress=False)
+    assert wrapped.adapted == 6
+
+
+def test_job_groups_put_each_ensemble_with_its_members() -> None:
+    a, b, c, d = (_Counting(n, 1.0) for n in "abcd")
+    methods = [a, b, c, Ensemble([a, b], classification=True), d, Ensemble([c, d], classification=True)]
+    assert job_groups(methods) == [(0, 1, 3), (2, 4, 5)]
+    assert job_groups([a, b]) == [(0,), (1,)]
+    shared = [a, b, c, Ensemble([a, b], classification=True), Ensemble([b, c], classification=True)]
+    assert job_groups(shared) == [(0, 1, 2, 3, 4)]  # a member of two ensembles joins them
+
+
 def test_parallel_evaluation_equals_sequential_evaluation() -> None:
     from metasuite.core.evaluate import evaluate_parallel
 
     domain = SinusoidDomain()
     cfg = BaselineConfig(scratch_steps=3, pretrain_steps=3, pretrain_batch_size=10, finetune_steps=2)
-    methods = [MetaMethod(make_learner(domain, "maml", n_way=None, seed=0)), *build_baselines(domain, None, cfg, None)]
+    seeds = [MetaMethod(make_learner(domain, "maml", n_way=None, seed=s)) for s in (0, 1)]
+    for s, m in enumerate(seeds):
+        m.name = f"maml (seed {s})"
+    methods = [*seeds, *build_baselines(domain, None, cfg, None), Ensemble(seeds, classification=False)]
     plan = [{"n_way": None, "k_shot": k, "n_query": 4, "split": "test"} for k in (2, 5)]
     parallel = evaluate_parallel(domain, methods, plan, 5, 3, workers=2, progress=False)
     for entry, report in zip(plan, parallel, strict=True):

@@ -14,7 +14,7 @@ from metasuite.apps.cli import main
 from metasuite.core import baselines as baselines_mod
 from metasuite.core import evaluation, registry
 from metasuite.core.baselines import BaselineConfig, FinetuneBaseline, LogRegBaseline
-from metasuite.core.errors import MetasuiteError, TaskError
+from metasuite.core.errors import DataError, MetasuiteError, TaskError
 from metasuite.core.evaluate import (
     Ensemble,
     MetaMethod,
@@ -147,6 +147,41 @@ def test_eval_chooses_the_finetuning_rate_on_validation_tasks_and_tests_with_it(
     assert again["per_task"] == data["results"][0]["per_task"] and again["method"] == data["results"][0]["method"]
     with pytest.raises(MetasuiteError, match="--finetune-steps N"):
         eval_run(evaluation.EvalRequest(noisy, checkpoints=[tmp_path / "run"], finetune_select=3, progress=False))
+
+
+def test_finetune_select_takes_fewer_validation_queries_when_the_split_is_small(
+    noisy: str, tmp_path: Path, monkeypatch
+) -> None:
+    """A small folder sets few validation images aside: the selection keeps the test's ways and shots and takes as
+    many queries per class as the split allows; with not even one it says what it needed."""
+    argv = ["train", noisy, "--algo", "protonet", "--steps", "2", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    real, asked = NoisyGauss.sampler, []
+
+    def small_val(limit):  # type: ignore[no-untyped-def]
+        def sampler(self, split, **kw):  # type: ignore[no-untyped-def]
+            if split == "val":
+                asked.append(kw)
+                if kw["n_query"] > limit:
+                    raise DataError(f"no val environment has classes with {kw['k_shot'] + kw['n_query']} images")
+            return real(self, split, **kw)
+
+        return sampler
+
+    monkeypatch.setattr(NoisyGauss, "sampler", small_val(2))
+    out = tmp_path / "eval.json"
+    base = ["eval", noisy, "--checkpoint", str(tmp_path / "run"), "--tasks", "2", "--queries", "6", "--quiet"]
+    assert main([*base, "--finetune-steps", "2", "--finetune-select", "3", "--json", str(out)]) == 0
+    (sel,) = json.loads(out.read_text())["finetune_selection"]
+    assert sel["n_query"] == 2 and [kw["n_query"] for kw in asked] == [6, 5, 4, 3, 2]
+    assert {kw["k_shot"] for kw in asked} == {json.loads(out.read_text())["setting"]["k_shot"]}
+    monkeypatch.setattr(NoisyGauss, "sampler", small_val(0))
+    with pytest.raises(MetasuiteError, match=r"at least one query per class.*no val environment"):
+        eval_run(
+            evaluation.EvalRequest(
+                noisy, checkpoints=[tmp_path / "run"], finetune_steps=2, finetune_select=3, progress=False
+            )
+        )
 
 
 def _task(support_y: list[int], mask: list[bool] | None = None) -> Task:
