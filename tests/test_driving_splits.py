@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from metasuite.apps.cli import main
@@ -14,6 +15,7 @@ from metasuite.core.errors import DataError
 from metasuite.core.options import OptionError
 from metasuite.core.tasks import generator
 from metasuite.domains.driving import DrivingDomain
+from metasuite.domains.driving.domain import pool_to_tensor
 from metasuite.domains.driving.splits import class_split, split_by_class
 
 
@@ -93,3 +95,22 @@ def test_train_and_eval_on_novel_classes_through_the_cli(tmp_path: Path) -> None
     assert main([*argv, "--shots", "1", "--queries", "2", "--tasks", "4", "--json", str(out), "--quiet"]) == 0
     report = json.loads(out.read_text())
     assert {r["method"] for r in report["results"]} >= {"protonet", "pretrain+logreg"}
+
+
+def test_a_small_folder_still_gives_the_baselines_pooled_training_frames_of_its_training_split(tmp_path: Path) -> None:
+    """Too few training images per class for a default pre-training task (1 + 15): frames are drawn directly, all
+    classes, only from the training split (never a validation or test image)."""
+    folder = _folder(tmp_path / "cams", n_classes=5, per_class=10)
+    domain = DrivingDomain(data_dir=str(folder), image_size=16, split_by="image")
+    x, y = domain.pooled_batch("train", 200, generator(0))
+    assert x.shape == (200, 3, 16, 16) and set(y.tolist()) == set(range(5))
+    (train,) = domain.pool("train").values()
+    held_out = [
+        a for split in ("val", "test") for pool in [domain.pool(split)] for env in pool.values() for a in env.values()
+    ]
+    train_frames = {c: {t.tobytes() for t in pool_to_tensor(train[c]).numpy()} for c in train}
+    held_frames = {t.tobytes() for arr in held_out for t in pool_to_tensor(arr).numpy()}
+    for frame, label in zip(x.numpy(), y.tolist(), strict=True):
+        assert frame.tobytes() in train_frames[domain.classes[label]] and frame.tobytes() not in held_frames
+    again, _ = domain.pooled_batch("train", 200, generator(0))
+    assert torch.equal(again, x)  # seeded

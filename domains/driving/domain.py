@@ -360,6 +360,30 @@ class DrivingDomain(Domain):
             n_way = max(2, min(5, len(train if self.split_by == "class" else self.classes)))
         return {"n_way": n_way, "k_shot": 1, "n_query": 15}
 
+    def pooled_batch(
+        self, split: str, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled frames for the pre-training baselines: from tasks of the default shape (every result in the README),
+        or -- a small real folder whose classes have fewer training images than such a task needs -- frames drawn
+        directly: a class uniformly, then one of its images in the split."""
+        try:
+            return super().pooled_batch(split, batch_size, generator)
+        except TaskError:
+            pass
+        by_class: dict[str, list[np.ndarray]] = {}
+        for by_env_class in self.pool(split).values():
+            for cls, images in by_env_class.items():
+                by_class.setdefault(cls, []).extend(images)
+        names = sorted(by_class)
+        if not names:
+            raise DataError(f"the {split} split holds no images to pre-train the baselines on")
+        picks = torch.randint(len(names), (batch_size,), generator=generator).tolist()
+        frames = [
+            by_class[names[c]][int(torch.randint(len(by_class[names[c]]), (1,), generator=generator))] for c in picks
+        ]
+        labels = torch.tensor([self.classes.index(names[c]) for c in picks], dtype=torch.long)
+        return pool_to_tensor(np.stack(frames)), labels
+
     def eval_plan(self, setting: dict[str, Any], split: str | None, explicit: bool) -> list[dict[str, Any]]:
         """5-way 1- and 5-shot on unseen (meta-test) and seen environments, unless the user chose."""
         if explicit:
