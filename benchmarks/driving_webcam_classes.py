@@ -18,6 +18,9 @@ Usage (from the repository root; OUT must not exist yet)::
 
     python benchmarks/driving_webcam_classes.py ../shared/data/driving-day-night OUT
     metasuite eval driving --data-dir OUT --checkpoint ... --ways 5 --shots 1 --queries 5 --tasks 200
+
+``--plain`` writes ``OUT/<W>x<H>/*`` instead (every photo of a class in one folder), for the novel-class protocol in
+which the *classes* are split (``--option split_by=class``: 7 training, 3 validation and 3 test cameras).
 """
 
 from __future__ import annotations
@@ -56,8 +59,9 @@ def split_class(paths: list[Path]) -> dict[str, list[Path]]:
     return {"test": paths[:n_test], "val": paths[n_test : n_test + n_val], "train": paths[n_test + n_val :]}
 
 
-def build(source: Path, out: Path) -> dict[str, dict[str, int]]:
-    """Write the regrouped folder; returns ``{class: {split: number of photos}}``."""
+def build(source: Path, out: Path, plain: bool = False) -> dict[str, dict[str, int]]:
+    """Write the regrouped folder; returns ``{class: {split: number of photos}}``. ``plain``: one folder per class,
+    no split folders (``OUT/<W>x<H>/*``), for the novel-class protocol (``--option split_by=class``)."""
     if not source.is_dir():
         raise SystemExit(f"no such folder: {source} (the day/night photos: ../shared/data/driving-day-night)")
     if out.exists():
@@ -70,7 +74,7 @@ def build(source: Path, out: Path) -> dict[str, dict[str, int]]:
     shutil.rmtree(tmp, ignore_errors=True)
     for size, paths in groups.items():
         for split, part in split_class(paths).items():
-            folder = tmp / split / size
+            folder = tmp / size if plain else tmp / split / size
             folder.mkdir(parents=True, exist_ok=True)
             for path in part:  # the label of the source folder keeps names unique: day-x.jpg, night-x.jpg
                 shutil.copy2(path, folder / f"{path.parent.name}-{path.name}")
@@ -83,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path, help="the day/night folder (../shared/data/driving-day-night)")
     parser.add_argument("out", type=Path, help="a new folder for the regrouped photos")
+    parser.add_argument("--plain", action="store_true", help="OUT/<class>/* without train/val/test folders")
     args = parser.parse_args(argv)
-    counts = build(args.source, args.out)
+    counts = build(args.source, args.out, args.plain)
     for size, by_split in counts.items():
         print(f"{size:>10}: " + ", ".join(f"{split} {n}" for split, n in by_split.items()))
     print(f"{len(counts)} classes written to {args.out}")

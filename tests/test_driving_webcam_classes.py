@@ -1,0 +1,66 @@
+"""benchmarks/driving_webcam_classes.py: real photos regrouped by camera (frame size) into a multi-class folder."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from metasuite.domains.driving import DrivingDomain
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "driving_webcam_classes.py"
+
+
+@pytest.fixture(scope="module")
+def webcams():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("driving_webcam_classes", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _source(root: Path) -> Path:
+    """day/night folders as in the shared photos: 12 frames of 40x30, 10 of 36x24, 3 of 20x20 (too few to count)."""
+    rng = np.random.default_rng(0)
+    for (w, h), n in (((40, 30), 12), ((36, 24), 10), ((20, 20), 3)):
+        for i in range(n):
+            folder = root / ("training" if i % 3 else "test") / ("day" if i % 2 else "night")
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"2015_{w}_{i:02d}.jpg")
+    return root
+
+
+def test_photos_are_grouped_by_frame_size_and_cut_40_20_40_by_a_fixed_rule(webcams, tmp_path: Path) -> None:
+    source = _source(tmp_path / "src")
+    counts = webcams.build(source, tmp_path / "out")
+    assert counts == {"36x24": {"test": 4, "val": 2, "train": 4}, "40x30": {"test": 5, "val": 2, "train": 5}}
+    for size, total in (("40x30", 12), ("36x24", 10)):
+        files = [p for split in ("train", "val", "test") for p in (tmp_path / "out" / split / size).iterdir()]
+        assert len({p.name for p in files}) == total  # every photo once, in one split
+        assert all(p.name.split("-")[0] in ("day", "night") for p in files)
+        assert {Image.open(p).size for p in files} == {tuple(map(int, size.split("x")))}
+    assert webcams.build(source, tmp_path / "again") == counts  # the same cut every time
+    same = sorted(p.name for p in (tmp_path / "again" / "test" / "40x30").iterdir())
+    assert same == sorted(p.name for p in (tmp_path / "out" / "test" / "40x30").iterdir())
+    domain = DrivingDomain(data_dir=str(tmp_path / "out"), image_size=16)
+    assert domain.classes == ["36x24", "40x30"] and domain.splits()["val"]  # the named folders are the split
+
+
+def test_an_existing_output_folder_is_refused_untouched_and_the_plain_layout_has_no_split_folders(
+    webcams, tmp_path: Path
+) -> None:
+    source = _source(tmp_path / "src")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    with pytest.raises(SystemExit, match="exists already"):
+        webcams.build(source, out)
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    webcams.build(source, tmp_path / "plain", plain=True)
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["36x24", "40x30"]
+    assert len(list((tmp_path / "plain" / "40x30").iterdir())) == 12
+    with pytest.raises(SystemExit, match="no such folder"):
+        webcams.build(tmp_path / "missing", tmp_path / "x")
