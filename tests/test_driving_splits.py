@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from metasuite.apps.cli import main
+from metasuite.core.baselines import baseline_keys
 from metasuite.core.errors import DataError
 from metasuite.core.options import OptionError
 from metasuite.core.tasks import generator
@@ -75,6 +76,8 @@ def test_the_driving_domain_splits_a_real_folder_by_class_on_request(tmp_path: P
         names = set(task.metadata["class_names"])
         assert names <= set(parts[split])  # a test task only ever holds test classes
     assert domain.fingerprint() != DrivingDomain(data_dir=str(folder), image_size=16).fingerprint()
+    # the pooled model has no trained logits for test classes it never saw: no "pooled (no adaptation)" row
+    assert "pooled" not in baseline_keys(domain) and "pooled" in baseline_keys(DrivingDomain(data_dir=str(folder)))
     assert domain.options["split_by"] == "class" and "split_by" not in DrivingDomain(data_dir=str(folder)).options
     with pytest.raises(OptionError, match="applies to a real folder"):
         DrivingDomain(split_by="class")

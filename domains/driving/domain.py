@@ -233,6 +233,8 @@ class DrivingDomain(Domain):
             **({"mix_plain": True} if mix_plain else {}),
         )
         self.split_by = split_by
+        if split_by == "class":  # test classes were never trained on: no pooled model reads their logits
+            self.shared_classes = False
         self.mix_plain = bool(mix_plain)
         self.randomise = randomise
         self.skip_unreadable = bool(skip_unreadable)
