@@ -3,10 +3,11 @@
 ``../shared/data/driving-day-night`` holds street-webcam photos of about a dozen cameras, labelled only day / night.
 A frame's pixel size nearly identifies its camera (each webcam publishes one size; contact sheets of the 13 sizes
 with 10 or more photos show one scene each for 11 of them, while 640x469 and 640x471 are each shared by two cameras,
-so those two classes carry label noise, for every method alike). Grouped by size, the photos make a multi-class real scene-recognition set: *which of these
-street scenes is this frame from*, by day or by night, from K labelled frames per scene. For the render-trained
-checkpoints every class is new (the renderer's classes are road types, not places), so this is the closest this
-project can come, on data it has, to the issue's "novel classes, 5-way, real photos".
+so those two classes carry label noise, for every method alike). Grouped by size, the photos make a multi-class
+real scene-recognition set: *which of these street scenes is this frame from*, by day or by night, from K labelled
+frames per scene -- place recognition rather than road type, but real photos. For the render-trained checkpoints
+every class is new (the renderer's classes are road types, not places), so this is the closest this project can
+come, on data it has, to the issue's "novel classes, 5-way, real photos".
 
 The rule, fixed before any model was scored on it: classes are the frame sizes with at least :data:`MIN_IMAGES`
 photos (day and night, training and test folders of the source pooled); each class's photos are put in the order of
@@ -16,8 +17,9 @@ are the driving loader's own environment split). Nothing is tuned on these photo
 
 Usage (from the repository root; OUT must not exist yet)::
 
-    python benchmarks/driving_webcam_classes.py ../shared/data/driving-day-night OUT
+    python benchmarks/driving_webcam_classes.py build ../shared/data/driving-day-night OUT
     metasuite eval driving --data-dir OUT --checkpoint ... --ways 5 --shots 1 --queries 5 --tasks 200
+    python benchmarks/driving_webcam_classes.py summarise   # the README table's JSON + PNG from webcams-*.json
 
 ``--plain`` writes ``OUT/<W>x<H>/*`` instead (every photo of a class in one folder), for the novel-class protocol in
 which the *classes* are split (``--option split_by=class``: 7 training, 3 validation and 3 test cameras).
@@ -27,12 +29,20 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+import matplotlib
 from PIL import Image
+
+from metasuite.core.plots import save_figure
+from metasuite.core.stats import paired_difference
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 
 #: A frame size needs this many photos to be a class (5-way 5-shot test tasks need 10 per class with 5 queries).
 MIN_IMAGES = 10
@@ -49,12 +59,12 @@ def group_by_size(source: Path) -> dict[str, list[Path]]:
         with Image.open(path) as im:
             width, height = im.size
         groups[f"{width}x{height}"].append(path)
-    key = lambda p: hashlib.sha256(p.relative_to(source).as_posix().encode()).hexdigest()  # noqa: E731
+    key = lambda p: hashlib.sha256(p.relative_to(source).as_posix().encode()).hexdigest()
     return {size: sorted(paths, key=key) for size, paths in sorted(groups.items()) if len(paths) >= MIN_IMAGES}
 
 
 def split_class(paths: list[Path]) -> dict[str, list[Path]]:
-    """``paths`` (already in their fixed order) cut into test / val / train by :data:`TEST_SHARE` / :data:`VAL_SHARE`."""
+    """``paths`` (in their fixed order) cut into test / val / train by :data:`TEST_SHARE` / :data:`VAL_SHARE`."""
     n_test, n_val = round(TEST_SHARE * len(paths)), round(VAL_SHARE * len(paths))
     return {"test": paths[:n_test], "val": paths[n_test : n_test + n_val], "train": paths[n_test + n_val :]}
 
@@ -83,12 +93,86 @@ def build(source: Path, out: Path, plain: bool = False) -> dict[str, dict[str, i
     return counts
 
 
+#: The eval JSONs of the README table (``data/eval/driving/webcams-<name>.json``): protocol, shots, rows kept.
+TABLE = {
+    "5-way, classes new to the render-trained models": {
+        1: ["pn-1", "pn-1-ft", "mb-1", "mb-1-ft"],
+        5: ["pn-5", "pn-5-ft", "mb-5", "mb-5-ft"],
+    },
+    "3-way, novel classes for every method (split_by=class)": {
+        1: ["nc-shipped-1", "nc-shipped-1-ft", "nc-1"],
+        5: ["nc-shipped-5", "nc-shipped-5-ft", "nc-5"],
+    },
+}
+
+
+def summarise(folder: Path, out: Path) -> dict:
+    """Every method's mean accuracy ± 95 % CI and its paired difference (``vs_reference``) to the first listed run's
+    ensemble -- the render-trained ProtoNet ensemble, plain -- per protocol and shot, from the eval JSONs in
+    ``folder``; written as ``out`` (JSON) and a PNG beside."""
+    summary: dict = {"source": "benchmarks/driving_webcam_classes.py", "protocols": {}}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, (protocol, by_shot) in zip(axes, TABLE.items(), strict=True):
+        rows: dict = {}
+        for shots, names in by_shot.items():
+            runs = {
+                n: json.loads((folder / f"webcams-{n}.json").read_text())
+                for n in names
+                if (folder / f"webcams-{n}.json").exists()
+            }
+            if not runs:
+                continue
+            first = next(iter(runs.values()))["results"]  # the reference: the first run's ensemble (else first row)
+            reference = next((r for r in first if "ensemble" in r["method"]), first[0])["per_task"]["accuracy"]
+            for name, run in runs.items():
+                tuned = name.endswith("-ft")
+                for r in run["results"]:
+                    if "seed" in r["method"] and "ensemble" not in r["method"]:
+                        continue  # the members: in the eval JSONs
+                    label = r["method"] + (" + fine-tune (rate chosen on val)" if tuned else "")
+                    values = r["per_task"]["accuracy"]
+                    acc = r["metrics"]["accuracy"]
+                    row = rows.setdefault(label, {})
+                    row[str(shots)] = {
+                        "mean": acc["mean"],
+                        "ci95": acc["ci95"],
+                        "vs_reference": paired_difference(values, reference),
+                    }
+        summary["protocols"][protocol] = rows
+        labels = list(rows)
+        width = 0.38
+        for i, shots in enumerate(by_shot):
+            means = [rows[lab].get(str(shots), {}).get("mean", float("nan")) for lab in labels]
+            errs = [rows[lab].get(str(shots), {}).get("ci95") or 0.0 for lab in labels]
+            ax.barh([y + i * width for y in range(len(labels))], means, width, xerr=errs, label=f"{shots}-shot")
+        ax.set_yticks([y + width / 2 for y in range(len(labels))], labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("accuracy (200 fixed tasks, mean ± 95% CI)")
+        ax.set_title(protocol, fontsize=9)
+        ax.legend(fontsize=8)
+    fig.suptitle("Real webcam photos grouped by camera: render-trained meta-learners vs baselines", fontsize=10)
+    fig.tight_layout()
+    out.write_text(json.dumps(summary, indent=1))
+    save_figure(fig, out.with_suffix(".png"))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path, help="the day/night folder (../shared/data/driving-day-night)")
-    parser.add_argument("out", type=Path, help="a new folder for the regrouped photos")
-    parser.add_argument("--plain", action="store_true", help="OUT/<class>/* without train/val/test folders")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="write the regrouped folder")
+    b.add_argument("source", type=Path, help="the day/night folder (../shared/data/driving-day-night)")
+    b.add_argument("out", type=Path, help="a new folder for the regrouped photos")
+    b.add_argument("--plain", action="store_true", help="OUT/<class>/* without train/val/test folders")
+    s = sub.add_parser("summarise", help="the README table and PNG from the eval JSONs")
+    s.add_argument("--dir", type=Path, default=Path("data/eval/driving"), help="folder of webcams-*.json")
+    s.add_argument("--json", type=Path, default=Path("data/eval/driving/webcams-summary.json"))
     args = parser.parse_args(argv)
+    if args.command == "summarise":
+        summarise(args.dir, args.json)
+        print(f"wrote {args.json} and {args.json.with_suffix('.png')}")
+        return 0
     counts = build(args.source, args.out, args.plain)
     for size, by_split in counts.items():
         print(f"{size:>10}: " + ", ".join(f"{split} {n}" for split, n in by_split.items()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,33 @@ def test_an_existing_output_folder_is_refused_untouched_and_the_plain_layout_has
     assert len(list((tmp_path / "plain" / "40x30").iterdir())) == 12
     with pytest.raises(SystemExit, match="no such folder"):
         webcams.build(tmp_path / "missing", tmp_path / "x")
+
+
+def test_the_summary_pairs_every_row_with_the_first_runs_ensemble_on_the_same_tasks(webcams, tmp_path: Path) -> None:
+    def run(rows: dict[str, list[float]]) -> str:
+        results = [
+            {
+                "method": m,
+                "metrics": {"accuracy": {"mean": float(np.mean(v)), "ci95": 0.1}},
+                "per_task": {"accuracy": v},
+            }
+            for m, v in rows.items()
+        ]
+        return json.dumps({"results": results})
+
+    (tmp_path / "webcams-pn-1.json").write_text(
+        run({"protonet (seed 0)": [0.1, 0.2], "scratch": [0.5, 0.9], "protonet (ensemble of 3)": [0.4, 0.6]})
+    )
+    (tmp_path / "webcams-pn-1-ft.json").write_text(run({"protonet (ensemble of 3)": [0.8, 0.6]}))
+    summary = webcams.summarise(tmp_path, tmp_path / "summary.json")
+    rows = summary["protocols"]["5-way, classes new to the render-trained models"]
+    assert list(rows) == [
+        "scratch",
+        "protonet (ensemble of 3)",
+        "protonet (ensemble of 3) + fine-tune (rate chosen on val)",
+    ]  # ensemble members are left to the eval JSONs
+    assert rows["scratch"]["1"]["vs_reference"]["diff"] == pytest.approx(0.2)
+    assert rows["protonet (ensemble of 3) + fine-tune (rate chosen on val)"]["1"]["vs_reference"][
+        "diff"
+    ] == pytest.approx(0.2)
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary and (tmp_path / "summary.png").stat().st_size
