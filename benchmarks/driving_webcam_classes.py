@@ -100,10 +100,12 @@ TABLE = {
         5: ["pn-5", "pn-5-ft", "mb-5", "mb-5-ft"],
     },
     "3-way, novel classes for every method (split_by=class)": {
-        1: ["nc-shipped-1", "nc-shipped-1-ft", "nc-1"],
-        5: ["nc-shipped-5", "nc-shipped-5-ft", "nc-5"],
+        1: ["nc-shipped-1", "nc-shipped-1-ft", "nc-1", "nc-1-ft"],
+        5: ["nc-shipped-5", "nc-shipped-5-ft", "nc-5", "nc-5-ft"],
     },
 }
+#: Rows renamed in the summary: the ProtoNet meta-trained on the folder (``nc-K``) is not the shipped one.
+RENAME = {"nc": {"protonet": "protonet meta-trained on the 7 training cameras (train --init)"}}
 
 
 def summarise(folder: Path, out: Path) -> dict:
@@ -129,7 +131,8 @@ def summarise(folder: Path, out: Path) -> dict:
                 for r in run["results"]:
                     if "seed" in r["method"] and "ensemble" not in r["method"]:
                         continue  # the members: in the eval JSONs
-                    label = r["method"] + (" + fine-tune (rate chosen on val)" if tuned else "")
+                    method = RENAME.get(name.split("-")[0] if "shipped" not in name else "", {}).get(r["method"])
+                    label = (method or r["method"]) + (" + fine-tune (rate chosen on val)" if tuned else "")
                     values = r["per_task"]["accuracy"]
                     acc = r["metrics"]["accuracy"]
                     row = rows.setdefault(label, {})

@@ -428,10 +428,9 @@ def evaluate_parallel(
 
     Each (setting, method) pair is one job -- an ensemble and its members one job together (:func:`job_groups`);
     workers rebuild the same fixed tasks from ``seed``, so the result equals the sequential evaluation's (tested).
-    The domain and methods reach the
-    workers once, pickled to a temporary file; torch threads are split between the workers.
-    Returns one eval report per plan entry, methods in the given order; ``on_result(entry, result)`` is
-    called as each (setting, method) job finishes.
+    The domain and methods reach the workers once, pickled to a temporary file (one pickle: an ensemble's members
+    stay the objects listed); torch threads are split between the workers. Returns one eval report per plan entry,
+    methods in the given order; ``on_result(entry, result)`` is called for each method as its job finishes.
     """
     import multiprocessing
     import os
