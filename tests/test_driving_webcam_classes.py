@@ -88,10 +88,8 @@ def test_the_summary_pairs_every_row_with_the_first_runs_ensemble_on_the_same_ta
     assert list(rows) == [
         "scratch",
         "protonet (ensemble of 3)",
-        "protonet (ensemble of 3) + fine-tune (rate chosen on val)",
+        "protonet (ensemble of 3) + fine-tune",
     ]  # ensemble members are left to the eval JSONs
     assert rows["scratch"]["1"]["vs_reference"]["diff"] == pytest.approx(0.2)
-    assert rows["protonet (ensemble of 3) + fine-tune (rate chosen on val)"]["1"]["vs_reference"][
-        "diff"
-    ] == pytest.approx(0.2)
+    assert rows["protonet (ensemble of 3) + fine-tune"]["1"]["vs_reference"]["diff"] == pytest.approx(0.2)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary and (tmp_path / "summary.png").stat().st_size
