@@ -423,7 +423,8 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="choose each meta-learner's --finetune-lr (off, 1e-4, 3e-4, 1e-3) on N validation tasks of the data at "
-        "hand, e.g. a real folder's own validation split (needs --finetune-steps)",
+        "hand, e.g. a real folder's own validation split: the test's ways and shots, as many queries as that split "
+        "allows (needs --finetune-steps)",
     )
     s.add_argument(
         "--calibrate",
