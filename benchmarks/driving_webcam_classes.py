@@ -104,7 +104,8 @@ TABLE = {
         5: ["nc-shipped-5", "nc-shipped-5-ft", "nc-5", "nc-5-ft"],
     },
 }
-#: Rows renamed in the summary: the ProtoNet meta-trained on the folder (``nc-K``) is not the shipped one.
+#: Rows renamed in the summary, by run (its name less shots and ``-ft``): the ProtoNet meta-trained on the folder
+#: (``nc-K``) is not the shipped one (``nc-shipped-K``).
 RENAME = {"nc": {"protonet": "protonet trained on the folder (--init)"}}
 
 
@@ -131,7 +132,7 @@ def summarise(folder: Path, out: Path) -> dict:
                 for r in run["results"]:
                     if "seed" in r["method"] and "ensemble" not in r["method"]:
                         continue  # the members: in the eval JSONs
-                    method = RENAME.get(name.split("-")[0] if "shipped" not in name else "", {}).get(r["method"])
+                    method = RENAME.get(name.removesuffix("-ft").rsplit("-", 1)[0], {}).get(r["method"])
                     label = (method or r["method"]) + (" + fine-tune" if tuned else "")
                     values = r["per_task"]["accuracy"]
                     acc = r["metrics"]["accuracy"]

@@ -451,13 +451,14 @@ def adapt_and_score(
     augmented pseudo-episodes of the support (P>M>F, :data:`PAGE_FINETUNE`; seeded by the support, reproducible)."""
     n_way = len(task.metadata["class_names"])
     steps = PAGE_FINETUNE["steps"] if finetune else 0
+    domain = DrivingDomain()
     methods = [
-        MetaMethod(m, finetune_steps=steps, finetune_lr=PAGE_FINETUNE["lr"], augment=DrivingDomain().augment)
+        MetaMethod(m, finetune_steps=steps, finetune_lr=PAGE_FINETUNE["lr"], augment=domain.augment)
         for m in ensemble_members(learner)
     ]
     outs = [method.adapt(task)(task.query_x).detach() for method in methods]
     logits = log_mean_probability(outs)
-    before = None if pooled is None else pooled_logits(pooled, task, DrivingDomain().classes)
+    before = None if pooled is None else pooled_logits(pooled, task, domain.classes)
     pred = logits.argmax(-1).numpy()
     return AdaptResult(
         predictions=pred,

@@ -244,6 +244,7 @@ class DrivingDomain(Domain):
         self.image_size = int(image_size)
         self.images_per_class = int(images_per_class)
         self._pools: dict[str, ImagePool] = {}
+        self._frames_by_class: dict[str, dict[str, np.ndarray]] = {}  # pooled_batch's direct draw, per split
         self._classes: list[str] | None = None
         self._splits: dict[str, list[str]] | None = None
 
@@ -368,14 +369,16 @@ class DrivingDomain(Domain):
         """Pooled frames for the pre-training baselines: from tasks of the default shape (every result in the README),
         or -- a small real folder whose classes have fewer training images than such a task needs -- frames drawn
         directly: a class uniformly, then one of its images in the split."""
-        try:
-            return super().pooled_batch(split, batch_size, generator)
-        except TaskError:
-            pass
-        by_class: dict[str, list[np.ndarray]] = {}
-        for by_env_class in self.pool(split).values():
-            for cls, images in by_env_class.items():
-                by_class.setdefault(cls, []).extend(images)
+        if split not in self._frames_by_class:  # once a split needed the direct draw, it keeps it (no retry per step)
+            try:
+                return super().pooled_batch(split, batch_size, generator)
+            except TaskError:
+                parts: dict[str, list[np.ndarray]] = {}
+                for by_env_class in self.pool(split).values():
+                    for cls, images in by_env_class.items():
+                        parts.setdefault(cls, []).append(images)
+                self._frames_by_class[split] = {cls: np.concatenate(arrs) for cls, arrs in parts.items()}
+        by_class = self._frames_by_class[split]
         names = sorted(by_class)
         if not names:
             raise DataError(f"the {split} split holds no images to pre-train the baselines on")
