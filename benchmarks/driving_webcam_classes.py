@@ -53,11 +53,15 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 def group_by_size(source: Path) -> dict[str, list[Path]]:
     """``{"WxH": [photo paths, in SHA-256 order of their path relative to source]}`` for every frame size with at
-    least :data:`MIN_IMAGES` photos."""
+    least :data:`MIN_IMAGES` photos. A file that is not a readable image is skipped and named on stderr."""
     groups: dict[str, list[Path]] = defaultdict(list)
     for path in sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
-        with Image.open(path) as im:
-            width, height = im.size
+        try:
+            with Image.open(path) as im:  # reads the header only: a huge frame costs nothing here
+                width, height = im.size
+        except (OSError, Image.DecompressionBombError) as exc:
+            print(f"skipped {path}: not a readable image ({exc})", file=sys.stderr)
+            continue
         groups[f"{width}x{height}"].append(path)
     key = lambda p: hashlib.sha256(p.relative_to(source).as_posix().encode()).hexdigest()
     return {size: sorted(paths, key=key) for size, paths in sorted(groups.items()) if len(paths) >= MIN_IMAGES}

@@ -43,6 +43,7 @@ def test_photos_are_grouped_by_frame_size_and_cut_40_20_40_by_a_fixed_rule(webca
         assert len({p.name for p in files}) == total  # every photo once, in one split
         assert all(p.name.split("-")[0] in ("day", "night") for p in files)
         assert {Image.open(p).size for p in files} == {tuple(map(int, size.split("x")))}
+    (source / "test" / "day" / "broken.jpg").write_bytes(b"not a jpeg")  # skipped, named, nothing else changes
     assert webcams.build(source, tmp_path / "again") == counts  # the same cut every time
     same = sorted(p.name for p in (tmp_path / "again" / "test" / "40x30").iterdir())
     assert same == sorted(p.name for p in (tmp_path / "out" / "test" / "40x30").iterdir())
