@@ -324,7 +324,11 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="meta-train an algorithm on a domain")
     task_args(s)
-    s.add_argument("--algo", required=True, help="maml, fomaml, anil, metasgd, reptile or protonet")
+    s.add_argument(
+        "--algo",
+        required=True,
+        help="maml, fomaml, anil, metasgd, reptile, protonet, metabaseline, r2d2 or metaoptnet",
+    )
     s.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, metrics.jsonl)")
     s.add_argument("--steps", type=POSITIVE, help="meta-training steps")
     s.add_argument("--meta-batch-size", type=POSITIVE)
@@ -361,7 +365,8 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         type=Path,
         metavar="CHECKPOINT",
         help="start from this checkpoint's weights (every tensor of the same name and shape), e.g. fine-tune a "
-        "shipped model on your own --data-dir; instead of --pretrain-steps",
+        "shipped model on your own --data-dir; instead of --pretrain-steps. The starting weights are validated "
+        "first (step 0) and kept unless meta-training beats them on the validation tasks",
     )
     s.add_argument(
         "--nproc",

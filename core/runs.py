@@ -120,7 +120,9 @@ class TrainRequest:
         (``pretrain_by_default``: Meta-Baseline), no pre-training for the others.
     init : str, optional
         Start from this checkpoint's weights (fine-tune a shipped model on new data, e.g. a user's photo folder):
-        every tensor whose name and shape match is copied (:func:`checkpoint_init`); replaces pre-training.
+        every tensor whose name and shape match is copied (:func:`checkpoint_init`); replaces pre-training. The
+        starting weights are validated first (step 0) and stay the best checkpoint unless meta-training beats them
+        on the validation tasks.
     nproc : int, optional
         Processes on this machine (``torchrun``); each differentiates 1/nproc of every meta-batch.
     threads : int, optional
@@ -340,6 +342,7 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
         progress=request.progress,
         dist=dist,
         val_score=domain.validation_score,
+        validate_start=request.init is not None,
     )
     return TrainResult(Path(request.out), summary, dist is None or dist.is_main, domain.data_notes())
 

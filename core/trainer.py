@@ -303,6 +303,38 @@ def _validate_everywhere(
 ValScore = Callable[[MetaLearner, TaskBatch], float | None]
 
 
+def _validate_step(
+    learner: MetaLearner,
+    val_batch: TaskBatch | None,
+    dist: DistContext | None,
+    device: torch.device,
+    val_score: ValScore | None,
+    state: _Progress,
+    folder: _RunFolder,
+    main: bool,
+    done: int,
+) -> dict[str, Any]:
+    """Validate after ``done`` steps; keep the weights as the best checkpoint when they beat the best so far
+    (``state`` updated). The log record: ``step``, ``val_metric``, ``best_val`` (and ``val_score``)."""
+    value, score = _validate_everywhere(learner, val_batch, dist, device, val_score)
+    key = value if score is None else score
+    better = (
+        metric_is_better(learner.kind, value, state.best_val)
+        if score is None
+        else state.best_val is None or score > state.best_val
+    )
+    if better:
+        state.best_val, state.best_step, state.bad_vals = key, done, 0
+        if main:
+            folder.save_best(learner, done, value, score)
+    else:
+        state.bad_vals += 1
+    record = {"step": done, "val_metric": value, "best_val": state.best_val}
+    if score is not None:
+        record["val_score"] = score
+    return record
+
+
 def _due(done: int, every: int, cfg: TrainConfig) -> bool:
     return done % every == 0 or done == cfg.steps
 
@@ -319,6 +351,7 @@ def train(
     progress: bool = True,
     dist: DistContext | None = None,
     val_score: ValScore | None = None,
+    validate_start: bool = False,
 ) -> dict[str, Any]:
     """Meta-train ``learner`` in place; write checkpoints and logs under ``out_dir``.
 
@@ -336,6 +369,11 @@ def train(
         ``val_score(learner, val_batch) -> float | None`` (``Domain.validation_score``): when it gives a number, the
         best checkpoint is the one with the highest score (recorded as ``val_score`` beside ``val_metric``);
         when it gives None (the default for every domain), the one with the best headline metric.
+    validate_start : bool
+        Score the starting weights on the validation tasks before the first step of a fresh run (logged as step 0)
+        and keep them as the best checkpoint unless a later validation beats them: for a run that starts from a
+        trained model (``--init``), so meta-training on new data cannot leave a model that validates worse than
+        the one it started from.
 
     Returns
     -------
@@ -371,6 +409,10 @@ def train(
         unit="step",
     )
     with folder.log_path.open("a", encoding="utf-8") if main else contextlib.nullcontext() as log:
+        if validating and validate_start and start == 0:  # the starting weights are a candidate too
+            record0 = _validate_step(learner, val_batch, dist, device, val_score, state, folder, main, 0)
+            if main:
+                log.write(dumps({**record0, "seconds": round(time.perf_counter() - t0, 3)}) + "\n")
         for step in range(start, cfg.steps):
             stats = _optimizer_step(learner, opt, base_lrs, train_sampler, cfg, step, dist, device)
             done = state.step = step + 1
@@ -378,23 +420,8 @@ def train(
             if _due(done, cfg.log_every, cfg):
                 record.update(step=done, loss=stats["loss"], metric=stats["metric"])
             if validating and _due(done, cfg.val_every, cfg):
-                value, score = _validate_everywhere(learner, val_batch, dist, device, val_score)
-                key = value if score is None else score
-                better = (
-                    metric_is_better(learner.kind, value, state.best_val)
-                    if score is None
-                    else state.best_val is None or score > state.best_val
-                )
-                if better:
-                    state.best_val, state.best_step, state.bad_vals = key, done, 0
-                    if main:
-                        folder.save_best(learner, done, value, score)
-                else:
-                    state.bad_vals += 1
-                record.update(step=done, val_metric=value, best_val=state.best_val)
-                if score is not None:
-                    record["val_score"] = score
-                bar.set_postfix(val=f"{key:.4g}", best=f"{state.best_val:.4g}")
+                record.update(_validate_step(learner, val_batch, dist, device, val_score, state, folder, main, done))
+                bar.set_postfix(val=f"{record['val_metric']:.4g}", best=f"{state.best_val:.4g}")
                 stopped_early = cfg.patience is not None and state.bad_vals >= cfg.patience
             if record and main:
                 record["seconds"] = round(time.perf_counter() - t0, 3)

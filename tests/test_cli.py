@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from metasuite.apps.cli import main
+from metasuite.apps.cli import build_parser, main
+from metasuite.core.algorithms import ALGORITHMS
 from metasuite.core.evaluate import mean_ci
 from metasuite.core.learners import load_learner
 from metasuite.core.losses import task_metric
@@ -138,6 +139,13 @@ def test_unknown_algorithm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     err = _fails(["train", "sinusoid", "--algo", "mamll", "--out", str(tmp_path / "x"), "--quiet"], capsys)
     assert "unknown algorithm 'mamll'" in err and "maml" in err and "protonet" in err
     assert not (tmp_path / "x" / "last.safetensors").exists()
+
+
+def test_train_help_names_every_registered_algorithm() -> None:
+    """`train --help` is where a user learns what --algo takes: a newly registered learner must appear there."""
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    help_text = next(a.help for a in train._actions if "--algo" in a.option_strings)
+    assert set(ALGORITHMS) <= set(help_text.replace(",", " ").split()), help_text
 
 
 def test_unknown_domain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -313,6 +321,8 @@ def test_meta_training_can_start_from_a_checkpoint(tmp_path: Path, monkeypatch: 
     assert main([*base, "--algo", "maml", "--init", str(first), "--out", str(second)]) == 0
     meta = json.loads((second / "best.json").read_text())
     assert meta["init"]["from"] == str(first) and meta["init"]["skipped"] == []
+    first_record = json.loads((second / "metrics.jsonl").read_text().splitlines()[0])
+    assert first_record["step"] == 0 and "val_metric" in first_record  # the starting weights were validated
     capsys.readouterr()
 
     assert (

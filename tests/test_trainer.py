@@ -106,6 +106,33 @@ def test_early_stopping_after_patience_validations_without_improvement(tmp_path:
     assert records(tmp_path)[-1]["step"] == 30
 
 
+def test_starting_weights_stay_the_best_when_meta_training_only_makes_them_worse(tmp_path: Path) -> None:
+    """validate_start (what `train --init` uses): the starting weights are validated as step 0 and kept as best.*
+    unless a later validation beats them -- here a destructive outer learning rate only makes them worse."""
+    trained, _ = run(tmp_path / "first", steps=60, val_every=30, outer_lr=1e-2)
+    start = {k: v.clone() for k, v in trained.state_dict().items()}
+    domain = SinusoidDomain()
+    summary = train(
+        trained,
+        domain.sampler("train", **SETTING),
+        domain.sampler("val", **SETTING),
+        TrainConfig(**{"steps": 20, "val_every": 10, **CONFIG, "outer_lr": 0.5}),
+        tmp_path / "second",
+        run_meta={"domain": domain.name, "setting": {"n_way": None, **SETTING}},
+        progress=False,
+        validate_start=True,
+    )
+    recs = records(tmp_path / "second")
+    vals = {r["step"]: r["val_metric"] for r in recs if "val_metric" in r}
+    assert sorted(vals) == [0, 10, 20] and min(vals.values()) == vals[0]  # the damage is real
+    assert summary["best_step"] == 0 and summary["best_val"] == vals[0]
+    best, meta = load_learner(tmp_path / "second", domain)
+    assert meta["metrics"]["step"] == 0
+    assert all(torch.equal(start[k], v) for k, v in best.state_dict().items())
+    # a fresh run without it logs no step 0 (the recorded recipes of the shipped models are unchanged)
+    assert all(r["step"] > 0 for r in records(tmp_path / "first"))
+
+
 class _Crash(RuntimeError):
     pass
 
