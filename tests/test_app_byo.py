@@ -23,6 +23,7 @@ from metasuite.apps.logic.byo import (
     fine_tune_request,
     frames_digest,
     held_out_room,
+    kept_step,
     sample_grid,
     write_upload_folder,
 )
@@ -98,10 +99,19 @@ def test_fine_tuning_runs_in_the_background_from_the_shipped_model_and_is_scored
     assert meta["init"]["from"] == str(DEFAULT_CHECKPOINT) and meta["domain_options"]["data_dir"] == str(folder)
     assert not list(out.parent.glob(".*partial*"))
     assert FineTuneJob(job.request, out).start()._thread is None  # a finished run is reused, not retrained
+    assert 0 <= kept_step(out) <= 8  # step 0: the shipped weights validated best and were kept
     table, paired = compare_on_upload(folder, DEFAULT_CHECKPOINT, out, k_shots=(1, 5))
     assert list(table["K"]) == [1, 1]  # 2 held-out frames per class: K = 5 does not fit and is left out
     assert [p["k_shot"] for p in paired] == [1] and paired[0]["n"] == EVAL_TASKS
     assert table["accuracy"].between(0, 1).all()
+
+
+def test_kept_step_of_an_unfinished_or_corrupted_run_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no finished fine-tuning run"):
+        kept_step(tmp_path)
+    (tmp_path / "best.json").write_text("{not json")
+    with pytest.raises(DataError, match="fine-tune again"):
+        kept_step(tmp_path)
 
 
 def _zip(pool: dict) -> bytes:
@@ -130,6 +140,10 @@ def test_the_page_fine_tunes_on_an_upload_and_shows_the_comparison(tmp_path: Pat
     (table,) = at.dataframe
     assert set(table.value["model"]) == {"shipped (renders)", "fine-tuned on your frames"}
     assert any("fine-tuned − shipped" in m.value for m in at.markdown)
+    # which weights were kept is said: a step of the run, or the shipped model itself
+    assert any("Kept the weights of step" in c.value for c in at.caption) or any(
+        "shipped model was kept" in i.value for i in at.info
+    )
 
 
 @needs_checkpoint

@@ -45,6 +45,7 @@ __all__ = [
     "fine_tune_request",
     "frames_digest",
     "held_out_room",
+    "kept_step",
     "sample_grid",
     "write_upload_folder",
 ]
@@ -227,6 +228,15 @@ class FineTuneJob:
     def wait(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def kept_step(run: Path) -> int:
+    """The meta-training step whose weights a finished fine-tuning ``run`` kept (its best validation); 0 when no
+    step beat the starting (shipped) weights, which ``train --init`` validates first."""
+    try:
+        return int(json.loads((Path(run) / "best.json").read_text(encoding="utf-8"))["metrics"]["step"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{run} holds no finished fine-tuning run ({exc}); fine-tune again") from exc
 
 
 def compare_on_upload(

@@ -19,6 +19,7 @@ from metasuite.apps.logic.byo import (
     compare_on_upload,
     fine_tune_folder,
     fine_tune_request,
+    kept_step,
     sample_grid,
     write_upload_folder,
 )
@@ -197,8 +198,9 @@ if source == UPLOAD:
         f"Your {len(grid)} scene classes ({sum(n for _, n, _ in grid)} frames). Fine-tuning splits each class's frames "
         "60 / 20 / 20 into training, validation and held-out test frames (seeded by the class name), meta-trains the "
         "shipped ProtoNet further on tasks of the training frames (`metasuite train driving --data-dir DIR --init "
-        "CHECKPOINT`), keeps the step with the best validation accuracy, and compares it with the shipped model on "
-        "the same tasks of the held-out frames."
+        "CHECKPOINT`), keeps the step with the best validation accuracy (the shipped weights themselves included: "
+        "fine-tuning cannot leave a model that validates worse), and compares it with the shipped model on the same "
+        "tasks of the held-out frames."
     )
     for cls, n, sample in grid:
         st.image(list(upscale(sample, 2)), caption=[f"{cls} ({n})"] + [""] * (len(sample) - 1), width=96)
@@ -228,11 +230,20 @@ if source == UPLOAD:
                 task_key[0],
                 upload.name,
                 int(steps),
+                kept_step(out),
                 *compare_on_upload(folder, DEFAULT_CHECKPOINT, out, n_way=n_way),
             )
     byo = st.session_state.get("byo")
     if byo is not None and byo[1] == upload.name and byo[2] == int(steps):
-        _, _, _, table, paired = byo
+        _, _, _, kept, table, paired = byo
+        if kept == 0:
+            st.info(
+                "No meta-training step beat the shipped weights on your validation frames, so the shipped model was "
+                "kept: the two rows below are the same model. Try more frames per scene or more steps.",
+                icon=":material/info:",
+            )
+        else:
+            st.caption(f"Kept the weights of step {kept} of {int(steps)} (best validation accuracy).")
         st.dataframe(
             table,
             hide_index=True,
