@@ -124,6 +124,28 @@ def test_bench_core_report_has_required_keys(monkeypatch):
     assert set(report["default_execution"].values()) <= {"vmap", "loop"}
     assert report["max_rel_grad_diff_vs_higher"] <= bc.GRAD_RTOL and report["grad_check"]["passed"] is True
     assert report["notes"]
+    fmt = report["conv4_memory_format"]
+    assert fmt["max_rel_diff"] < 1e-4 and fmt["train_step_speedup"] > 0 and fmt["forward_speedup"] > 0
+
+
+def test_conv4_gives_the_same_outputs_and_gradients_in_both_memory_formats():
+    """Channels-last is an implementation detail on CPU: outputs and weight gradients match NCHW to float rounding,
+    and switching it off on one instance leaves the class default alone."""
+    torch.manual_seed(0)
+    net = build_backbone("conv4", in_channels=3, out_features=5, hidden=8, image_size=32, norm="batch")
+    x = torch.randn(6, 3, 32, 32)
+    results = []
+    for flag in (False, True):
+        net.channels_last_on_cpu = flag
+        net.zero_grad(set_to_none=True)
+        out = net(x)
+        out.square().sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in net.parameters()]))
+    (a, ga), (b, gb) = results
+    torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    for g1, g2 in zip(ga, gb, strict=True):
+        torch.testing.assert_close(g2, g1, rtol=1e-4, atol=1e-4)
+    assert type(net).channels_last_on_cpu is True
 
 
 def test_bench_core_without_higher_still_reports_our_paths(monkeypatch):
