@@ -8,6 +8,7 @@ pure tensor code, safe inside ``torch.func.vmap`` and ``torch.func.grad``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -22,6 +23,7 @@ __all__ = [
     "METRIC_NAME",
     "TaskKind",
     "balanced_weights",
+    "is_improvement",
     "log_class_prior",
     "log_mean_probability",
     "masked_mean",
@@ -122,6 +124,16 @@ def task_metric(pred: Tensor, target: Tensor, kind: str, mask: Tensor | None = N
 
 def metric_is_better(kind: str, new: float, old: float | None) -> bool:
     """True if ``new`` beats ``old`` for the headline metric of ``kind`` (higher accuracy, lower MSE)."""
-    if old is None:
+    return is_improvement(new, old, higher=kind == "classification")
+
+
+def is_improvement(new: float, old: float | None, *, higher: bool) -> bool:
+    """True if ``new`` beats ``old`` (``None``: nothing yet) when ``higher`` (else lower) is better.
+
+    A NaN ``new`` (a diverged validation) never beats anything, and any number beats a NaN ``old``: one bad
+    validation must not become a best that no later one can replace."""
+    if math.isnan(new):
+        return False
+    if old is None or math.isnan(old):
         return True
-    return new > old if kind == "classification" else new < old
+    return new > old if higher else new < old

@@ -43,7 +43,7 @@ from metasuite.core.distributed import (
 from metasuite.core.errors import CheckpointError
 from metasuite.core.jsonio import dumps
 from metasuite.core.learners import MODEL_PREFIX, learner_meta
-from metasuite.core.losses import metric_is_better
+from metasuite.core.losses import is_improvement
 from metasuite.core.progress import progress as progress_bar
 from metasuite.core.tasks import TaskBatch, TaskSampler, derive_seed, fixed_tasks, generator, sample_batch
 
@@ -318,11 +318,8 @@ def _validate_step(
     (``state`` updated). The log record: ``step``, ``val_metric``, ``best_val`` (and ``val_score``)."""
     value, score = _validate_everywhere(learner, val_batch, dist, device, val_score)
     key = value if score is None else score
-    better = (
-        metric_is_better(learner.kind, value, state.best_val)
-        if score is None
-        else state.best_val is None or score > state.best_val
-    )
+    higher = score is not None or learner.kind == "classification"  # a domain's score: higher is better
+    better = is_improvement(key, state.best_val, higher=higher)
     if better:
         state.best_val, state.best_step, state.bad_vals = key, done, 0
         if main:
@@ -421,7 +418,8 @@ def train(
                 record.update(step=done, loss=stats["loss"], metric=stats["metric"])
             if validating and _due(done, cfg.val_every, cfg):
                 record.update(_validate_step(learner, val_batch, dist, device, val_score, state, folder, main, done))
-                bar.set_postfix(val=f"{record['val_metric']:.4g}", best=f"{state.best_val:.4g}")
+                best = math.nan if state.best_val is None else state.best_val  # None: every validation so far NaN
+                bar.set_postfix(val=f"{record['val_metric']:.4g}", best=f"{best:.4g}")
                 stopped_early = cfg.patience is not None and state.bad_vals >= cfg.patience
             if record and main:
                 record["seconds"] = round(time.perf_counter() - t0, 3)

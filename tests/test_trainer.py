@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 import torch
 
+import metasuite.core.trainer as trainer_module
 from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import CheckpointError
 from metasuite.core.learners import load_learner, make_learner
+from metasuite.core.losses import is_improvement
 from metasuite.core.tasks import TaskBatch, derive_seed, fixed_tasks
 from metasuite.core.trainer import TrainConfig, train, validate
 from metasuite.domains.sinusoid import SinusoidDomain
@@ -131,6 +133,25 @@ def test_starting_weights_stay_the_best_when_meta_training_only_makes_them_worse
     assert all(torch.equal(start[k], v) for k, v in best.state_dict().items())
     # a fresh run without it logs no step 0 (the recorded recipes of the shipped models are unchanged)
     assert all(r["step"] > 0 for r in records(tmp_path / "first"))
+
+
+def test_a_diverged_validation_never_becomes_the_best(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A NaN validation (the first one here) is not kept as the best, and later finite ones still replace it."""
+    real = trainer_module._validate_everywhere
+    calls = []
+
+    def first_nan(*args: Any) -> tuple[float, float | None]:
+        value, score = real(*args)
+        calls.append(value)
+        return (float("nan"), score) if len(calls) == 1 else (value, score)
+
+    monkeypatch.setattr(trainer_module, "_validate_everywhere", first_nan)
+    _, summary = run(tmp_path)
+    vals = {r["step"]: r["val_metric"] for r in records(tmp_path) if "val_metric" in r}
+    assert vals[10] is None and summary["best_step"] != 10  # NaN is logged as JSON null
+    assert summary["best_val"] == min(v for v in vals.values() if v is not None)
+    assert is_improvement(0.5, float("nan"), higher=True) and not is_improvement(float("nan"), 0.5, higher=True)
+    assert not is_improvement(float("nan"), None, higher=False) and is_improvement(0.1, None, higher=False)
 
 
 class _Crash(RuntimeError):

@@ -15,6 +15,7 @@ its validation return), ``metrics.jsonl`` -- checkpoints in :mod:`metasuite.core
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -26,6 +27,7 @@ from torch import nn
 from metasuite.core.checkpoint import atomic_write_text, load_checkpoint, load_into, save_checkpoint
 from metasuite.core.errors import CheckpointError, MetasuiteError
 from metasuite.core.jsonio import dumps
+from metasuite.core.losses import is_improvement
 from metasuite.core.progress import progress as progress_bar
 from metasuite.core.rl.learners import MODEL_PREFIX, make_rl_learner, rl_learner_meta
 from metasuite.core.rl.rollouts import ENV_MODES, EnvPool
@@ -153,13 +155,14 @@ def train_rl(
             record: dict[str, Any] = {"step": done, **stats} if done % cfg.log_every == 0 else {}
             if cfg.val_tasks > 0 and (done % cfg.val_every == 0 or done == cfg.steps):
                 value = validation_return(learner, family, cfg.val_tasks, setting["k_shot"], cfg.seed)
-                if state["best_val"] is None or value > state["best_val"]:
+                if is_improvement(value, state["best_val"], higher=True):  # a NaN return is never the best
                     state.update(best_val=value, best_step=done, bad_vals=0)
                     _save(out / "best", learner, {**meta, "metrics": {"val_metric": value, "step": done}})
                 else:
                     state["bad_vals"] += 1
                 record.update(step=done, val_return=value, best_val=state["best_val"])
-                bar.set_postfix(val=f"{value:.1f}", best=f"{state['best_val']:.1f}")
+                best = math.nan if state["best_val"] is None else state["best_val"]
+                bar.set_postfix(val=f"{value:.1f}", best=f"{best:.1f}")
                 stopped_early = cfg.patience is not None and state["bad_vals"] >= cfg.patience
             if record:
                 log.write(dumps({**record, "seconds": round(time.perf_counter() - t0, 3)}) + "\n")
