@@ -18,6 +18,8 @@ from metasuite.apps.logic.byo import (
     EVAL_TASKS,
     MIN_PER_CLASS,
     FineTuneJob,
+    FineTuneJobs,
+    _score_on_upload,
     compare_on_upload,
     fine_tune_folder,
     fine_tune_request,
@@ -27,7 +29,7 @@ from metasuite.apps.logic.byo import (
     sample_grid,
     write_upload_folder,
 )
-from metasuite.apps.logic.driving import DEFAULT_CHECKPOINT
+from metasuite.apps.logic.driving import DEFAULT_CHECKPOINT, ENSEMBLE_CHECKPOINTS
 from metasuite.core.errors import DataError
 from metasuite.domains.driving.data import load_image_folder
 
@@ -106,6 +108,40 @@ def test_fine_tuning_runs_in_the_background_from_the_shipped_model_and_is_scored
     assert table["accuracy"].between(0, 1).all()
 
 
+@needs_checkpoint
+def test_ensembles_are_compared_as_ensembles_on_the_same_tasks(tmp_path: Path) -> None:
+    """Several checkpoints a side are scored as one ensemble each, on the same tasks: the shipped ensemble against
+    itself differs by exactly zero on every task; a side count mismatch is refused."""
+    folder = write_upload_folder(_pool(), tmp_path / "uploads")
+    seeds = [c for c in ENSEMBLE_CHECKPOINTS if (c / "best.json").is_file()]
+    if len(seeds) < 2:
+        pytest.skip("fewer than two shipped ProtoNet seeds")
+    table, paired = compare_on_upload(folder, seeds, seeds, k_shots=(1,))
+    assert list(table["model"]) == [
+        f"shipped ensemble of {len(seeds)} (renders)",
+        f"fine-tuned ensemble of {len(seeds)}",
+    ]
+    assert table["accuracy"].nunique() == 1 and paired[0]["diff"] == 0.0 and paired[0]["n"] == EVAL_TASKS
+    row = _score_on_upload(folder, seeds, 5, 1, 1, 0)
+    assert row["method"].endswith(f"(ensemble of {len(seeds)})")  # the ensemble's row, not a member's
+    with pytest.raises(DataError, match="pair them"):
+        compare_on_upload(folder, seeds, seeds[:1], k_shots=(1,))
+
+
+def test_jobs_run_one_after_another_and_report_the_first_error(tmp_path: Path) -> None:
+    """FineTuneJobs: a failing first job stops the rest (its error is the group's) and progress stays in [0, 1]."""
+    folder = write_upload_folder(_pool(), tmp_path / "uploads")
+    missing = tmp_path / "no-such-checkpoint"
+    jobs = [
+        FineTuneJob(fine_tune_request(folder, missing, 4, tmp_path / f"run{i}", 5, seed=i), tmp_path / f"run{i}")
+        for i in range(2)
+    ]
+    runner = FineTuneJobs(jobs).start()
+    runner.wait(120)
+    assert not runner.running and runner.error is not None and jobs[1].error is None
+    assert not (tmp_path / "run1").exists() and 0.0 <= runner.progress() <= 1.0
+
+
 def test_kept_step_of_an_unfinished_or_corrupted_run_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no finished fine-tuning run"):
         kept_step(tmp_path)
@@ -141,9 +177,27 @@ def test_the_page_fine_tunes_on_an_upload_and_shows_the_comparison(tmp_path: Pat
     assert set(table.value["model"]) == {"shipped (renders)", "fine-tuned on your frames"}
     assert any("fine-tuned − shipped" in m.value for m in at.markdown)
     # which weights were kept is said: a step of the run, or the shipped model itself
-    assert any("Kept the weights of step" in c.value for c in at.caption) or any(
+    assert any(c.value.startswith("Kept (best validation accuracy): step ") for c in at.caption) or any(
         "shipped model was kept" in i.value for i in at.info
     )
+
+
+@needs_checkpoint
+@pytest.mark.slow
+def test_the_page_fine_tunes_all_three_shipped_seeds_and_compares_the_ensembles(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("METASUITE_CACHE", str(tmp_path))
+    at = AppTest.from_file(DRIVING, default_timeout=600).run()
+    at.selectbox(key="environment").set_value("Upload a .zip").run()
+    at.file_uploader(key="upload").set_value(("roads.zip", _zip(_pool()), "application/zip")).run()
+    at.select_slider(key="byo_steps").set_value(50).run()
+    at.toggle(key="byo_ensemble").set_value(True).run()
+    at.button(key="byo_go").click().run()
+    assert not at.exception and not at.error
+    (table,) = at.dataframe
+    assert set(table.value["model"]) == {"shipped ensemble of 3 (renders)", "fine-tuned ensemble of 3"}
+    assert len(list((tmp_path / "app" / "driving" / "byo-runs").glob("*-50"))) == 3  # one run per shipped seed
+    kept = [c.value for c in at.caption if c.value.startswith("Kept")] + [i.value for i in at.info]
+    assert any("seed 2:" in k for k in kept) or any("models were kept" in k for k in kept)
 
 
 @needs_checkpoint

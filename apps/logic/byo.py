@@ -8,10 +8,12 @@ the same code as ``metasuite train driving --data-dir DIR --init CHECKPOINT``:
 2. the driving domain reads that folder and splits it *by image*, 60 / 20 / 20 per class with a seeded rule
    (:func:`~metasuite.domains.driving.domain.split_by_image`), so test frames are never trained or validated on;
 3. :class:`FineTuneJob` meta-trains from the shipped checkpoint (``init``) on the training frames in a background
-   thread, keeping the step with the best validation accuracy; the page polls :meth:`FineTuneJob.progress` (the
-   run's ``metrics.jsonl``) for its progress bar. A finished run is renamed into place, so a cached run is whole;
-4. :func:`compare_on_upload` evaluates the shipped and the fine-tuned model on the same fixed tasks of the held-out
-   test frames (:func:`~metasuite.core.runs.eval_run`) and pairs them task by task (bootstrap 95% CI).
+   thread, keeping the step with the best validation accuracy (the starting weights included); the page polls
+   :meth:`FineTuneJob.progress` (the run's ``metrics.jsonl``) for its progress bar. A finished run is renamed into
+   place, so a cached run is whole. :class:`FineTuneJobs` does the same for each of the three shipped seeds in turn;
+4. :func:`compare_on_upload` evaluates the shipped and the fine-tuned model (or the two ensembles of three) on the
+   same fixed tasks of the held-out test frames (:func:`~metasuite.core.runs.eval_run`) and pairs them task by task
+   (bootstrap 95% CI).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ __all__ = [
     "FINE_TUNE_STEPS",
     "MIN_PER_CLASS",
     "FineTuneJob",
+    "FineTuneJobs",
     "compare_on_upload",
     "fine_tune_folder",
     "fine_tune_request",
@@ -133,9 +137,9 @@ def held_out_room(folder: Path) -> int:
     return min(max(1, round(0.2 * n)) for n in sizes)
 
 
-def fine_tune_request(folder: Path, init: Path, steps: int, out: Path, n_way: int) -> TrainRequest:
-    """``metasuite train driving --data-dir folder --init init --algo protonet --ways n_way --shots 1 --steps steps``
-    with validation 4 times in the run, on one thread; queries per class fit the validation frames."""
+def fine_tune_request(folder: Path, init: Path, steps: int, out: Path, n_way: int, seed: int = 0) -> TrainRequest:
+    """``metasuite train driving --data-dir folder --init init --algo protonet --ways n_way --shots 1 --steps steps
+    --seed seed`` with validation 4 times in the run, on one thread; queries per class fit the validation frames."""
     return TrainRequest(
         domain="driving",
         algo="protonet",
@@ -145,6 +149,7 @@ def fine_tune_request(folder: Path, init: Path, steps: int, out: Path, n_way: in
         k_shot=1,
         n_query=min(N_QUERY, held_out_room(folder) - 1),
         init=str(init),
+        seed=seed,
         config={"steps": steps, "val_every": max(1, steps // 4), "val_tasks": 50, "checkpoint_every": steps},
         threads=1,
         resume=False,
@@ -230,6 +235,45 @@ class FineTuneJob:
             self._thread.join(timeout)
 
 
+@dataclass
+class FineTuneJobs:
+    """Several :class:`FineTuneJob` (one per shipped seed of an ensemble) run one after another in one background
+    thread -- on a 2-core machine the page stays responsive -- with the same interface: :meth:`start`,
+    :attr:`running`, :meth:`progress` (the mean over the jobs), :attr:`error` (the first one), :meth:`wait`."""
+
+    jobs: list[FineTuneJob]
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self) -> FineTuneJobs:
+        todo = [j for j in self.jobs if not (j.out / "best.safetensors").exists()]
+        if todo:
+            self._thread = threading.Thread(target=self._run, args=(todo,), daemon=True, name="fine-tune ensemble")
+            self._thread.start()
+        return self
+
+    def _run(self, todo: list[FineTuneJob]) -> None:
+        for job in todo:
+            shutil.rmtree(job._tmp, ignore_errors=True)
+            job._run()
+            if job.error is not None:
+                break
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        return next((j.error for j in self.jobs if j.error is not None), None)
+
+    def progress(self) -> float:
+        return sum(j.progress() for j in self.jobs) / len(self.jobs)
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
 def kept_step(run: Path) -> int:
     """The meta-training step whose weights a finished fine-tuning ``run`` kept (its best validation); 0 when no
     step beat the starting (shipped) weights, which ``train --init`` validates first."""
@@ -240,36 +284,64 @@ def kept_step(run: Path) -> int:
 
 
 def compare_on_upload(
-    folder: Path, shipped: Path, tuned: Path, k_shots: tuple[int, ...] = (1, 5), n_way: int = 5, seed: int = 0
+    folder: Path,
+    shipped: Path | Sequence[Path],
+    tuned: Path | Sequence[Path],
+    k_shots: tuple[int, ...] = (1, 5),
+    n_way: int = 5,
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Both models on the same ``EVAL_TASKS`` fixed tasks of the held-out test frames, for each K that fits.
+    """The shipped and the fine-tuned model on the same ``EVAL_TASKS`` fixed tasks of the held-out test frames, for
+    each K that fits. Several checkpoints on a side (the shipped seeds and their fine-tuned copies) are scored as
+    one ensemble (class probabilities averaged, ``eval --ensemble``).
 
     Returns a table (K, model, accuracy, ± 95% CI) and, per K, the paired difference fine-tuned - shipped
     (``{"k_shot", "diff", "lo", "hi", "n"}``). Raises :class:`DataError` when no K fits the test frames.
     """
+    shipped_paths = [Path(shipped)] if isinstance(shipped, (str, Path)) else [Path(p) for p in shipped]
+    tuned_paths = [Path(tuned)] if isinstance(tuned, (str, Path)) else [Path(p) for p in tuned]
+    if len(shipped_paths) != len(tuned_paths):
+        raise DataError(f"{len(shipped_paths)} shipped model(s) against {len(tuned_paths)} fine-tuned: pair them")
     room = held_out_room(folder)
     fitting = [k for k in k_shots if k + 1 <= room]
     if not fitting:
         raise DataError(f"the held-out test part has {room} frame(s) per class: too few for a support and a query")
+    n = len(shipped_paths)
+    labels = (
+        ("shipped (renders)", "fine-tuned on your frames")
+        if n == 1
+        else (f"shipped ensemble of {n} (renders)", f"fine-tuned ensemble of {n}")
+    )
     rows, paired = [], []
     for k in fitting:
-        request = EvalRequest(
-            domain="driving",
-            options={"data_dir": str(folder)},
-            checkpoints=[shipped, tuned],
-            n_way=n_way,
-            k_shot=k,
-            n_query=min(N_QUERY, room - k),
-            split="test",
-            n_tasks=EVAL_TASKS,
-            seed=seed,
-            progress=False,
-        )
-        report, _ = eval_run(request)
-        shipped_r, tuned_r = report.data["results"]
-        for label, r in (("shipped (renders)", shipped_r), ("fine-tuned on your frames", tuned_r)):
+        scored = [
+            _score_on_upload(folder, paths, n_way, k, min(N_QUERY, room - k), seed)
+            for paths in (shipped_paths, tuned_paths)
+        ]
+        for label, r in zip(labels, scored, strict=True):
             m = r["metrics"]["accuracy"]
             rows.append({"K": k, "model": label, "accuracy": m["mean"], "± 95% CI": m["ci95"]})
+        shipped_r, tuned_r = scored
         diff = paired_difference(tuned_r["per_task"]["accuracy"], shipped_r["per_task"]["accuracy"], seed=seed)
         paired.append({"k_shot": k, **diff})
     return pd.DataFrame(rows), paired
+
+
+def _score_on_upload(folder: Path, checkpoints: list[Path], n_way: int, k: int, n_query: int, seed: int) -> dict:
+    """One model (one checkpoint) or one ensemble (several) on the fixed test tasks of ``folder``: its result row."""
+    request = EvalRequest(
+        domain="driving",
+        options={"data_dir": str(folder)},
+        checkpoints=[str(c) for c in checkpoints],
+        n_way=n_way,
+        k_shot=k,
+        n_query=n_query,
+        split="test",
+        n_tasks=EVAL_TASKS,
+        seed=seed,
+        ensemble=len(checkpoints) > 1,
+        progress=False,
+    )
+    report, _ = eval_run(request)
+    results = report.data["results"]
+    return next(r for r in results if "ensemble of" in r["method"]) if len(checkpoints) > 1 else results[0]

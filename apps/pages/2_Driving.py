@@ -16,6 +16,7 @@ from metasuite.apps.logic import display_path
 from metasuite.apps.logic.byo import (
     FINE_TUNE_STEPS,
     FineTuneJob,
+    FineTuneJobs,
     compare_on_upload,
     fine_tune_folder,
     fine_tune_request,
@@ -26,6 +27,7 @@ from metasuite.apps.logic.byo import (
 from metasuite.apps.logic.driving import (
     DEFAULT_CHECKPOINT,
     DEFAULT_SEED,
+    ENSEMBLE_CHECKPOINTS,
     EVAL_COMMAND,
     EVAL_JSON,
     K_SHOTS,
@@ -209,41 +211,63 @@ if source == UPLOAD:
         "Meta-training steps", options=sorted(FINE_TUNE_STEPS), value=FINE_TUNE_STEPS[0], key="byo_steps",
         help="About 0.3 s per step on one core here (5-way 1-shot, 48 px frames).",
     )  # fmt: skip
+    shipped_seeds = [c for c in ENSEMBLE_CHECKPOINTS if (c / "best.json").is_file()]
+    as_ensemble = len(shipped_seeds) > 1 and st.toggle(
+        f"Fine-tune all {len(shipped_seeds)} shipped seeds",
+        key="byo_ensemble",
+        help=f"Fine-tunes each of the {len(shipped_seeds)} shipped ProtoNets (one after another: {len(shipped_seeds)}x "
+        "the time) and compares the two ensembles, as the Adapt section above uses them. Off: the seed-0 model only.",
+    )
+    inits = shipped_seeds if as_ensemble else [DEFAULT_CHECKPOINT]
     if go_col.button("Fine-tune on my frames", icon=":material/model_training:", key="byo_go"):
         try:
             folder = write_upload_folder(pool)
         except DataError as exc:
             st.error(f"Cannot fine-tune on this upload: {exc}", icon=":material/error:")
             st.stop()
-        out = fine_tune_folder(folder, DEFAULT_CHECKPOINT, int(steps))
-        job = FineTuneJob(fine_tune_request(folder, DEFAULT_CHECKPOINT, int(steps), out, n_way), out).start()
+        outs = [fine_tune_folder(folder, init, int(steps)) for init in inits]
+        runner = FineTuneJobs(
+            [
+                FineTuneJob(fine_tune_request(folder, init, int(steps), out, n_way, seed=i), out)
+                for i, (init, out) in enumerate(zip(inits, outs, strict=True))
+            ]
+        ).start()
+        what = f"{len(inits)} models" if len(inits) > 1 else "the model"
         bar = st.progress(0.0, text="Fine-tuning…")
-        while job.running:
-            bar.progress(job.progress(), text=f"Fine-tuning: {job.progress():.0%} of {int(steps)} steps")
+        while runner.running:
+            bar.progress(
+                runner.progress(), text=f"Fine-tuning {what}: {runner.progress():.0%} of {int(steps)} steps each"
+            )
             time.sleep(0.5)
         bar.empty()
-        if job.error is not None:
-            st.error(f"Fine-tuning stopped: {job.error}", icon=":material/error:")
+        if runner.error is not None:
+            st.error(f"Fine-tuning stopped: {runner.error}", icon=":material/error:")
             st.stop()
-        with st.spinner("Scoring both models on the held-out frames…"):
+        with st.spinner("Scoring both on the held-out frames…"):
             st.session_state.byo = (
-                task_key[0],
                 upload.name,
                 int(steps),
-                kept_step(out),
-                *compare_on_upload(folder, DEFAULT_CHECKPOINT, out, n_way=n_way),
+                len(inits),
+                [kept_step(out) for out in outs],
+                *compare_on_upload(folder, inits, outs, n_way=n_way),
             )
     byo = st.session_state.get("byo")
-    if byo is not None and byo[1] == upload.name and byo[2] == int(steps):
+    if byo is not None and byo[:3] == (upload.name, int(steps), len(inits)):
         _, _, _, kept, table, paired = byo
-        if kept == 0:
+        if not any(kept):
             st.info(
-                "No meta-training step beat the shipped weights on your validation frames, so the shipped model was "
-                "kept: the two rows below are the same model. Try more frames per scene or more steps.",
+                "No meta-training step beat the shipped weights on your validation frames, so the shipped "
+                f"{'models were' if len(kept) > 1 else 'model was'} kept: the rows below are the same. Try more "
+                "frames per scene or more steps.",
                 icon=":material/info:",
             )
         else:
-            st.caption(f"Kept the weights of step {kept} of {int(steps)} (best validation accuracy).")
+            said = [f"step {k}" if k else "the shipped weights" for k in kept]
+            st.caption(
+                "Kept (best validation accuracy): "
+                + (said[0] if len(said) == 1 else ", ".join(f"seed {i}: {w}" for i, w in enumerate(said)))
+                + f", of {int(steps)} steps."
+            )
         st.dataframe(
             table,
             hide_index=True,
