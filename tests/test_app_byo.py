@@ -128,6 +128,21 @@ def test_ensembles_are_compared_as_ensembles_on_the_same_tasks(tmp_path: Path) -
         compare_on_upload(folder, seeds, seeds[:1], k_shots=(1,))
 
 
+@needs_checkpoint
+def test_a_second_job_for_the_same_run_waits_for_the_first_instead_of_training_beside_it(tmp_path: Path) -> None:
+    """A page rerun (a second click) while a run goes on: one training into the folder, both jobs see it finish."""
+    folder = write_upload_folder(_pool(), tmp_path / "uploads")
+    out = fine_tune_folder(folder, DEFAULT_CHECKPOINT, 6)
+    request = fine_tune_request(folder, DEFAULT_CHECKPOINT, 6, out, 5)
+    first = FineTuneJob(request, out).start()
+    second = FineTuneJob(request, out).start()
+    first.wait()
+    second.wait()
+    assert first.error is None and second.error is None
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and steps.count(0) == 1  # one run wrote the log, not two interleaved
+
+
 def test_jobs_run_one_after_another_and_report_the_first_error(tmp_path: Path) -> None:
     """FineTuneJobs: a failing first job stops the rest (its error is the group's) and progress stays in [0, 1]."""
     folder = write_upload_folder(_pool(), tmp_path / "uploads")

@@ -163,6 +163,11 @@ def fine_tune_folder(folder: Path, init: Path, steps: int) -> Path:
     return Path(folder).parent.parent / "byo-runs" / f"{Path(folder).name}-{version}-{steps}"
 
 
+#: The thread training into each run folder (one at a time: a second job for the same folder waits for the first).
+_ACTIVE: dict[Path, threading.Thread] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
 @dataclass
 class FineTuneJob:
     """A fine-tuning run in a background thread; :meth:`start` it, poll :meth:`progress`, then read :attr:`out`.
@@ -190,14 +195,32 @@ class FineTuneJob:
     def start(self) -> FineTuneJob:
         if (self.out / "best.safetensors").exists():
             return self
-        shutil.rmtree(self._tmp, ignore_errors=True)
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"fine-tune {self.out.name}")
+        self._thread = threading.Thread(target=self.run_here, daemon=True, name=f"fine-tune {self.out.name}")
         self._thread.start()
         return self
+
+    def run_here(self) -> None:
+        """Train in the calling thread -- or, when another job is already training into the same ``out`` (the page
+        rerun by a second click while the first run goes on), wait for that one instead of training beside it."""
+        with _ACTIVE_LOCK:
+            other = _ACTIVE.get(self.out)
+            if other is None or not other.is_alive():
+                _ACTIVE[self.out], other = threading.current_thread(), None
+        if other is not None:
+            other.join()
+            if not (self.out / "best.safetensors").exists():
+                self.error = DataError(f"the fine-tuning run {self.out.name} it waited for did not finish; try again")
+            return
+        try:
+            self._run()
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE.pop(self.out, None)
 
     def _run(self) -> None:
         t0 = time.perf_counter()
         try:
+            shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp.parent.mkdir(parents=True, exist_ok=True)
             train_run(TrainRequest(**{**self.request.__dict__, "out": self._tmp}))
             shutil.rmtree(self.out, ignore_errors=True)
@@ -253,8 +276,7 @@ class FineTuneJobs:
 
     def _run(self, todo: list[FineTuneJob]) -> None:
         for job in todo:
-            shutil.rmtree(job._tmp, ignore_errors=True)
-            job._run()
+            job.run_here()
             if job.error is not None:
                 break
 
