@@ -164,10 +164,17 @@ class Evaluation:
 
     ``option_specs`` declares the evaluation's own settings (beyond the domain's options), from which the command
     line builds ``eval`` flags and the app its controls; their values arrive in ``request.settings``.
+
+    An evaluation other than :class:`FixedTaskEvaluation` declares which of the fixed-task request fields it uses
+    (``uses``: e.g. ``k_shot``, ``inner_steps``, ``split``) and which splits it can evaluate (``splits``; None:
+    any, it checks them itself): :func:`~metasuite.core.runs.eval_run` refuses the others before any work rather
+    than ignore them (an ignored ``--split val`` would report the test period to someone choosing on validation).
     """
 
     name: ClassVar[str] = "evaluation"
     option_specs: ClassVar[tuple[Option, ...]] = ()
+    uses: ClassVar[frozenset[str]] = frozenset()
+    splits: ClassVar[tuple[str, ...] | None] = None
 
     def run(self, domain_cls: type[Domain], request: EvalRequest) -> EvalReport:
         """Evaluate what ``request`` asks on domain ``domain_cls`` (built from ``request.options``)."""

@@ -385,9 +385,10 @@ def _launch(request: TrainRequest) -> TrainResult:
 
 
 # ---------------------------------------------------------------------------- evaluation
-#: Test-time options only :class:`~metasuite.core.evaluation.FixedTaskEvaluation` implements: request field -> the
-#: CLI flag that sets it.
+#: Request fields of :class:`~metasuite.core.evaluation.FixedTaskEvaluation` -> the CLI flag that sets them; another
+#: evaluation uses only those in its ``uses``.
 FIXED_TASK_ONLY = {
+    "split": "--split", "n_way": "--ways", "k_shot": "--shots", "n_query": "--queries", "inner_steps": "--inner-steps",
     "finetune_steps": "--finetune-steps", "finetune_select": "--finetune-select", "calibrate": "--calibrate",
     "logreg_head": "--logreg-head",
     "prior_shift": "--prior-shift", "support_views": "--support-views", "baseline_seeds": "--baseline-seeds",
@@ -404,11 +405,20 @@ def eval_run(request: EvalRequest, json_path: str | Path | None = None) -> tuple
     evaluation = cls.evaluation()
     if not isinstance(evaluation, FixedTaskEvaluation):
         off = EvalRequest(request.domain)  # every option at its default
-        used = [flag for n, flag in FIXED_TASK_ONLY.items() if getattr(request, n) != getattr(off, n)]
+        used = [
+            flag
+            for n, flag in FIXED_TASK_ONLY.items()
+            if n not in evaluation.uses and getattr(request, n) != getattr(off, n)
+        ]
         if used:  # silently ignored otherwise: refused before anything is loaded or trained
             raise MetasuiteError(
                 f"{', '.join(used)}: options of the fixed-task evaluation; the {cls.name} domain is evaluated by "
                 f"'{evaluation.name}', which does not use them: leave them out"
+            )
+        if request.split is not None and evaluation.splits is not None and request.split not in evaluation.splits:
+            raise MetasuiteError(
+                f"--split {request.split}: the {cls.name} domain's '{evaluation.name}' evaluates the "
+                f"{' / '.join(evaluation.splits)} split only"
             )
     request.settings = coerce_options(evaluation.option_specs, request.settings, f"the {cls.name} evaluation")
     if json_path is not None:

@@ -491,3 +491,22 @@ def test_fixed_task_options_are_refused_where_the_evaluation_would_ignore_them(d
     (before anything is loaded), not a silently unchanged result."""
     with pytest.raises(MetasuiteError, match="leave them out"):
         eval_run(evaluation.EvalRequest(domain, progress=False, **given))
+
+
+@pytest.mark.parametrize("given", [{"n_query": 3}, {"n_way": 2}])
+def test_task_shape_flags_are_refused_where_the_evaluation_has_no_such_tasks(given: dict) -> None:
+    for domain in ("navigation", "trading"):
+        with pytest.raises(MetasuiteError, match="leave them out"):
+            eval_run(evaluation.EvalRequest(domain, progress=False, **given))
+    with pytest.raises(MetasuiteError, match="leave them out"):  # trading has no support-set size either
+        eval_run(evaluation.EvalRequest("trading", progress=False, k_shot=5))
+
+
+def test_the_walk_forward_refuses_a_validation_split_instead_of_reporting_the_test_period() -> None:
+    """Before, `eval trading --split val` silently backtested the *test* markets: someone choosing a setting on
+    validation would have chosen on test data. Refused before anything is loaded."""
+    with pytest.raises(MetasuiteError, match=r"--split val: .* evaluates the test split only"):
+        eval_run(evaluation.EvalRequest("trading", progress=False, split="val"))
+    # the RL curve does evaluate any split and shot count it is given: not refused (it stops later, for want of models)
+    with pytest.raises(MetasuiteError, match="nothing to evaluate"):
+        eval_run(evaluation.EvalRequest("navigation", progress=False, split="val", k_shot=2, n_tasks=2))

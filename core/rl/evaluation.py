@@ -40,6 +40,7 @@ class RLEvaluation(Evaluation):
     """Return and success before and after 1..N adaptation steps on fixed test tasks, every method."""
 
     name = "adaptation curve"
+    uses = frozenset({"split", "k_shot", "inner_steps"})
     option_specs = (
         Option("baseline_steps", int, None, "PPO iterations of the multi-task baseline (default: the domain's budget)"),
     )

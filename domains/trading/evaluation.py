@@ -982,6 +982,8 @@ class WalkForwardEvaluation(Evaluation):
     """
 
     name = "walk-forward backtest"
+    uses = frozenset({"split"})
+    splits = ("test",)  # model selection on the validation period happens in training (validation Sharpe)
     option_specs: ClassVar[tuple[Option, ...]] = (
         Option("cost_bps", float, 10.0, "cost per unit of turnover in basis points (default 10)"),
         Option("slippage_bps", float, 0.0, "extra slippage per unit of turnover"),
