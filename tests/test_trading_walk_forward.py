@@ -9,7 +9,8 @@ regime-identification score) and a CSV-like upload without regimes (HMM regime l
 other costs, position mode and no probability smoothing; a third run has no rule baselines. The learned
 methods are deterministic stand-ins (no training), so the test runs in seconds. A digest depends on the
 floating-point results of numpy, pandas, torch and hmmlearn: if a library upgrade changes it, check the
-report by eye and record it again.
+report by eye and record it again. (Recorded again when the report gained ``data.split``: with that field removed,
+the three digests were the earlier ones.)
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import pytest
 import torch
 from torch import Tensor
 
+from metasuite.core.errors import DataError
 from metasuite.core.jsonio import strict as _jsonable
 from metasuite.core.tasks import Task
 from metasuite.domains.trading.domain import TradingDomain
-from metasuite.domains.trading.evaluation import walk_forward
+from metasuite.domains.trading.evaluation import validation_sharpe, walk_forward
 from metasuite.domains.trading.synth import simulate_market
 
 
@@ -83,11 +86,29 @@ def _learned_only_report() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
-        (_synthetic_report, "9ad69075ca2995f7e9b16493b2d4891af06408b1f657222e7f27d55ce4f288eb"),
-        (_upload_report, "660f84bd47c6be2abdb51abdfebd9c91a75ea223c7d62c985d369a58b0ef036a"),
-        (_learned_only_report, "9605bf60e7a8d2b7c6ec9daa03d35aac20a8665b6a26f926688fdbbe366451f2"),
+        (_synthetic_report, "5203ea3fdf28f7f29ac5cc2dabaaa0620d39a2baea3e0f7a8de279f6e5795eae"),
+        (_upload_report, "706a80e101a5ec3fc921dc3b8979415e0018316e421d378754c494c12cf3d8c5"),
+        (_learned_only_report, "d5e2cad524de034d88a9bae34008f47d0d3395a3ac2e5da92a7e96ad49a643c8"),
     ],
 )
 def test_walk_forward_report_is_unchanged(make: Callable[[], dict[str, Any]], expected: str) -> None:
     report = make()
     assert _digest(report) == expected, json.dumps(_jsonable(report), sort_keys=True)[:2000]
+
+
+def test_the_validation_walk_forward_backtests_the_training_assets_validation_period() -> None:
+    """``split="val"`` (``eval trading --split val``, where settings are chosen): the training assets over their
+    validation period, never the test markets; the learned method's Sharpe is the trainer's validation Sharpe."""
+    domain = TradingDomain(n_assets=2, n_markets=1, n_days=1300, test_days=700)
+    val = walk_forward(domain, _methods(), n_boot=0, rules=False, split="val", progress=False)
+    test = walk_forward(domain, _methods(), n_boot=0, rules=False, progress=False)
+    lo, hi = domain.periods()["val"]
+    first, last = (pd.Timestamp(d) for d in val.report["data"]["test_period"])
+    assert val.report["data"]["split"] == "val" and lo <= first <= last <= hi
+    assert all(t.startswith("SYN") for t in val.report["data"]["tickers"])
+    assert all(t.startswith("TEST") for t in test.report["data"]["tickers"])
+    meta = _methods()[0]
+    sharpe = val.report["methods"][meta.name]["portfolio"]["sharpe"]
+    assert sharpe == pytest.approx(validation_sharpe(domain, meta), rel=1e-9)
+    with pytest.raises(DataError, match="val or test"):
+        walk_forward(domain, _methods(), split="train", progress=False)

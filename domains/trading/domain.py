@@ -603,11 +603,12 @@ class TradingDomain(Domain):
             files = named if len(named) == len(wanted) else files  # tickers inside shared files: read them all
         return files
 
-    def test_jobs(self) -> list[AssetJob]:
-        """The test split as units of work: one per CSV file when :attr:`streams_test`, else one per asset."""
-        if self.streams_test:
+    def test_jobs(self, split: str = "test") -> list[AssetJob]:
+        """The test split (or ``split``: ``val``, the validation period of the training assets) as units of work:
+        one per CSV file when :attr:`streams_test` (test only), else one per asset."""
+        if split == "test" and self.streams_test:
             return [AssetJob(_ticker_from_filename(f), path=f) for f in self._csv_files()]
-        series, ranges = self.split_series("test")
+        series, ranges = self.split_series(split)
         return [AssetJob(s.ticker, s, lo, hi) for s, (lo, hi) in zip(series, ranges)]
 
     def load_job(self, job: AssetJob) -> tuple[list[tuple[AssetSeries, int, int]], list[str], list[str]]:

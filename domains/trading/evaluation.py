@@ -221,7 +221,7 @@ def paired_sharpe_diff(
     for lo in range(0, n_boot, 100):
         s = annualised_sharpe(x[:, idx[lo : lo + 100]], 252)  # (2, resamples)
         diffs.append(s[0] - s[1])
-    d = np.concatenate(diffs)
+    d = np.concatenate(diffs) if diffs else np.empty(0)  # n_boot 0: the point difference only
     d = d[np.isfinite(d)]
     out = {"diff": float(point[0] - point[1])}
     out["lo"], out["hi"] = (float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))) if len(d) else (math.nan,) * 2
@@ -591,7 +591,8 @@ def walk_forward(
     workers: int = 1,
     keep_daily: bool | None = None,
 ) -> TradingEvaluation:
-    """Evaluate learned ``methods`` (``adapt(task) -> predict``) and the rules on ``domain``'s test split.
+    """Evaluate learned ``methods`` (``adapt(task) -> predict``) and the rules on ``domain``'s test split (``split``
+    ``val``: the validation period of the training assets, where settings such as the half-life are chosen).
 
     ``position`` / ``halflife`` default to the target's (:data:`DEFAULT_POSITION`, :data:`HALFLIFES`);
     ``halflife`` > 0 smooths each learned method's probabilities with a causal exponential moving average of that
@@ -599,13 +600,13 @@ def walk_forward(
     (0: fitted once before the test period). ``workers`` > 1 evaluates the assets in that many processes.
     ``keep_daily`` (default: up to :data:`KEEP_DAILY_MAX` assets) keeps every asset's daily frames.
     """
-    if split != "test":
-        raise DataError(f"the walk-forward backtests the test split, not {split!r}")
+    if split not in ("val", "test"):
+        raise DataError(f"the walk-forward backtests the val or test split, not {split!r}")
     setting = _setting(
         domain, cost_bps=cost_bps, slippage_bps=slippage_bps, position=position, halflife=halflife,
         n_boot=n_boot, seed=seed, refit_months=refit_months,
     )  # fmt: skip
-    jobs = domain.test_jobs()
+    jobs = domain.test_jobs(split)
     keep = len(jobs) <= KEEP_DAILY_MAX if keep_daily is None else keep_daily
     reducer = _Reducer()
     bar = progress_bar(total=len(jobs), desc="walk-forward", unit="ticker", disable=not progress)
@@ -621,6 +622,7 @@ def walk_forward(
     portfolio, exposure = reducer.portfolio()
     results = {name: _method_metrics(name, reducer, portfolio, exposure, setting) for name in portfolio}
     report = _report(domain, reducer, results, portfolio, setting)
+    report["data"]["split"] = split
     return TradingEvaluation(report, reducer.daily, portfolio, reducer.regimes, reducer.prices, reducer.notes)
 
 
@@ -748,7 +750,8 @@ def format_report(report: dict[str, Any]) -> str:
     target = st.get("target", "direction")
     more = f" ... ({len(d['tickers'])} tickers)" if len(d["tickers"]) > 8 else ""
     lines = [
-        f"trading walk-forward backtest: {d['source']} {', '.join(d['tickers'][:8])}{more} | test {period} "
+        f"trading walk-forward backtest: {d['source']} {', '.join(d['tickers'][:8])}{more} | "
+        f"{d.get('split', 'test')} {period} "
         f"({d['n_days']} days) | target {target} | costs {st['cost_bps']:g} bp + slippage {st['slippage_bps']:g} bp "
         f"| positions {st['position']} (probability half-life {st['probability_halflife_days']:g} d), 1-day lag"
         + (f" | refits every {st['refit_months']} months" if st.get("refit_months") else ""),
@@ -983,7 +986,7 @@ class WalkForwardEvaluation(Evaluation):
 
     name = "walk-forward backtest"
     uses = frozenset({"split"})
-    splits = ("test",)  # model selection on the validation period happens in training (validation Sharpe)
+    splits = ("val", "test")  # val: the training assets' validation period, where settings are chosen
     option_specs: ClassVar[tuple[Option, ...]] = (
         Option("cost_bps", float, 10.0, "cost per unit of turnover in basis points (default 10)"),
         Option("slippage_bps", float, 0.0, "extra slippage per unit of turnover"),
@@ -1040,6 +1043,7 @@ class WalkForwardEvaluation(Evaluation):
             halflife=settings.get("halflife"),
             refit_months=settings.get("refit_months", REFIT_MONTHS),
             workers=request.workers,
+            split=request.split or "test",
         )
         warnings = eval_domain.data_notes() + ev.notes + warnings
         report = {
