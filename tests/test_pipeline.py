@@ -502,11 +502,12 @@ def test_task_shape_flags_are_refused_where_the_evaluation_has_no_such_tasks(giv
         eval_run(evaluation.EvalRequest("trading", progress=False, k_shot=5))
 
 
-def test_the_walk_forward_refuses_a_validation_split_instead_of_reporting_the_test_period() -> None:
+def test_the_walk_forward_refuses_a_split_it_cannot_backtest_before_any_work() -> None:
     """Before, `eval trading --split val` silently backtested the *test* markets: someone choosing a setting on
-    validation would have chosen on test data. Refused before anything is loaded."""
-    with pytest.raises(MetasuiteError, match=r"--split val: .* evaluates the test split only"):
-        eval_run(evaluation.EvalRequest("trading", progress=False, split="val"))
+    validation would have chosen on test data. Now val is the validation walk-forward (test_trading_walk_forward)
+    and any other split is refused before anything is loaded."""
+    with pytest.raises(MetasuiteError, match=r"--split train: .* evaluates the val / test split only"):
+        eval_run(evaluation.EvalRequest("trading", progress=False, split="train"))
     # the RL curve does evaluate any split and shot count it is given: not refused (it stops later, for want of models)
     with pytest.raises(MetasuiteError, match="nothing to evaluate"):
         eval_run(evaluation.EvalRequest("navigation", progress=False, split="val", k_shot=2, n_tasks=2))
