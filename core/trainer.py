@@ -419,7 +419,7 @@ def train(
             if validating and _due(done, cfg.val_every, cfg):
                 record.update(_validate_step(learner, val_batch, dist, device, val_score, state, folder, main, done))
                 best = math.nan if state.best_val is None else state.best_val  # None: every validation so far NaN
-                bar.set_postfix(val=f"{record['val_metric']:.4g}", best=f"{best:.4g}")
+                bar.set_postfix(val=f"{record.get('val_score', record['val_metric']):.4g}", best=f"{best:.4g}")
                 stopped_early = cfg.patience is not None and state.bad_vals >= cfg.patience
             if record and main:
                 record["seconds"] = round(time.perf_counter() - t0, 3)
