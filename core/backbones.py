@@ -164,11 +164,11 @@ class Conv4(nn.Module):
     (or features ``(batch, feature_dim)`` when ``out_features`` is None).
     """
 
-    # `metasuite bench core` (5-way 1-shot, meta-batch 16): on a 2-core CPU the loop path is
-    # ~1.4x faster and needs ~2.5x less memory than vmap; on an H200 vmap is ~8.6x faster.
+    # `metasuite bench core` (5-way 1-shot, meta-batch 16): on a 2-core CPU the loop path is ~1.8x faster and needs
+    # ~8x less memory than vmap (benchmarks/results/core.json); on an H200 vmap is ~8.6x faster.
     preferred_execution: ClassVar[dict[str, str]] = {"cpu": "loop", "cuda": "vmap"}
-    #: Run on CPU in channels-last memory format (oneDNN's convolutions and max-pooling are ~1.5x faster forward +
-    #: backward, ~2x forward only: `metasuite bench core`, ``conv4_memory_format``); same values up to float rounding.
+    #: Run on CPU in channels-last memory format (oneDNN's convolutions and max-pooling are 1.37x faster forward +
+    #: backward, 2.14x forward only: `metasuite bench core`, ``conv4_memory_format``); same values up to float rounding.
     #: Not inside ``torch.func.vmap``, which has no memory formats. ``False`` on an instance: plain NCHW.
     channels_last_on_cpu: ClassVar[bool] = True
 
