@@ -176,13 +176,19 @@ def _zip(pool: dict) -> bytes:
     return buf.getvalue()
 
 
+def _page_with_upload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeout: int = 300) -> AppTest:
+    """The Driving page, app cache in ``tmp_path``, with the generated five-scene zip uploaded."""
+    monkeypatch.setenv("METASUITE_CACHE", str(tmp_path))
+    at = AppTest.from_file(DRIVING, default_timeout=timeout).run()
+    at.selectbox(key="environment").set_value("Upload a .zip").run()
+    at.file_uploader(key="upload").set_value(("roads.zip", _zip(_pool()), "application/zip")).run()
+    return at
+
+
 @needs_checkpoint
 @pytest.mark.slow
 def test_the_page_fine_tunes_on_an_upload_and_shows_the_comparison(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("METASUITE_CACHE", str(tmp_path))
-    at = AppTest.from_file(DRIVING, default_timeout=300).run()
-    at.selectbox(key="environment").set_value("Upload a .zip").run()
-    at.file_uploader(key="upload").set_value(("roads.zip", _zip(_pool()), "application/zip")).run()
+    at = _page_with_upload(tmp_path, monkeypatch)
     assert not at.exception
     assert any("5 scene classes (60 frames)" in c.value for c in at.caption)
     at.select_slider(key="byo_steps").set_value(50).run()
@@ -200,10 +206,7 @@ def test_the_page_fine_tunes_on_an_upload_and_shows_the_comparison(tmp_path: Pat
 @needs_checkpoint
 @pytest.mark.slow
 def test_the_page_fine_tunes_all_three_shipped_seeds_and_compares_the_ensembles(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("METASUITE_CACHE", str(tmp_path))
-    at = AppTest.from_file(DRIVING, default_timeout=600).run()
-    at.selectbox(key="environment").set_value("Upload a .zip").run()
-    at.file_uploader(key="upload").set_value(("roads.zip", _zip(_pool()), "application/zip")).run()
+    at = _page_with_upload(tmp_path, monkeypatch, timeout=600)
     at.select_slider(key="byo_steps").set_value(50).run()
     at.toggle(key="byo_ensemble").set_value(True).run()
     at.button(key="byo_go").click().run()

@@ -320,8 +320,7 @@ def compare_on_upload(
     Returns a table (K, model, accuracy, ± 95% CI) and, per K, the paired difference fine-tuned - shipped
     (``{"k_shot", "diff", "lo", "hi", "n"}``). Raises :class:`DataError` when no K fits the test frames.
     """
-    shipped_paths = [Path(shipped)] if isinstance(shipped, (str, Path)) else [Path(p) for p in shipped]
-    tuned_paths = [Path(tuned)] if isinstance(tuned, (str, Path)) else [Path(p) for p in tuned]
+    shipped_paths, tuned_paths = _paths(shipped), _paths(tuned)
     if len(shipped_paths) != len(tuned_paths):
         raise DataError(f"{len(shipped_paths)} shipped model(s) against {len(tuned_paths)} fine-tuned: pair them")
     room = held_out_room(folder)
@@ -347,6 +346,11 @@ def compare_on_upload(
         diff = paired_difference(tuned_r["per_task"]["accuracy"], shipped_r["per_task"]["accuracy"], seed=seed)
         paired.append({"k_shot": k, **diff})
     return pd.DataFrame(rows), paired
+
+
+def _paths(models: Path | Sequence[Path]) -> list[Path]:
+    """One checkpoint or several, as a list."""
+    return [Path(models)] if isinstance(models, (str, Path)) else [Path(p) for p in models]
 
 
 def _score_on_upload(folder: Path, checkpoints: list[Path], n_way: int, k: int, n_query: int, seed: int) -> dict:
