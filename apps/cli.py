@@ -406,7 +406,8 @@ def build_parser(domain: str | None = None) -> argparse.ArgumentParser:
         type=NON_NEGATIVE,
         nargs="+",
         metavar="S",
-        help="train the baselines once per seed (rows '<baseline> (seed S)'; default: once, with --seed)",
+        help="train the baselines once per seed (rows '<baseline> (seed S)'; default: once, with --seed; trading: "
+        "the pooled model)",
     )
     s.add_argument(
         "--ensemble",

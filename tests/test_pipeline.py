@@ -474,18 +474,18 @@ def _no_pretrain(*args: object, **kwargs: object) -> None:
     raise AssertionError("pre-trained a backbone no chosen baseline uses")
 
 
+_TEST_TIME = [{"prior_shift": 0.5}, {"finetune_steps": 3}, {"finetune_select": 3}]
+_SEEDS = [{"ensemble": True}, {"baselines": True, "baseline_seeds": [0, 1]}]
+
+
 @pytest.mark.parametrize(
-    "given",
+    ("domain", "given"),
     [
-        {"ensemble": True},
-        {"baselines": True, "baseline_seeds": [0, 1]},
-        {"prior_shift": 0.5},
-        {"finetune_steps": 3},
-        {"finetune_select": 3},
-        {"baselines": True, "baseline_only": ["scratch"]},
+        *[("navigation", g) for g in (*_TEST_TIME, *_SEEDS)],
+        *[("trading", g) for g in _TEST_TIME],  # trading does ensembles (test_trading_cli)
+        *[(d, {"baselines": True, "baseline_only": ["scratch"]}) for d in ("navigation", "trading")],
     ],
 )
-@pytest.mark.parametrize("domain", ["navigation", "trading"])
 def test_fixed_task_options_are_refused_where_the_evaluation_would_ignore_them(domain: str, given: dict) -> None:
     """The RL and trading evaluations do not implement the fixed-task test-time options: naming one is an error
     (before anything is loaded), not a silently unchanged result."""

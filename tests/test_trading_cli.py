@@ -41,6 +41,31 @@ def test_eval_synthetic_writes_json_table_and_png(tmp_path: Path, capsys: pytest
     assert (tmp_path / "synthetic-equity.png").stat().st_size > 10_000
 
 
+@pytest.mark.skipif(len(default_checkpoints("synthetic")) < 2, reason="needs two shipped synthetic checkpoints")
+def test_eval_ensemble_of_checkpoints_against_the_pooled_ensemble(tmp_path: Path) -> None:
+    """``--ensemble`` with two checkpoints and ``--baseline-seeds 0 1``: the meta ensemble, the pooled model per seed
+    and their ensemble; the paired Sharpe references use the pooled ensemble."""
+    ckpts = [a for p in default_checkpoints("synthetic") for a in ("--checkpoint", str(p))]
+    out = tmp_path / "ens.json"
+    args = ["eval", "trading", *SMALL, *ckpts, "--ensemble", "--baseline-seeds", "0", "1", "--json", str(out)]
+    assert main(args) == 0
+    methods = _strict_json(out)["methods"]
+    ensemble = next(n for n in methods if n.endswith("(ensemble of 2)"))
+    assert methods[ensemble]["kind"] == "meta" and "regime_id_balanced_accuracy" in methods[ensemble]
+    pooled = "pooled (no adaptation)"
+    assert {f"{pooled} (seed 0)", f"{pooled} (seed 1)", f"{pooled} (ensemble of 2 seeds)"} <= set(methods)
+    assert pooled not in methods
+    assert f"{pooled} (ensemble of 2 seeds)" in methods[ensemble]["vs"]
+
+
+def test_an_ensemble_needs_two_models(capsys: pytest.CaptureFixture[str]) -> None:
+    one = ["--checkpoint", str(default_checkpoints("synthetic")[0])] if default_checkpoints("synthetic") else []
+    assert main(["eval", "trading", *SMALL, *one, "--ensemble"]) == 2
+    assert "two or more" in capsys.readouterr().err
+    assert main(["eval", "trading", *SMALL, "--baseline-seeds", "1", "1"]) == 2
+    assert "twice" in capsys.readouterr().err
+
+
 def _write_csvs(folder: Path) -> None:
     market = simulate_market(1300, 2, seed=11, start="2010-01-04")
     folder.mkdir()

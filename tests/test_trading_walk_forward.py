@@ -26,10 +26,11 @@ import torch
 from torch import Tensor
 
 from metasuite.core.errors import DataError
+from metasuite.core.evaluate import Ensemble
 from metasuite.core.jsonio import strict as _jsonable
 from metasuite.core.tasks import Task
 from metasuite.domains.trading.domain import TradingDomain
-from metasuite.domains.trading.evaluation import validation_sharpe, walk_forward
+from metasuite.domains.trading.evaluation import POOLED, references, validation_sharpe, walk_forward
 from metasuite.domains.trading.synth import simulate_market
 
 
@@ -112,3 +113,35 @@ def test_the_validation_walk_forward_backtests_the_training_assets_validation_pe
     assert sharpe == pytest.approx(validation_sharpe(domain, meta), rel=1e-9)
     with pytest.raises(DataError, match="val or test"):
         walk_forward(domain, _methods(), split="train", progress=False)
+
+
+def test_an_ensemble_trades_its_members_averaged_probability() -> None:
+    """``eval trading --ensemble``: each member adapts to every window on its own and the ensemble's probability of
+    the risk-on class is the mean of theirs, day by day (before smoothing); two copies of one model are that model."""
+    domain = TradingDomain(n_assets=2, n_markets=1, n_days=1300, test_days=700)
+    a, b = _SupportTilt("a", "meta", 0.8), _SupportTilt("b", "meta", -0.5)
+    twin = Ensemble([a, _SupportTilt("a again", "meta", 0.8)], True, name="a twice")
+    both = Ensemble([a, b], True, name="a + b")
+    ev = walk_forward(domain, [a, b, both, twin], n_boot=0, rules=False, halflife=0.0, progress=False)
+    for ticker in ev.report["data"]["tickers"]:
+        daily = {name: frame["p_up"] for name, frame in ((n, ev.daily[n][ticker]) for n in ("a", "b", "a + b"))}
+        mean = (daily["a"] + daily["b"]) / 2
+        assert daily["a + b"].notna().sum() > 100
+        pd.testing.assert_series_equal(daily["a + b"], mean, check_names=False, rtol=1e-6)
+        pd.testing.assert_frame_equal(ev.daily["a twice"][ticker], ev.daily["a"][ticker], rtol=1e-6)
+    assert ev.report["methods"]["a + b"]["kind"] == "meta"
+
+
+def test_an_ensemble_of_pooled_seeds_is_the_pooled_reference() -> None:
+    """With the pooled model trained on several seeds, every learned method's paired Sharpe is compared with the
+    pooled ensemble (like with like for an ensemble of meta-learners), and a single pooled model stays the reference
+    when there is one."""
+    assert references(["m", POOLED, "buy & hold"]) == [POOLED, "buy & hold"]
+    pooled_ens = f"{POOLED} (ensemble of 2 seeds)"
+    names = ["m", f"{POOLED} (seed 0)", f"{POOLED} (seed 1)", pooled_ens, "jump model", "buy & hold"]
+    assert references(names) == [pooled_ens, "jump model", "buy & hold"]
+    domain = TradingDomain(n_assets=2, n_markets=1, n_days=1300, test_days=700)
+    members = [_SupportTilt(f"{POOLED} (seed {s})", "baseline", w) for s, w in ((0, -0.3), (1, 0.2))]
+    methods = [_SupportTilt("meta", "meta", 0.8), *members, Ensemble(members, True, name=pooled_ens)]
+    report = walk_forward(domain, methods, n_boot=20, rules=False, progress=False).report
+    assert list(report["methods"]["meta"]["vs"]) == [pooled_ens]

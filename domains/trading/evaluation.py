@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -52,8 +52,8 @@ import torch
 from metasuite.core.baselines import BaselineConfig, PooledBaseline, ScratchBaseline, pretrain
 from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import DataError
-from metasuite.core.evaluate import MetaMethod, mean_ci
-from metasuite.core.evaluation import EvalReport, EvalRequest, Evaluation
+from metasuite.core.evaluate import Ensemble, MetaMethod, mean_ci
+from metasuite.core.evaluation import EvalReport, EvalRequest, Evaluation, check_ensemble
 from metasuite.core.jsonio import strict
 from metasuite.core.learners import load_learner
 from metasuite.core.options import Option
@@ -97,6 +97,7 @@ __all__ = [
     "DISCLAIMER",
     "HALFLIFE",
     "HALFLIFES",
+    "POOLED",
     "POSITION_MODES",
     "REFERENCES",
     "REFIT_MONTHS",
@@ -113,6 +114,7 @@ __all__ = [
     "paired_sharpe_diff",
     "positions",
     "predict_walk_forward",
+    "references",
     "save_equity_png",
     "to_position",
     "validation_sharpe",
@@ -148,7 +150,10 @@ REFIT_MONTHS = 6
 #: The rules every evaluation backtests beside the learned methods, in the report's order (a fitted rule is left out,
 #: with a note, when the asset has too little history before the test period).
 RULE_NAMES = (*BASELINE_NAMES[:3], "vol targeting", "HMM 2-state", "jump model")
-COMPARE_TO = ("pooled (no adaptation)", "HMM 2-state", "jump model", "buy & hold")
+POOLED = "pooled (no adaptation)"
+#: The references every learned method's Sharpe is compared with, paired (the pooled model's ensemble over seeds
+#: stands in for it when the evaluation trained several: :func:`references`).
+COMPARE_TO = (POOLED, "HMM 2-state", "jump model", "buy & hold")
 #: Daily frames (positions, net returns) are kept for the page's plots up to this many assets; beyond, only the
 #: metrics and the portfolio (memory must not grow with the number of tickers).
 KEEP_DAILY_MAX = 50
@@ -626,6 +631,17 @@ def walk_forward(
     return TradingEvaluation(report, reducer.daily, portfolio, reducer.regimes, reducer.prices, reducer.notes)
 
 
+def references(names: Sequence[str]) -> list[str]:
+    """The :data:`COMPARE_TO` references among method ``names``; without a single pooled model, its ensemble."""
+    out = []
+    for ref in COMPARE_TO:
+        if ref in names:
+            out.append(ref)
+        elif ref == POOLED:
+            out += [n for n in names if n.startswith(f"{POOLED} (ensemble")]
+    return out
+
+
 def _method_metrics(
     name: str, reducer: _Reducer, portfolio: pd.DataFrame, exposure: pd.DataFrame, setting: _Setting
 ) -> dict[str, Any]:
@@ -658,8 +674,8 @@ def _method_metrics(
             entry["regime_id_balanced_accuracy"] = math.nan
     entry["vs"] = {
         ref: paired_sharpe_diff(net, portfolio[ref].fillna(0.0), n_boot=n_boot, seed=seed)
-        for ref in COMPARE_TO
-        if ref in portfolio and ref != name
+        for ref in references(portfolio.columns)
+        if ref != name
     }
     return entry
 
@@ -894,10 +910,16 @@ def build_methods(
     seed: int = 0,
     progress: bool = True,
     scratch: bool | None = None,
+    ensemble: bool = False,
+    pooled_seeds: Sequence[int] = (),
 ) -> tuple[list[Any], dict[str, Any], list[str]]:
     """The learned methods: each checkpoint's meta-learner, the pooled model (trained on the first
     checkpoint's training data) and scratch (``scratch`` None: for the direction target only, see the module
-    docstring). Returns ``(methods, checkpoint info, warnings)``."""
+    docstring). Returns ``(methods, checkpoint info, warnings)``.
+
+    ``pooled_seeds`` (two or more) trains the pooled model once per seed (``pooled (no adaptation) (seed S)``);
+    ``ensemble`` adds the average of the checkpoints' meta-learners (two or more) and of the pooled seeds -- the
+    like-with-like comparison for an ensemble (:class:`~metasuite.core.evaluate.Ensemble`)."""
     methods: list[Any] = []
     info: dict[str, Any] = {}
     warnings: list[str] = []
@@ -923,10 +945,22 @@ def build_methods(
                 )
                 train_domain = None
         warnings += overlap_warnings(meta, eval_domain)
-    cfg = BaselineConfig(**{**eval_domain.default_baselines(), "seed": seed})
-    pooled = pretrain(train_domain or eval_domain, cfg, progress=progress)
-    methods.append(PooledBaseline(pooled, name="pooled (no adaptation)", fixed_label_space=True))
+    metas = list(methods)
+    seeds = list(pooled_seeds) or [seed]
+    pooled = []
+    for s in seeds:
+        cfg = BaselineConfig(**{**eval_domain.default_baselines(), "seed": s})
+        name = POOLED if len(seeds) == 1 else f"{POOLED} (seed {s})"
+        net = pretrain(train_domain or eval_domain, cfg, progress=progress)
+        pooled.append(PooledBaseline(net, name=name, fixed_label_space=True))
+    methods += pooled
+    if ensemble and len(metas) >= 2:
+        algos = " + ".join(dict.fromkeys(m.learner.name for m in metas))
+        methods.append(Ensemble(metas, True, name=f"{algos} (ensemble of {len(metas)})"))
+    if ensemble and len(pooled) >= 2:
+        methods.append(Ensemble(pooled, True, name=f"{POOLED} (ensemble of {len(pooled)} seeds)"))
     if scratch if scratch is not None else eval_domain.target.name == "direction":
+        cfg = BaselineConfig(**{**eval_domain.default_baselines(), "seed": seeds[0]})
         methods.append(ScratchBaseline(eval_domain, eval_domain.target.n_classes, cfg))
     return methods, info, warnings
 
@@ -985,7 +1019,7 @@ class WalkForwardEvaluation(Evaluation):
     """
 
     name = "walk-forward backtest"
-    uses = frozenset({"split"})
+    uses = frozenset({"split", "ensemble", "baseline_seeds"})  # baseline seeds: the pooled model's
     splits = ("val", "test")  # val: the training assets' validation period, where settings are chosen
     option_specs: ClassVar[tuple[Option, ...]] = (
         Option("cost_bps", float, 10.0, "cost per unit of turnover in basis points (default 10)"),
@@ -1023,6 +1057,7 @@ class WalkForwardEvaluation(Evaluation):
                 f"no --checkpoint given and no shipped checkpoint for {source} in {CHECKPOINT_DIR}; train one with "
                 "`metasuite train trading --algo maml --out DIR` and pass --checkpoint DIR"
             )
+        check_ensemble(replace(request, checkpoints=ckpts, baselines=True))  # the pooled model always runs
         _, meta = load_checkpoint(ckpts[0])
         opts = eval_options(dict(meta.get("domain_options") or {}), given)
         eval_domain = domain_cls(**opts)
@@ -1030,7 +1065,13 @@ class WalkForwardEvaluation(Evaluation):
             raise DataError(f"the {source} data has no test asset")
         settings = request.settings
         methods, info, warnings = build_methods(
-            ckpts, eval_domain, seed=request.seed, progress=request.progress, scratch=settings.get("scratch")
+            ckpts,
+            eval_domain,
+            seed=request.seed,
+            progress=request.progress,
+            scratch=settings.get("scratch"),
+            ensemble=request.ensemble,
+            pooled_seeds=request.baseline_seeds,
         )
         ev = walk_forward(
             eval_domain,

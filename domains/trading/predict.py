@@ -11,6 +11,8 @@ and :func:`predict_windows` adapts to every window in a single batched call:
 * the pooled model: one forward pass over every query row (it does not adapt);
 * scratch: one network per window trained by Adam on stacked parameters (Adam is element-wise, so this is each
   window's own training, all at once);
+* an ensemble (:class:`~metasuite.core.evaluate.Ensemble`): each member's batch as above, combined by the
+  ensemble (class probabilities averaged);
 * any other method (``adapt(task) -> predict``): the tasks one at a time, as before.
 
 Probabilities come back on the asset's day grid, NaN outside the decision days. Shapes: support ``(W, L, F)``,
@@ -30,7 +32,7 @@ from torch.func import functional_call, vmap
 
 from metasuite.core.backbones import build_backbone, vmap_safe
 from metasuite.core.baselines import PooledBaseline, ScratchBaseline
-from metasuite.core.evaluate import MetaMethod
+from metasuite.core.evaluate import Ensemble, MetaMethod
 from metasuite.core.losses import task_loss
 from metasuite.core.tasks import derive_seed
 from metasuite.domains.trading.features import signed_mask
@@ -145,6 +147,8 @@ def window_logits(
     method: Any, series: AssetSeries, batch: WindowBatch, support: int, query: int, embargo: int
 ) -> Tensor:
     """Logits ``(W, Q, C)`` of ``method`` adapted to each window of ``batch`` (padded rows are meaningless)."""
+    if isinstance(method, Ensemble):  # each member adapts on its own; log of the averaged probabilities
+        return method.combine([window_logits(m, series, batch, support, query, embargo) for m in method.members])
     if isinstance(method, MetaMethod) and not method.finetune_steps and not method.learner.any_way:
         return _meta_logits(method, batch)
     if isinstance(method, PooledBaseline) and method.fixed_label_space:
