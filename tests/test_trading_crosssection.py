@@ -14,7 +14,7 @@ from metasuite.core.evaluate import MetaMethod
 from metasuite.core.evaluation import EvalReport
 from metasuite.core.learners import make_learner
 from metasuite.domains.trading.bench import bench_trading
-from metasuite.domains.trading.crosssection import cross_section
+from metasuite.domains.trading.crosssection import POOLED, cross_section, headline
 from metasuite.domains.trading.data import load_market
 from metasuite.domains.trading.domain import TradingDomain
 from metasuite.domains.trading.evaluation import DISCLAIMER, RULE_NAMES, WalkForwardEvaluation, walk_forward
@@ -121,3 +121,14 @@ def test_the_trading_benchmark_measures_every_stage_with_every_method(capsys: py
     assert set(report["meets_targets"]) == {"walk_forward", "per_ticker", "sp500"}
     assert all(math.isfinite(v) and v > 0 for v in report["ratios"].values())
     assert capsys.readouterr().err.count("[bench trading]") == 5
+
+
+def test_the_figure_shows_the_ensemble_against_the_pooled_ensemble() -> None:
+    """With ``--ensemble`` the per-ticker figure is the ensemble's (the run's headline), and the pooled model's
+    ensemble over seeds takes the pooled model's panel; without one, the first meta-learner as before."""
+    vs = {b: {} for b in ("buy & hold", "jump model", f"{POOLED} (seed 0)", f"{POOLED} (ensemble of 3 seeds)")}
+    section = {"methods": {"maml (a)": vs, "maml (b)": vs, "maml (ensemble of 2)": vs}}
+    pooled_ensemble = f"{POOLED} (ensemble of 3 seeds)"
+    assert headline(section) == ("maml (ensemble of 2)", ["buy & hold", "jump model", pooled_ensemble])
+    single = {"methods": {"maml": {b: {} for b in ("buy & hold", POOLED, "MA 50/200")}}}
+    assert headline(single) == ("maml", ["buy & hold", POOLED])

@@ -25,10 +25,11 @@ import numpy as np
 from metasuite.core.plots import save_figure
 from metasuite.core.stats import paired_difference
 
-__all__ = ["CROSS_SECTION_BASELINES", "cross_section", "save_tickers_png"]
+__all__ = ["CROSS_SECTION_BASELINES", "POOLED", "cross_section", "headline", "save_tickers_png"]
 
 #: The baselines a histogram panel is drawn for, in this order, when the report has them.
-CROSS_SECTION_BASELINES = ("buy & hold", "jump model", "HMM 2-state", "pooled (no adaptation)", "vol targeting")
+POOLED = "pooled (no adaptation)"
+CROSS_SECTION_BASELINES = ("buy & hold", "jump model", "HMM 2-state", POOLED, "vol targeting")
 
 
 def _per_ticker(methods: dict[str, Any], name: str, key: str, tickers: list[str]) -> np.ndarray:
@@ -92,9 +93,24 @@ def _pct(x: float | None) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{100 * x:+.1f}pp"
 
 
+def headline(section: dict[str, Any]) -> tuple[str, list[str]]:
+    """``(meta-learner, baselines)`` a figure of ``section`` shows: the checkpoints' ensemble when there is one (else
+    the first meta-learner) against the :data:`CROSS_SECTION_BASELINES` it was compared with, the pooled model's
+    ensemble over seeds standing in for the pooled model."""
+    metas = list(section["methods"])
+    meta = next((m for m in metas if "(ensemble of" in m), metas[0])
+    vs = section["methods"][meta]
+    others = [b for b in CROSS_SECTION_BASELINES if b in vs]
+    pooled = [o for o in vs if o.startswith(f"{POOLED} (ensemble")]
+    if POOLED not in vs and pooled:
+        others.append(pooled[0])
+    return meta, others or list(vs)[:4]
+
+
 def save_tickers_png(report: dict[str, Any], path: str | Path, disclaimer: str) -> Path | None:
-    """Histograms of the first meta-learner's per-ticker Sharpe differences against the baselines of
-    :data:`CROSS_SECTION_BASELINES` (mean and its CI marked); None when the report has no cross-section."""
+    """Histograms of the headline meta-learner's per-ticker Sharpe differences (the ensemble of the checkpoints when
+    there is one, else the first) against the baselines of :data:`CROSS_SECTION_BASELINES` (the pooled model's
+    ensemble over seeds standing in for it); mean and its CI marked. None when the report has no cross-section."""
     section = report.get("cross_section")
     if not section or not section.get("methods"):
         return None
@@ -103,8 +119,8 @@ def save_tickers_png(report: dict[str, Any], path: str | Path, disclaimer: str) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    meta, vs = next(iter(section["methods"].items()))
-    others = [b for b in CROSS_SECTION_BASELINES if b in vs] or list(vs)[:4]
+    meta, others = headline(section)
+    vs = section["methods"][meta]
     tickers = report["data"]["tickers"]
     fig, axes = plt.subplots(1, len(others), figsize=(3.6 * len(others), 3.4), squeeze=False)
     sharpe = _per_ticker(report["methods"], meta, "sharpe", tickers)
@@ -122,10 +138,11 @@ def save_tickers_png(report: dict[str, Any], path: str | Path, disclaimer: str) 
             f"vs {other}\nmean {_num(v['sharpe_diff']['diff'])}, {100 * (v['share_improved'] or 0):.0f}% improved",
             fontsize=9,
         )
-        ax.set_xlabel(f"Sharpe({meta}) - Sharpe(baseline)", fontsize=8)
+        ax.set_xlabel("Sharpe difference per ticker", fontsize=8)
     axes[0][0].set_ylabel("tickers")
     fig.suptitle(
-        f"{report['data']['source']}: {section['n_tickers']} tickers, {' .. '.join(report['data']['test_period'])}",
+        f"{meta} - each baseline: {report['data']['source']}, {section['n_tickers']} tickers, "
+        f"{' .. '.join(report['data']['test_period'])}",
         fontsize=10,
     )
     fig.text(0.01, 0.005, disclaimer, fontsize=7, color="0.4")

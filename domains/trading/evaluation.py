@@ -68,7 +68,7 @@ from metasuite.domains.trading.backtest import (
     regime_breakdown,
     stationary_bootstrap_indices,
 )
-from metasuite.domains.trading.crosssection import cross_section, format_cross_section, save_tickers_png
+from metasuite.domains.trading.crosssection import POOLED, cross_section, format_cross_section, save_tickers_png
 from metasuite.domains.trading.features import regime_features
 from metasuite.domains.trading.jump import JumpModelStrategy
 from metasuite.domains.trading.predict import predict_windows
@@ -150,7 +150,6 @@ REFIT_MONTHS = 6
 #: The rules every evaluation backtests beside the learned methods, in the report's order (a fitted rule is left out,
 #: with a note, when the asset has too little history before the test period).
 RULE_NAMES = (*BASELINE_NAMES[:3], "vol targeting", "HMM 2-state", "jump model")
-POOLED = "pooled (no adaptation)"
 #: The references every learned method's Sharpe is compared with, paired (the pooled model's ensemble over seeds
 #: stands in for it when the evaluation trained several: :func:`references`).
 COMPARE_TO = (POOLED, "HMM 2-state", "jump model", "buy & hold")
@@ -774,8 +773,9 @@ def format_report(report: dict[str, Any]) -> str:
         "",
     ]
     acc_label = "dir.acc" if target == "direction" else "bal.acc"
+    width = max(26, 2 + max(map(len, report["methods"]), default=0))  # long names (several checkpoints) stay aligned
     header = (
-        f"{'method':<26}{'Sharpe [95% CI]':>22}{'CAGR':>8}{'vol':>8}{'Sortino':>9}{'MDD':>8}{'Calmar':>8}"
+        f"{'method':<{width}}{'Sharpe [95% CI]':>22}{'CAGR':>8}{'vol':>8}{'Sortino':>9}{'MDD':>8}{'Calmar':>8}"
         f"{'turn/yr':>9}{'hit':>7}{'expo':>7}{acc_label:>9}{'regimeID':>9}"
     )
     lines += [header, "-" * len(header)]
@@ -786,7 +786,7 @@ def format_report(report: dict[str, Any]) -> str:
             e.get("direction_accuracy", {}).get("mean") if target == "direction" else e.get("target_balanced_accuracy")
         )
         lines.append(
-            f"{name:<26}{ci:>22}{_fmt(p['cagr'], True):>8}{_fmt(p['ann_vol'], True):>8}{_fmt(p['sortino']):>9}"
+            f"{name:<{width}}{ci:>22}{_fmt(p['cagr'], True):>8}{_fmt(p['ann_vol'], True):>8}{_fmt(p['sortino']):>9}"
             f"{_fmt(p['max_drawdown'], True):>8}{_fmt(p['calmar']):>8}{_fmt(p['turnover'], digits=1):>9}"
             f"{_fmt(p['hit_rate'], True):>7}{_fmt(p['exposure'], True):>7}{_fmt(acc, True):>9}"
             f"{_fmt(e.get('regime_id_balanced_accuracy'), True):>9}"
