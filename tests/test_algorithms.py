@@ -362,6 +362,24 @@ def test_metasgd_uses_its_learned_rates(sine_batch: TaskBatch) -> None:
         assert torch.allclose(a.state[k] - theta[k], 3 * (b.state[k] - theta[k]), rtol=1e-4, atol=1e-7), k
 
 
+def test_metasgd_can_meta_learn_its_rates_only(sine_batch: TaskBatch) -> None:
+    """``learn_init=False``: the rates get exactly the meta-gradient they get with a learned initialisation, the
+    initialisation gets none, and an optimiser step leaves it bit for bit as it was (issue 15: learn how to fine-tune
+    a pre-trained network without moving the network towards the few training tasks)."""
+    free, frozen = regressor("metasgd", inner_steps=2), regressor("metasgd", inner_steps=2, learn_init=False)
+    assert frozen.hparams()["learn_init"] is False and free.hparams()["learn_init"] is True
+    g_free, g_frozen = meta_grads(free, sine_batch), meta_grads(frozen, sine_batch)
+    rates = {k for k in g_free if k.startswith("lrs.")}
+    assert rates and {k for k, g in g_frozen.items() if g is not None} == rates  # nothing for backbone.*
+    for k in rates:
+        assert torch.allclose(g_frozen[k], g_free[k], rtol=1e-6, atol=1e-9), k
+    init, lrs = snapshot(frozen.backbone), snapshot(frozen.lrs)
+    opt = torch.optim.Adam(frozen.parameters(), lr=0.01)
+    opt.step()
+    assert all(torch.equal(v, init[k]) for k, v in frozen.backbone.state_dict().items())
+    assert any(not torch.equal(v, lrs[k]) for k, v in frozen.lrs.state_dict().items())
+
+
 # ----------------------------------------------------------------------------- ANIL
 def test_anil_adapts_only_the_head(image_batch: TaskBatch) -> None:
     learner = classifier("anil", inner_steps=3)

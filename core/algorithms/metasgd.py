@@ -5,6 +5,11 @@ Every backbone parameter ``theta_i`` gets a learned step-size tensor ``alpha_i``
 and both ``theta`` and ``alpha`` are meta-learned through the query loss (second order unless
 ``first_order=True``). The rates are stored as ``lrs.<parameter name with '.' -> '__'>``.
 
+``learn_init=False`` meta-learns the step sizes only: the initialisation stays what it was when training started
+(e.g. a supervised pre-trained network, ``--pretrain-steps``), so meta-training learns *how to fine-tune* that
+network on a support set -- a per-weight preconditioner of plain fine-tuning -- without moving the network itself
+towards the few training tasks (``--hparam learn_init=false``).
+
 Example
 -------
 >>> from metasuite.core.backbones import build_backbone
@@ -38,7 +43,7 @@ class MetaSGD(MAML):
     name = "metasgd"
     paper = "Li, Zhou, Chen & Li, 2017, arXiv:1707.09835"
 
-    def __init__(self, backbone: nn.Module, **kwargs: Any):
+    def __init__(self, backbone: nn.Module, *, learn_init: bool = True, **kwargs: Any):
         super().__init__(backbone, **kwargs)
         self.lrs = nn.ParameterDict(
             {
@@ -46,6 +51,13 @@ class MetaSGD(MAML):
                 for n, p in backbone.named_parameters()
             }
         )
+        self.learn_init = bool(learn_init)
+        if not self.learn_init:  # no meta-gradient reaches the initialisation: the optimiser leaves it as loaded
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+
+    def hparams(self) -> dict[str, Any]:
+        return {**super().hparams(), "learn_init": self.learn_init}
 
     def adapt_fn(
         self,
