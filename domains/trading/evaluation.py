@@ -52,8 +52,8 @@ import torch
 from metasuite.core.baselines import BaselineConfig, PooledBaseline, ScratchBaseline, pretrain
 from metasuite.core.checkpoint import load_checkpoint
 from metasuite.core.errors import DataError
-from metasuite.core.evaluate import Ensemble, MetaMethod, mean_ci
-from metasuite.core.evaluation import EvalReport, EvalRequest, Evaluation, check_ensemble
+from metasuite.core.evaluate import MetaMethod, mean_ci
+from metasuite.core.evaluation import EvalReport, EvalRequest, Evaluation, check_ensemble, ensembles
 from metasuite.core.jsonio import strict
 from metasuite.core.learners import load_learner
 from metasuite.core.options import Option
@@ -954,11 +954,8 @@ def build_methods(
         net = pretrain(train_domain or eval_domain, cfg, progress=progress)
         pooled.append(PooledBaseline(net, name=name, fixed_label_space=True))
     methods += pooled
-    if ensemble and len(metas) >= 2:
-        algos = " + ".join(dict.fromkeys(m.learner.name for m in metas))
-        methods.append(Ensemble(metas, True, name=f"{algos} (ensemble of {len(metas)})"))
-    if ensemble and len(pooled) >= 2:
-        methods.append(Ensemble(pooled, True, name=f"{POOLED} (ensemble of {len(pooled)} seeds)"))
+    if ensemble:  # the core's ensemble rows: "<algo> (ensemble of N)", "pooled (no adaptation) (ensemble of N seeds)"
+        methods += ensembles(eval_domain, metas, [(POOLED, pooled)])
     if scratch if scratch is not None else eval_domain.target.name == "direction":
         cfg = BaselineConfig(**{**eval_domain.default_baselines(), "seed": seeds[0]})
         methods.append(ScratchBaseline(eval_domain, eval_domain.target.n_classes, cfg))
