@@ -125,7 +125,10 @@ def resolve_checkpoint(path: str | Path, name: str = "best") -> Path:
         return target
     target = _stem(p).with_suffix(".safetensors")
     if not target.exists():
-        raise CheckpointError(f"checkpoint file {target} does not exist")
+        raise CheckpointError(
+            f"no checkpoint at {p}: neither a run folder nor a checkpoint file ({target} does not exist); pass the "
+            "--out folder of a `metasuite train` run or its best.safetensors"
+        )
     return target
 
 
