@@ -62,7 +62,7 @@ from metasuite.core.evaluate import MetaMethod
 from metasuite.core.learners import load_learner
 from metasuite.domains.trading import TradingDomain
 from metasuite.domains.trading.backtest import drawdown
-from metasuite.domains.trading.crosssection import CROSS_SECTION_BASELINES
+from metasuite.domains.trading.crosssection import headline
 from metasuite.domains.trading.data import (
     ARCH_TICKERS,
     JUMP_LIMIT,
@@ -1006,15 +1006,17 @@ def cross_section_report() -> dict[str, Any] | None:
 
 
 def _baselines(report: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    meta, vs = next(iter(report["cross_section"]["methods"].items()))
-    return meta, {b: vs[b] for b in CROSS_SECTION_BASELINES if b in vs}
+    """The meta-learner the page shows and its comparisons, chosen as the eval's PNG chooses them (``headline``)."""
+    section = report["cross_section"]
+    meta, others = headline(section)
+    return meta, {b: section["methods"][meta][b] for b in others}
 
 
 def cross_section_table(report: dict[str, Any]) -> pd.DataFrame:
-    """One row per baseline: the (first) meta-learner's mean per-ticker Sharpe difference with its bootstrap 95%
-    CI over tickers, the share of tickers it improves, and the mean reduction of the per-ticker max drawdown
-    (percentage points, positive = shallower) with its CI and the share of tickers with a shallower drawdown.
-    Text cells, ready to show."""
+    """One row per baseline: the meta-learner's (:func:`_baselines`) mean per-ticker Sharpe difference with its
+    bootstrap 95% CI over tickers, the share of tickers it improves, and the mean reduction of the per-ticker max
+    drawdown (percentage points, positive = shallower) with its CI and the share of tickers with a shallower
+    drawdown. Text cells, ready to show."""
 
     def ci(d: dict[str, Any], scale: float = 1.0, unit: str = "") -> str:
         if d.get("lo") is None:
@@ -1041,8 +1043,8 @@ def cross_section_table(report: dict[str, Any]) -> pd.DataFrame:
 
 
 def cross_section_figure(report: dict[str, Any]) -> go.Figure:
-    """Histograms of the (first) meta-learner's per-ticker Sharpe differences against each baseline, with the
-    zero line and the mean (the PNG ``metasuite eval trading`` writes, as a plotly figure)."""
+    """Histograms of the meta-learner's (:func:`_baselines`) per-ticker Sharpe differences against each baseline,
+    with the zero line and the mean (the PNG ``metasuite eval trading`` writes, as a plotly figure)."""
     meta, vs = _baselines(report)
     tickers = report["data"]["tickers"]
     fig = make_subplots(rows=1, cols=len(vs), subplot_titles=[f"vs {b}" for b in vs], shared_yaxes=True)
