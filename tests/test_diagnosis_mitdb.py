@@ -201,7 +201,7 @@ def test_paced_records_only_when_named(tmp_path: Path):
         _write(tmp_path, name, [500, 900])
     with pytest.warns(MissingRecordsWarning) as caught:
         assert resolve_records("all", tmp_path) == ["100", "201"]
-    message = str(caught[0].message)
+    message = str(caught[0].message).replace(str(tmp_path), "DIR")  # pytest's tmp path may hold "102" itself
     assert "42 of the 44 records of 'all'" in message and "234" in message and "102" not in message
     assert resolve_records("102, 100,102", tmp_path) == ["102", "100"]
     assert resolve_records(["104"], tmp_path) == ["104"]
