@@ -145,3 +145,26 @@ def test_an_ensemble_of_pooled_seeds_is_the_pooled_reference() -> None:
     methods = [_SupportTilt("meta", "meta", 0.8), *members, Ensemble(members, True, name=pooled_ens)]
     report = walk_forward(domain, methods, n_boot=20, rules=False, progress=False).report
     assert list(report["methods"]["meta"]["vs"]) == [pooled_ens]
+
+
+class _Counting(_SupportTilt):
+    """A stand-in that counts its adaptations."""
+
+    def __init__(self, name: str, kind: str, weight: float) -> None:
+        super().__init__(name, kind, weight)
+        self.adaptations = 0
+
+    def adapt(self, task: Task) -> Callable[[Tensor], Tensor]:
+        self.adaptations += 1
+        return super().adapt(task)
+
+
+def test_an_ensemble_reuses_its_members_windows() -> None:
+    """Members evaluated as rows of their own are not adapted again for their ensemble (the walk-forward's hot
+    path): each adapts once per window, as without the ensemble."""
+    domain = TradingDomain(n_assets=2, n_markets=1, n_days=1300, test_days=700)
+    alone = _Counting("a", "meta", 0.8)
+    walk_forward(domain, [alone], n_boot=0, rules=False, progress=False)
+    a, b = _Counting("a", "meta", 0.8), _Counting("b", "meta", -0.5)
+    walk_forward(domain, [a, b, Ensemble([a, b], True, name="a + b")], n_boot=0, rules=False, progress=False)
+    assert alone.adaptations > 0 and a.adaptations == b.adaptations == alone.adaptations

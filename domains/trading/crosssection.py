@@ -17,6 +17,7 @@ the picture. :func:`save_tickers_png` draws the distributions. Not investment ad
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 from metasuite.core.plots import save_figure
 from metasuite.core.stats import paired_difference
 
-__all__ = ["CROSS_SECTION_BASELINES", "POOLED", "cross_section", "headline", "save_tickers_png"]
+__all__ = ["CROSS_SECTION_BASELINES", "POOLED", "cross_section", "headline", "pooled_rows", "save_tickers_png"]
 
 #: The baselines a histogram panel is drawn for, in this order, when the report has them.
 POOLED = "pooled (no adaptation)"
@@ -100,11 +101,15 @@ def headline(section: dict[str, Any]) -> tuple[str, list[str]]:
     metas = list(section["methods"])
     meta = next((m for m in metas if "(ensemble of" in m), metas[0])
     vs = section["methods"][meta]
-    others = [b for b in CROSS_SECTION_BASELINES if b in vs]
-    pooled = [o for o in vs if o.startswith(f"{POOLED} (ensemble")]
-    if POOLED not in vs and pooled:
-        others.append(pooled[0])
+    others = [o for b in CROSS_SECTION_BASELINES for o in (pooled_rows(vs) if b == POOLED else [b] if b in vs else [])]
     return meta, others or list(vs)[:4]
+
+
+def pooled_rows(names: Iterable[str]) -> list[str]:
+    """The pooled model's row among method ``names``: the single pooled model, or else its ensemble over seeds
+    (``eval trading --ensemble --baseline-seeds``), which then stands in for it in every comparison."""
+    names = list(names)
+    return [POOLED] if POOLED in names else [n for n in names if n.startswith(f"{POOLED} (ensemble")]
 
 
 def save_tickers_png(report: dict[str, Any], path: str | Path, disclaimer: str) -> Path | None:

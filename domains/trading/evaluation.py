@@ -68,7 +68,13 @@ from metasuite.domains.trading.backtest import (
     regime_breakdown,
     stationary_bootstrap_indices,
 )
-from metasuite.domains.trading.crosssection import POOLED, cross_section, format_cross_section, save_tickers_png
+from metasuite.domains.trading.crosssection import (
+    POOLED,
+    cross_section,
+    format_cross_section,
+    pooled_rows,
+    save_tickers_png,
+)
 from metasuite.domains.trading.features import regime_features
 from metasuite.domains.trading.jump import JumpModelStrategy
 from metasuite.domains.trading.predict import predict_windows
@@ -378,11 +384,17 @@ def _rule_signals(
 
 
 def _learned_frame(
-    method: Any, s: AssetSeries, first: int, hi: int, close: pd.Series, setting: _Setting
+    method: Any,
+    s: AssetSeries,
+    first: int,
+    hi: int,
+    close: pd.Series,
+    setting: _Setting,
+    memo: dict[int, torch.Tensor] | None = None,
 ) -> tuple[pd.DataFrame, list[float], np.ndarray]:
     """A learned method's frame (causal probabilities -> positions -> backtest on the decision days' ``close``),
-    its per-window accuracies and its predicted class on each decision day."""
-    probs, accs = predict_windows(method, s, first, hi, setting.support, setting.query, setting.embargo)
+    its per-window accuracies and its predicted class on each decision day (``memo``: :func:`predict_windows`)."""
+    probs, accs = predict_windows(method, s, first, hi, setting.support, setting.query, setting.embargo, memo)
     window = probs[first:hi]
     p, signal = positions(window, setting.target, setting.position, setting.halflife, close.index)
     predicted = np.where(np.isnan(window).any(axis=1), -1, np.nan_to_num(window).argmax(axis=1))
@@ -403,8 +415,9 @@ def _evaluate_asset(
     target_hits: dict[str, np.ndarray] = {}
     y, known = s.y[first:hi], s.known[first:hi]
     n_classes = setting.target.n_classes
+    memo: dict[int, torch.Tensor] = {}  # an ensemble reuses its members' logits on this asset's windows
     for m in methods:
-        frames[m.name], accuracies[m.name], predicted = _learned_frame(m, s, first, hi, close, setting)
+        frames[m.name], accuracies[m.name], predicted = _learned_frame(m, s, first, hi, close, setting, memo)
         kinds[m.name] = m.kind
         ok = known & (predicted >= 0)
         # per true class: [days, correct days] -> pooled balanced accuracy of the target
@@ -631,14 +644,8 @@ def walk_forward(
 
 
 def references(names: Sequence[str]) -> list[str]:
-    """The :data:`COMPARE_TO` references among method ``names``; without a single pooled model, its ensemble."""
-    out = []
-    for ref in COMPARE_TO:
-        if ref in names:
-            out.append(ref)
-        elif ref == POOLED:
-            out += [n for n in names if n.startswith(f"{POOLED} (ensemble")]
-    return out
+    """The :data:`COMPARE_TO` references among method ``names`` (the pooled model: :func:`pooled_rows`)."""
+    return [r for ref in COMPARE_TO for r in (pooled_rows(names) if ref == POOLED else [ref] if ref in names else [])]
 
 
 def _method_metrics(
@@ -946,19 +953,20 @@ def build_methods(
                 train_domain = None
         warnings += overlap_warnings(meta, eval_domain)
     metas = list(methods)
-    seeds = list(pooled_seeds) or [seed]
-    pooled = []
-    for s in seeds:
-        cfg = BaselineConfig(**{**eval_domain.default_baselines(), "seed": s})
-        name = POOLED if len(seeds) == 1 else f"{POOLED} (seed {s})"
-        net = pretrain(train_domain or eval_domain, cfg, progress=progress)
-        pooled.append(PooledBaseline(net, name=name, fixed_label_space=True))
+    configs = [BaselineConfig(**{**eval_domain.default_baselines(), "seed": s}) for s in list(pooled_seeds) or [seed]]
+    pooled = [
+        PooledBaseline(
+            pretrain(train_domain or eval_domain, cfg, progress=progress),
+            name=POOLED if len(configs) == 1 else f"{POOLED} (seed {cfg.seed})",
+            fixed_label_space=True,
+        )
+        for cfg in configs
+    ]
     methods += pooled
     if ensemble:  # the core's ensemble rows: "<algo> (ensemble of N)", "pooled (no adaptation) (ensemble of N seeds)"
         methods += ensembles(eval_domain, metas, [(POOLED, pooled)])
     if scratch if scratch is not None else eval_domain.target.name == "direction":
-        cfg = BaselineConfig(**{**eval_domain.default_baselines(), "seed": seeds[0]})
-        methods.append(ScratchBaseline(eval_domain, eval_domain.target.n_classes, cfg))
+        methods.append(ScratchBaseline(eval_domain, eval_domain.target.n_classes, configs[0]))
     return methods, info, warnings
 
 

@@ -12,7 +12,8 @@ and :func:`predict_windows` adapts to every window in a single batched call:
 * scratch: one network per window trained by Adam on stacked parameters (Adam is element-wise, so this is each
   window's own training, all at once);
 * an ensemble (:class:`~metasuite.core.evaluate.Ensemble`): each member's batch as above, combined by the
-  ensemble (class probabilities averaged);
+  ensemble (class probabilities averaged); with a ``memo`` shared by the methods of one asset, members already
+  evaluated as rows of their own are not adapted again;
 * any other method (``adapt(task) -> predict``): the tasks one at a time, as before.
 
 Probabilities come back on the asset's day grid, NaN outside the decision days. Shapes: support ``(W, L, F)``,
@@ -144,11 +145,38 @@ def _task_logits(
 
 
 def window_logits(
-    method: Any, series: AssetSeries, batch: WindowBatch, support: int, query: int, embargo: int
+    method: Any,
+    series: AssetSeries,
+    batch: WindowBatch,
+    support: int,
+    query: int,
+    embargo: int,
+    memo: dict[int, Tensor] | None = None,
 ) -> Tensor:
-    """Logits ``(W, Q, C)`` of ``method`` adapted to each window of ``batch`` (padded rows are meaningless)."""
+    """Logits ``(W, Q, C)`` of ``method`` adapted to each window of ``batch`` (padded rows are meaningless).
+
+    ``memo`` (``id(method) -> logits``, for one asset's windows) keeps every result, so an ensemble reuses the
+    logits of members computed before it instead of adapting them again."""
+    if memo is not None and id(method) in memo:
+        return memo[id(method)]
+    out = _window_logits(method, series, batch, support, query, embargo, memo)
+    if memo is not None:
+        memo[id(method)] = out
+    return out
+
+
+def _window_logits(
+    method: Any,
+    series: AssetSeries,
+    batch: WindowBatch,
+    support: int,
+    query: int,
+    embargo: int,
+    memo: dict[int, Tensor] | None,
+) -> Tensor:
     if isinstance(method, Ensemble):  # each member adapts on its own; log of the averaged probabilities
-        return method.combine([window_logits(m, series, batch, support, query, embargo) for m in method.members])
+        members = [window_logits(m, series, batch, support, query, embargo, memo) for m in method.members]
+        return method.combine(members)
     if isinstance(method, MetaMethod) and not method.finetune_steps and not method.learner.any_way:
         return _meta_logits(method, batch)
     if isinstance(method, PooledBaseline) and method.fixed_label_space:
@@ -161,17 +189,25 @@ def window_logits(
 
 
 def predict_windows(
-    method: Any, series: AssetSeries, lo: int, hi: int, support: int, query: int, embargo: int
+    method: Any,
+    series: AssetSeries,
+    lo: int,
+    hi: int,
+    support: int,
+    query: int,
+    embargo: int,
+    memo: dict[int, Tensor] | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """``(probs, accuracies)``: class probabilities ``(n_days, C)`` of ``method`` on every day of ``series``
     (NaN outside the decision days of ``[lo, hi)``), each from the window whose support precedes it, and each
-    window's accuracy on its days with a realised outcome."""
+    window's accuracy on its days with a realised outcome. ``memo``: shared by the methods of one asset and one
+    ``[lo, hi)`` (:func:`window_logits`)."""
     batch = window_batch(series, lo, hi, support, query, embargo)
     n_classes = series.target.n_classes
     probs = np.full((len(series.dates), n_classes), np.nan)
     if not len(batch):
         return probs, []
-    logits = window_logits(method, series, batch, support, query, embargo)
+    logits = window_logits(method, series, batch, support, query, embargo, memo)
     p = torch.softmax(logits.double(), dim=-1).numpy()
     accs = []
     y, known = series.y, series.known
