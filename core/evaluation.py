@@ -57,6 +57,13 @@ __all__ = ["TASK_SHAPE", "EvalReport", "EvalRequest", "Evaluation", "FixedTaskEv
 TASK_SHAPE = ("n_way", "k_shot", "n_query")
 
 
+# Appended to the note on checkpoints trained on other data: the test-time option that adapts them to it.
+_ADAPT_HINT = (
+    "; to adapt them to this data, add --finetune-steps 20 --finetune-select 50 (each meta-learner fine-tuned on "
+    "every support at a rate chosen on this data's validation tasks, off where it does not help)"
+)
+
+
 @dataclass
 class EvalRequest:
     """What to evaluate, as plain values (the command line, the app and the benchmarks build one).
@@ -288,6 +295,7 @@ class FixedTaskEvaluation(Evaluation):
             notes.append(
                 f"evaluating on other data (fingerprint {fingerprint}) than checkpoint(s) {stale} were trained on "
                 f"({', '.join(sorted({str(trained_on[p]) for p in stale}))}); results may not match their model cards"
+                + ("" if request.finetune_select else _ADAPT_HINT)
             )
         torch.set_grad_enabled(True)
         reports = self._evaluate(domain, methods, plan, request)

@@ -63,6 +63,7 @@ def test_eval_rebuilds_the_domain_from_the_checkpoints_options(noisy: str, tmp_p
     err = capsys.readouterr().err
     assert "noise=0.9 given: overrides noise=0.1 recorded in" in err
     assert "evaluating on other data" in err
+    assert "add --finetune-steps 20 --finetune-select 50" in err  # what adapts a model to data it was not trained on
     report = json.loads(out.read_text())
     assert report["data_source"]["fingerprint"] != trained
     assert any("overrides noise=0.1" in w for w in report["warnings"])
