@@ -113,6 +113,12 @@ class Domain(ABC):
     def sampler(self, split: str, *, n_way: int | None, k_shot: int, n_query: int) -> TaskSampler:
         """A task sampler for ``split`` in :data:`SPLITS` (disjoint splits)."""
 
+    def meta_train_sampler(self, *, n_way: int | None, k_shot: int, n_query: int) -> TaskSampler:
+        """The tasks meta-training draws (``metasuite train``): the training split's :meth:`sampler` by default. A
+        domain may mix auxiliary tasks in here (driving's ``condition_tasks``); evaluation on any split, validation
+        and the baselines' pooled batches keep :meth:`sampler`."""
+        return self.sampler("train", n_way=n_way, k_shot=k_shot, n_query=n_query)
+
     @abstractmethod
     def backbone_spec(self, algorithm: str, n_way: int | None) -> tuple[str, dict[str, Any]]:
         """``(backbone name, kwargs)`` for :func:`metasuite.core.backbones.build_backbone`."""

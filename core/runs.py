@@ -333,7 +333,7 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
     config = train_config(domain, learner.name, request, 1 if dist is None else dist.world_size)
     summary = train(
         learner,
-        domain.sampler("train", **setting),
+        domain.meta_train_sampler(**setting),
         domain.sampler("val", **setting),
         config,
         request.out,

@@ -195,3 +195,67 @@ def test_named_train_and_test_folders_without_val_get_a_validation_split_by_imag
         seen = {img.tobytes() for img in train[cls]}
         assert not any(img.tobytes() in seen for img in val[cls])
     assert {c: len(a) for c, a in domain.pool("test")["test"].items()} == {"day": 80, "night": 80}
+
+
+# ------------------------------------------------------------- condition tasks (option condition_tasks)
+def _environment_folder(root: Path, n_env: int = 6, classes: tuple[str, ...] = ("a", "b"), n_img: int = 4) -> Path:
+    """``root/env<e>/<class>/<i>.png``, flat colours: red = 30 * environment, green = 100 * class, blue = image."""
+    for e in range(n_env):
+        for c, cls in enumerate(classes):
+            (root / f"env{e}" / cls).mkdir(parents=True)
+            for i in range(n_img):
+                Image.new("RGB", (20, 20), (30 * e, 100 * c, 40 * i)).save(root / f"env{e}" / cls / f"{i}.png")
+    return root
+
+
+def _pixel(x: torch.Tensor) -> tuple[int, int, int]:
+    """The flat colour of one normalised frame (inverse of ``pool_to_tensor``)."""
+    rgb = (x[:, 0, 0] * 0.25 + 0.45) * 255.0
+    return tuple(round(float(v)) for v in rgb)
+
+
+def test_condition_tasks_classify_environments_and_draw_every_frame_from_its_own(tmp_path: Path) -> None:
+    domain = DrivingDomain(data_dir=str(_environment_folder(tmp_path / "f")), condition_tasks=1.0)
+    train_envs = domain.splits()["train"]
+    sampler = domain.meta_train_sampler(n_way=2, k_shot=2, n_query=2)
+    for i in range(20):
+        task = sampler.sample(generator(i))
+        assert task.metadata["task"] == "condition" and set(task.metadata["class_names"]) <= set(train_envs)
+        for part_x, part_y in ((task.support_x, task.support_y), (task.query_x, task.query_y)):
+            for x, y in zip(part_x, part_y, strict=True):
+                env = task.metadata["class_names"][int(y)]
+                assert _pixel(x)[0] == 30 * int(env.removeprefix("env"))  # the frame comes from its class's environment
+    again = sampler.sample(generator(3))
+    assert torch.equal(again.query_x, sampler.sample(generator(3)).query_x)
+
+
+def test_condition_tasks_are_meta_training_only(tmp_path: Path) -> None:
+    root = _environment_folder(tmp_path / "f")
+    half = DrivingDomain(data_dir=str(root), condition_tasks=0.5)
+    mixed = half.meta_train_sampler(n_way=2, k_shot=1, n_query=2)
+    kinds = [mixed.sample(generator(i)).metadata.get("task") for i in range(200)]
+    assert 60 < kinds.count("condition") < 140 and kinds.count(None) == 200 - kinds.count("condition")
+    only = DrivingDomain(data_dir=str(root), condition_tasks=1.0)
+    for split in ("train", "val", "test"):  # evaluation on any split, validation: scene tasks
+        assert isinstance(only.sampler(split, n_way=2, k_shot=1, n_query=2), DrivingSampler)
+    # pooled pre-training batches keep the global scene labels: green encodes the class
+    x, y = only.pooled_batch("train", 64, generator(0))
+    assert [_pixel(f)[1] for f in x] == [100 * int(label) for label in y]
+    # without the option meta-training draws the plain scene tasks, exactly as before
+    plain = DrivingDomain(data_dir=str(root))
+    assert isinstance(plain.meta_train_sampler(n_way=2, k_shot=1, n_query=2), DrivingSampler)
+    assert "condition_tasks" not in plain.options and only.options["condition_tasks"] == 1.0
+    assert only.fingerprint() == plain.fingerprint()  # the same data: checkpoints evaluate with either
+
+
+def test_condition_tasks_are_refused_where_they_cannot_be_drawn(tmp_path: Path) -> None:
+    from metasuite.core.options import OptionError
+
+    for bad in (-0.1, 1.5):
+        with pytest.raises(OptionError, match="condition_tasks"):
+            DrivingDomain(condition_tasks=bad)
+    plain = _plain_folder(tmp_path / "plain", {"a": 6, "b": 6})  # split by image: one training environment
+    domain = DrivingDomain(data_dir=str(plain), condition_tasks=0.5)
+    with pytest.raises(TaskError, match=r"condition tasks need 2 train environments.*set it to 0"):
+        domain.meta_train_sampler(n_way=2, k_shot=1, n_query=1)
+    assert isinstance(domain.sampler("train", n_way=2, k_shot=1, n_query=1), DrivingSampler)  # evaluation still works

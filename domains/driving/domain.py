@@ -43,8 +43,10 @@ __all__ = [
     "SPLIT_NAMES",
     "TEST_COMBOS",
     "VAL_COMBOS",
+    "ConditionSampler",
     "DrivingDomain",
     "DrivingSampler",
+    "MixedSampler",
     "pool_to_tensor",
     "synthetic_splits",
 ]
@@ -143,6 +145,63 @@ class DrivingSampler:
         )
 
 
+class ConditionSampler:
+    """N-way K-shot tasks whose classes are *environments*: which road condition -- weather × time of day × region
+    on the renders, a folder's environment on real data -- a frame was taken in, whatever its scene.
+
+    An auxiliary meta-training task (option ``condition_tasks``): the scene tasks teach features that ignore the
+    condition, these teach features that keep it, for real classes that *are* conditions (a rainy or snowy road,
+    day or night). Each class's frames are drawn from every scene of its environment.
+    """
+
+    def __init__(self, pool: ImagePool, n_way: int, k_shot: int, n_query: int, split: str):
+        if n_way < 2 or k_shot < 1 or n_query < 1:
+            raise TaskError(f"need n_way >= 2, k_shot >= 1, n_query >= 1 (got {n_way}, {k_shot}, {n_query})")
+        self.n_way, self.k_shot, self.n_query, self.split = n_way, k_shot, n_query, split
+        need = k_shot + n_query
+        frames = {env: np.concatenate([by_class[c] for c in sorted(by_class)]) for env, by_class in pool.items()}
+        self.frames = {env: f for env, f in sorted(frames.items()) if len(f) >= need}
+        if len(self.frames) < n_way:
+            raise TaskError(
+                f"condition tasks need {n_way} {split} environments with at least k_shot + n_query = {need} images "
+                f"each, found {len(self.frames)} ({sorted(self.frames)}); a folder split by image has one: use "
+                "condition_tasks on the renders or on a folder of environments, or set it to 0"
+            )
+        self.environments = list(self.frames)
+
+    def sample(self, generator: torch.Generator) -> Task:
+        picks = torch.randperm(len(self.environments), generator=generator)[: self.n_way].tolist()
+        chosen = [self.environments[i] for i in picks]
+        sx, qx = [], []
+        for env in chosen:
+            images = self.frames[env]
+            idx = torch.randperm(len(images), generator=generator)[: self.k_shot + self.n_query].numpy()
+            sx.append(images[np.sort(idx[: self.k_shot])])
+            qx.append(images[np.sort(idx[self.k_shot :])])
+        labels = torch.arange(self.n_way)
+        return Task(
+            support_x=pool_to_tensor(np.concatenate(sx)),
+            support_y=labels.repeat_interleave(self.k_shot),
+            query_x=pool_to_tensor(np.concatenate(qx)),
+            query_y=labels.repeat_interleave(self.n_query),
+            metadata={"task": "condition", "split": self.split, "class_names": chosen},
+        )
+
+
+class MixedSampler:
+    """Draws a :class:`ConditionSampler` task with probability ``share``, else a scene task; both of one shape, so
+    a meta-batch stacks either. The choice comes from the task's own generator (a resumed run draws the same)."""
+
+    def __init__(self, scenes: DrivingSampler, conditions: ConditionSampler, share: float):
+        self.scenes, self.conditions, self.share = scenes, conditions, float(share)
+        self.split = scenes.split
+
+    def sample(self, generator: torch.Generator) -> Task:
+        if float(torch.rand((), generator=generator)) < self.share:
+            return self.conditions.sample(generator)
+        return self.scenes.sample(generator)
+
+
 class DrivingDomain(Domain):
     """Driving-scene classification in unseen road environments.
 
@@ -168,6 +227,12 @@ class DrivingDomain(Domain):
         unchanged (``render.randomise``). Every split is rendered this way, so evaluate a model trained with
         randomisation with ``--option randomise=0`` to score it on the plain frames. Enters the cache key and
         the fingerprint when > 0; ignored for real frames (``data_dir``).
+    condition_tasks : float
+        Share of the *meta-training* tasks (default 0; :meth:`meta_train_sampler`) that ask which environment a
+        frame was taken in -- weather × time of day × region on the renders -- instead of which scene it shows
+        (:class:`ConditionSampler`), so the features keep the road condition that scene tasks teach them to ignore.
+        Evaluation on any split, validation and the baselines' pre-training stay scene tasks. Recorded in the
+        checkpoint's options, not in the fingerprint (same data).
     mix_plain : bool
         With ``randomise`` > 0, every environment's pool holds its plain frames *and* their randomised renders
         (twice the frames, half of them plain), so training sees both the renderer's own look and the randomised
@@ -188,6 +253,7 @@ class DrivingDomain(Domain):
         Option("skip_unreadable", bool, False, "skip unreadable image files with a warning (else refused)", flag=False),
         Option("randomise", float, 0.0, "domain randomisation of rendered frames: 0 off, 1 standard, at most 2"),
         Option("mix_plain", bool, False, "with randomise > 0: pools hold the plain frames too (half plain)"),
+        Option("condition_tasks", float, 0.0, "share of meta-training tasks that classify environments, not scenes"),
         Option(
             "split_by",
             str,
@@ -208,6 +274,7 @@ class DrivingDomain(Domain):
         randomise: float = 0.0,
         split_by: str = "auto",
         mix_plain: bool = False,
+        condition_tasks: float = 0.0,
     ):
         if split_by not in SPLIT_RULES:
             raise OptionError(f"option split_by: choose one of {', '.join(SPLIT_RULES)}, got {split_by!r}")
@@ -222,6 +289,8 @@ class DrivingDomain(Domain):
                 "option mix_plain mixes plain frames into randomised ones: set randomise > 0 too (to score a "
                 "mix_plain checkpoint on the plain frames alone: --option randomise=0 --option mix_plain=false)"
             )
+        if not 0.0 <= condition_tasks <= 1.0:
+            raise OptionError(f"option condition_tasks is a share of training tasks, in [0, 1]; got {condition_tasks}")
         super().__init__(
             data_dir=data_dir,
             image_size=image_size,
@@ -231,7 +300,9 @@ class DrivingDomain(Domain):
             **({"randomise": randomise} if randomise else {}),  # level 0 records what it always did
             **({"split_by": split_by} if split_by != "auto" else {}),
             **({"mix_plain": True} if mix_plain else {}),
+            **({"condition_tasks": float(condition_tasks)} if condition_tasks else {}),
         )
+        self.condition_tasks = float(condition_tasks)
         self.split_by = split_by
         if split_by == "class":  # test classes were never trained on: no pooled model reads their logits
             self.shared_classes = False
@@ -343,6 +414,16 @@ class DrivingDomain(Domain):
     # ------------------------------------------------------------------ Domain interface
     def sampler(self, split: str, *, n_way: int | None = 5, k_shot: int = 1, n_query: int = 15) -> DrivingSampler:
         return DrivingSampler(self.pool(split), self.classes, n_way or 5, k_shot, n_query, split)
+
+    def meta_train_sampler(
+        self, *, n_way: int | None = 5, k_shot: int = 1, n_query: int = 15
+    ) -> DrivingSampler | MixedSampler:
+        """Scene tasks of the training split, with condition tasks mixed in when ``condition_tasks`` > 0."""
+        scenes = self.sampler("train", n_way=n_way, k_shot=k_shot, n_query=n_query)
+        if not self.condition_tasks:
+            return scenes
+        conditions = ConditionSampler(self.pool("train"), n_way or 5, k_shot, n_query, "train")
+        return MixedSampler(scenes, conditions, self.condition_tasks)
 
     def backbone_spec(self, algorithm: str, n_way: int | None) -> tuple[str, dict[str, Any]]:
         return "conv4", {
