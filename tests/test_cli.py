@@ -217,7 +217,8 @@ def test_domain_options_reach_the_domain_and_bad_ones_fail_cleanly(capsys: pytes
     assert "does not accept the options ['no_such_option']" in capsys.readouterr().err
     assert main(["eval", "driving", "--option", "no_such_option=1", "--tasks", "1"]) == 2
     assert (
-        "domain 'driving' has no option 'no_such_option'; its options: cache_dir, data_dir" in capsys.readouterr().err
+        "domain 'driving' has no option 'no_such_option'; its options: cache_dir, condition_tasks, data_dir"
+        in capsys.readouterr().err
     )
     assert main(["eval", "driving", "--option", "image_size=big", "--tasks", "1"]) == 2
     assert "option image_size: cannot read 'big' as int" in capsys.readouterr().err
