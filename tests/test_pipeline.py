@@ -24,7 +24,7 @@ from metasuite.core.evaluate import (
     trained_balanced,
 )
 from metasuite.core.learners import load_learner, make_learner
-from metasuite.core.runs import eval_run
+from metasuite.core.runs import TrainRequest, eval_run, train_run
 from metasuite.core.tasks import Task, TaskBatch, expand_support, fixed_tasks
 from metasuite.domains.sinusoid import SinusoidDomain
 
@@ -511,3 +511,30 @@ def test_the_walk_forward_refuses_a_split_it_cannot_backtest_before_any_work() -
     # the RL curve does evaluate any split and shot count it is given: not refused (it stops later, for want of models)
     with pytest.raises(MetasuiteError, match="nothing to evaluate"):
         eval_run(evaluation.EvalRequest("navigation", progress=False, split="val", k_shot=2, n_tasks=2))
+
+
+def test_meta_training_draws_from_the_domains_meta_train_sampler_and_validates_on_its_sampler(tmp_path: Path) -> None:
+    """``Domain.meta_train_sampler`` is what ``metasuite train`` draws (e.g. driving's condition tasks mixed in);
+    validation keeps ``sampler("val")``."""
+    drawn: dict[str, int] = {"meta_train": 0, "val": 0}
+
+    class Counting:
+        def __init__(self, inner, key: str) -> None:
+            self.inner, self.key = inner, key
+
+        def sample(self, generator: torch.Generator) -> Task:
+            drawn[self.key] += 1
+            return self.inner.sample(generator)
+
+    class Auxiliary(TinyClassificationDomain):
+        def meta_train_sampler(self, *, n_way, k_shot, n_query):
+            return Counting(self.sampler("train", n_way=n_way, k_shot=k_shot, n_query=n_query), "meta_train")
+
+        def sampler(self, split, *, n_way=3, k_shot=2, n_query=3):
+            inner = super().sampler(split, n_way=n_way, k_shot=k_shot, n_query=n_query)
+            return Counting(inner, "val") if split == "val" else inner
+
+    config = {"steps": 3, "meta_batch_size": 2, "val_every": 3, "val_tasks": 4}
+    request = TrainRequest("tiny-gauss", "protonet", tmp_path / "run", config=config, progress=False)
+    train_run(request, domain=Auxiliary())
+    assert drawn == {"meta_train": 3 * 2, "val": 4}  # 3 steps x meta-batch 2; the 4 fixed validation tasks once
