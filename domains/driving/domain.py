@@ -123,26 +123,33 @@ class DrivingSampler:
         env = self.environments[int(torch.randint(len(self.environments), (1,), generator=generator))]
         names = self.eligible[env]
         chosen = [names[i] for i in torch.randperm(len(names), generator=generator)[: self.n_way].tolist()]
-        sx, qx = [], []
-        for cls in chosen:
-            images = self.pool[env][cls]
-            idx = torch.randperm(len(images), generator=generator)[: self.k_shot + self.n_query].numpy()
-            picked = images[np.sort(idx[: self.k_shot])], images[np.sort(idx[self.k_shot :])]
-            sx.append(picked[0])
-            qx.append(picked[1])
-        labels = torch.arange(self.n_way)
-        return Task(
-            support_x=pool_to_tensor(np.concatenate(sx)),
-            support_y=labels.repeat_interleave(self.k_shot),
-            query_x=pool_to_tensor(np.concatenate(qx)),
-            query_y=labels.repeat_interleave(self.n_query),
-            metadata={
-                "environment": env,
-                "split": self.split,
-                "class_names": chosen,
-                "classes": [self.classes.index(c) for c in chosen],
-            },
-        )
+        metadata = {
+            "environment": env,
+            "split": self.split,
+            "class_names": chosen,
+            "classes": [self.classes.index(c) for c in chosen],
+        }
+        return _episode([self.pool[env][c] for c in chosen], self.k_shot, self.n_query, generator, metadata)
+
+
+def _episode(
+    class_images: list[np.ndarray], k_shot: int, n_query: int, generator: torch.Generator, metadata: dict[str, Any]
+) -> Task:
+    """A task with one class per entry of ``class_images`` (uint8 frames): ``k_shot`` support and ``n_query`` query
+    frames of each, drawn without replacement by ``generator``, class by class."""
+    sx, qx = [], []
+    for images in class_images:
+        idx = torch.randperm(len(images), generator=generator)[: k_shot + n_query].numpy()
+        sx.append(images[np.sort(idx[:k_shot])])
+        qx.append(images[np.sort(idx[k_shot:])])
+    labels = torch.arange(len(class_images))
+    return Task(
+        support_x=pool_to_tensor(np.concatenate(sx)),
+        support_y=labels.repeat_interleave(k_shot),
+        query_x=pool_to_tensor(np.concatenate(qx)),
+        query_y=labels.repeat_interleave(n_query),
+        metadata=metadata,
+    )
 
 
 class ConditionSampler:
@@ -172,20 +179,8 @@ class ConditionSampler:
     def sample(self, generator: torch.Generator) -> Task:
         picks = torch.randperm(len(self.environments), generator=generator)[: self.n_way].tolist()
         chosen = [self.environments[i] for i in picks]
-        sx, qx = [], []
-        for env in chosen:
-            images = self.frames[env]
-            idx = torch.randperm(len(images), generator=generator)[: self.k_shot + self.n_query].numpy()
-            sx.append(images[np.sort(idx[: self.k_shot])])
-            qx.append(images[np.sort(idx[self.k_shot :])])
-        labels = torch.arange(self.n_way)
-        return Task(
-            support_x=pool_to_tensor(np.concatenate(sx)),
-            support_y=labels.repeat_interleave(self.k_shot),
-            query_x=pool_to_tensor(np.concatenate(qx)),
-            query_y=labels.repeat_interleave(self.n_query),
-            metadata={"task": "condition", "split": self.split, "class_names": chosen},
-        )
+        metadata = {"task": "condition", "split": self.split, "class_names": chosen}
+        return _episode([self.frames[env] for env in chosen], self.k_shot, self.n_query, generator, metadata)
 
 
 class MixedSampler:
