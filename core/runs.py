@@ -319,6 +319,8 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
     if isinstance(domain, RLDomain):  # tasks that are environments: the RL trainer collects its own rollouts
         return _train_rl_here(request, domain, setting)
     learner = make_learner(domain, request.algo, n_way=setting["n_way"], seed=request.seed, **request.hparams)
+    # both samplers before any pre-training: a task shape or a share of auxiliary tasks the data cannot fill fails now
+    train_tasks, val_tasks = domain.meta_train_sampler(**setting), domain.sampler("val", **setting)
     init = None
     steps = request.pretrain_steps
     if request.init is not None:
@@ -333,8 +335,8 @@ def _train_here(request: TrainRequest, dist: DistContext | None, domain: Domain 
     config = train_config(domain, learner.name, request, 1 if dist is None else dist.world_size)
     summary = train(
         learner,
-        domain.meta_train_sampler(**setting),
-        domain.sampler("val", **setting),
+        train_tasks,
+        val_tasks,
         config,
         request.out,
         run_meta=run_metadata(domain, setting, init),

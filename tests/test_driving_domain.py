@@ -9,6 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from metasuite.apps.cli import main
+from metasuite.core import runs
 from metasuite.core.errors import TaskError
 from metasuite.core.tasks import fixed_tasks, generator
 from metasuite.domains.driving.domain import (
@@ -259,3 +261,15 @@ def test_condition_tasks_are_refused_where_they_cannot_be_drawn(tmp_path: Path) 
     with pytest.raises(TaskError, match=r"condition tasks need 2 train environments.*set it to 0"):
         domain.meta_train_sampler(n_way=2, k_shot=1, n_query=1)
     assert isinstance(domain.sampler("train", n_way=2, k_shot=1, n_query=1), DrivingSampler)  # evaluation still works
+
+
+def test_train_refuses_condition_tasks_a_folder_cannot_fill_before_any_pretraining(tmp_path: Path, monkeypatch) -> None:
+    def no_pretraining(*args, **kwargs):
+        raise AssertionError("pre-training started before the task samplers were checked")
+
+    monkeypatch.setattr(runs, "pretrained_init", no_pretraining)
+    plain = _plain_folder(tmp_path / "plain", {"a": 6, "b": 6})
+    out = tmp_path / "run"
+    argv = ["train", "driving", "--data-dir", str(plain), "--algo", "metabaseline", "--option", "condition_tasks=0.5"]
+    assert main([*argv, "--steps", "2", "--out", str(out)]) == 2
+    assert not out.exists()

@@ -171,8 +171,8 @@ class ConditionSampler:
         if len(self.frames) < n_way:
             raise TaskError(
                 f"condition tasks need {n_way} {split} environments with at least k_shot + n_query = {need} images "
-                f"each, found {len(self.frames)} ({sorted(self.frames)}); a folder split by image has one: use "
-                "condition_tasks on the renders or on a folder of environments, or set it to 0"
+                f"each, found {len(self.frames)} ({sorted(self.frames)}); a folder without environment folders has "
+                "one: use condition_tasks on the renders or on a folder of environments, or set it to 0"
             )
         self.environments = list(self.frames)
 
