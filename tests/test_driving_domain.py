@@ -12,6 +12,7 @@ from PIL import Image
 from metasuite.apps.cli import main
 from metasuite.core import runs
 from metasuite.core.errors import TaskError
+from metasuite.core.options import OptionError
 from metasuite.core.tasks import fixed_tasks, generator
 from metasuite.domains.driving.domain import (
     TEST_COMBOS,
@@ -251,8 +252,6 @@ def test_condition_tasks_are_meta_training_only(tmp_path: Path) -> None:
 
 
 def test_condition_tasks_are_refused_where_they_cannot_be_drawn(tmp_path: Path) -> None:
-    from metasuite.core.options import OptionError
-
     for bad in (-0.1, 1.5):
         with pytest.raises(OptionError, match="condition_tasks"):
             DrivingDomain(condition_tasks=bad)
