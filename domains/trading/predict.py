@@ -159,33 +159,22 @@ def window_logits(
     logits of members computed before it instead of adapting them again."""
     if memo is not None and id(method) in memo:
         return memo[id(method)]
-    out = _window_logits(method, series, batch, support, query, embargo, memo)
+    if isinstance(method, Ensemble):  # each member adapts on its own; log of the averaged probabilities
+        members = [window_logits(m, series, batch, support, query, embargo, memo) for m in method.members]
+        out = method.combine(members)
+    elif isinstance(method, MetaMethod) and not method.finetune_steps and not method.learner.any_way:
+        out = _meta_logits(method, batch)
+    elif isinstance(method, PooledBaseline) and method.fixed_label_space:
+        with torch.no_grad():
+            flat = method.pretrained(batch.query_x.reshape(-1, batch.query_x.shape[-1]))
+        out = flat.reshape(*batch.query_x.shape[:2], -1)
+    elif isinstance(method, ScratchBaseline) and method.domain.kind == "classification":
+        out = _scratch_logits(method, batch)
+    else:
+        out = _task_logits(method, series, batch, support, query, embargo)
     if memo is not None:
         memo[id(method)] = out
     return out
-
-
-def _window_logits(
-    method: Any,
-    series: AssetSeries,
-    batch: WindowBatch,
-    support: int,
-    query: int,
-    embargo: int,
-    memo: dict[int, Tensor] | None,
-) -> Tensor:
-    if isinstance(method, Ensemble):  # each member adapts on its own; log of the averaged probabilities
-        members = [window_logits(m, series, batch, support, query, embargo, memo) for m in method.members]
-        return method.combine(members)
-    if isinstance(method, MetaMethod) and not method.finetune_steps and not method.learner.any_way:
-        return _meta_logits(method, batch)
-    if isinstance(method, PooledBaseline) and method.fixed_label_space:
-        with torch.no_grad():
-            flat = method.pretrained(batch.query_x.reshape(-1, batch.query_x.shape[-1]))
-        return flat.reshape(*batch.query_x.shape[:2], -1)
-    if isinstance(method, ScratchBaseline) and method.domain.kind == "classification":
-        return _scratch_logits(method, batch)
-    return _task_logits(method, series, batch, support, query, embargo)
 
 
 def predict_windows(
