@@ -189,7 +189,6 @@ class MixedSampler:
 
     def __init__(self, scenes: DrivingSampler, conditions: ConditionSampler, share: float):
         self.scenes, self.conditions, self.share = scenes, conditions, float(share)
-        self.split = scenes.split
 
     def sample(self, generator: torch.Generator) -> Task:
         if float(torch.rand((), generator=generator)) < self.share:
