@@ -23,6 +23,11 @@ Usage (from the repository root; OUT must not exist yet)::
 
 ``--plain`` writes ``OUT/<W>x<H>/*`` instead (every photo of a class in one folder), for the novel-class protocol in
 which the *classes* are split (``--option split_by=class``: 7 training, 3 validation and 3 test cameras).
+
+``--by-time`` makes each camera's day and night photos two classes (``<W>x<H>-day``, ``<W>x<H>-night``: *which
+street, at which time of day*), the only way these photos give enough classes for a **5-way** novel-class test.
+With ``--plain --by-time --min-images 6`` (1 shot + 5 queries) the 400 photos give 25 classes, which
+``split_by=class`` cuts into 15 training, 5 validation and 5 test classes.
 """
 
 from __future__ import annotations
@@ -51,20 +56,28 @@ TEST_SHARE, VAL_SHARE = 0.4, 0.2
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
-def group_by_size(source: Path) -> dict[str, list[Path]]:
+def group_by_size(source: Path, by_time: bool = False, min_images: int = MIN_IMAGES) -> dict[str, list[Path]]:
     """``{"WxH": [photo paths, in SHA-256 order of their path relative to source]}`` for every frame size with at
-    least :data:`MIN_IMAGES` photos. A file that is not a readable image is skipped and named on stderr."""
+    least ``min_images`` photos; ``by_time``: ``{"WxH-day": ..., "WxH-night": ...}``, the photo's source folder
+    (day / night) added to its class. A file that is not a readable image, or whose bytes repeat a photo met before
+    (in path order), is skipped and named on stderr: a copy in two splits would be a test photo seen in training."""
     groups: dict[str, list[Path]] = defaultdict(list)
+    seen: dict[str, Path] = {}  # content hash -> first path: the source holds one photo in both training/ and test/
     for path in sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest in seen:
+            print(f"skipped {path}: the same bytes as {seen[digest]}", file=sys.stderr)
+            continue
+        seen[digest] = path
         try:
             with Image.open(path) as im:  # reads the header only: a huge frame costs nothing here
                 width, height = im.size
         except (OSError, Image.DecompressionBombError) as exc:
             print(f"skipped {path}: not a readable image ({exc})", file=sys.stderr)
             continue
-        groups[f"{width}x{height}"].append(path)
+        groups[f"{width}x{height}" + (f"-{path.parent.name}" if by_time else "")].append(path)
     key = lambda p: hashlib.sha256(p.relative_to(source).as_posix().encode()).hexdigest()
-    return {size: sorted(paths, key=key) for size, paths in sorted(groups.items()) if len(paths) >= MIN_IMAGES}
+    return {size: sorted(paths, key=key) for size, paths in sorted(groups.items()) if len(paths) >= min_images}
 
 
 def split_class(paths: list[Path]) -> dict[str, list[Path]]:
@@ -73,16 +86,21 @@ def split_class(paths: list[Path]) -> dict[str, list[Path]]:
     return {"test": paths[:n_test], "val": paths[n_test : n_test + n_val], "train": paths[n_test + n_val :]}
 
 
-def build(source: Path, out: Path, plain: bool = False) -> dict[str, dict[str, int]]:
+def build(
+    source: Path, out: Path, plain: bool = False, by_time: bool = False, min_images: int = MIN_IMAGES
+) -> dict[str, dict[str, int]]:
     """Write the regrouped folder; returns ``{class: {split: number of photos}}``. ``plain``: one folder per class,
-    no split folders (``OUT/<W>x<H>/*``), for the novel-class protocol (``--option split_by=class``)."""
+    no split folders (``OUT/<W>x<H>/*``), for the novel-class protocol (``--option split_by=class``); ``by_time`` and
+    ``min_images``: as in :func:`group_by_size`."""
     if not source.is_dir():
         raise SystemExit(f"no such folder: {source} (the day/night photos: ../shared/data/driving-day-night)")
     if out.exists():
         raise SystemExit(f"{out} exists already: give a new folder (nothing was written)")
-    groups = group_by_size(source)
+    if min_images < 2:
+        raise SystemExit(f"--min-images must be 2 or more (1 shot + 1 query), not {min_images}")
+    groups = group_by_size(source, by_time, min_images)
     if len(groups) < 2:
-        raise SystemExit(f"{source}: fewer than 2 frame sizes with {MIN_IMAGES}+ photos, nothing to regroup")
+        raise SystemExit(f"{source}: fewer than 2 classes with {min_images}+ photos, nothing to regroup")
     counts: dict[str, dict[str, int]] = {}
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -91,7 +109,10 @@ def build(source: Path, out: Path, plain: bool = False) -> dict[str, dict[str, i
             folder = tmp / size if plain else tmp / split / size
             folder.mkdir(parents=True, exist_ok=True)
             for path in part:  # the label of the source folder keeps names unique: day-x.jpg, night-x.jpg
-                shutil.copy2(path, folder / f"{path.parent.name}-{path.name}")
+                target = folder / f"{path.parent.name}-{path.name}"
+                if target.exists():  # two different photos named alike in training/ and test/: keep both
+                    target = folder / f"{path.parent.parent.name}-{path.parent.name}-{path.name}"
+                shutil.copy2(path, target)
             counts.setdefault(size, {})[split] = len(part)
     tmp.rename(out)
     return counts
@@ -107,10 +128,18 @@ TABLE = {
         1: ["nc-shipped-1", "nc-shipped-1-ft", "nc-1", "nc-1-ft"],
         5: ["nc-shipped-5", "nc-shipped-5-ft", "nc-5", "nc-5-ft"],
     },
+    "5-way, novel camera x time classes for every method (--by-time, split_by=class)": {
+        1: ["bt-shipped-1", "bt-folder-1", "bt-folder-1-ft"],
+        5: ["bt-shipped-5", "bt-folder-5", "bt-folder-5-ft"],
+    },
 }
-#: Rows renamed in the summary, by run (its name less shots and ``-ft``): the ProtoNet meta-trained on the folder
-#: (``nc-K``) is not the shipped one (``nc-shipped-K``).
-RENAME = {"nc": {"protonet": "protonet trained on the folder (--init)"}}
+#: Rows renamed in the summary, by run (its name less shots and ``-ft``): the ProtoNets meta-trained on the folder
+#: (``nc-K``, ``bt-folder-K``) are not the shipped ones (``nc-shipped-K``, ``bt-shipped-K``).
+FOLDER_TRAINED = {
+    "protonet": "protonet trained on the folder (--init)",
+    "protonet (ensemble of 3)": "protonet ensemble trained on the folder (--init)",
+}
+RENAME = {"nc": FOLDER_TRAINED, "bt-folder": FOLDER_TRAINED}
 
 
 def summarise(folder: Path, out: Path) -> dict:
@@ -118,7 +147,7 @@ def summarise(folder: Path, out: Path) -> dict:
     ensemble -- the render-trained ProtoNet ensemble, plain -- per protocol and shot, from the eval JSONs in
     ``folder``; written as ``out`` (JSON) and a PNG beside."""
     summary: dict = {"source": "benchmarks/driving_webcam_classes.py", "protocols": {}}
-    fig, axes = plt.subplots(2, 1, figsize=(10, 9.5))
+    fig, axes = plt.subplots(len(TABLE), 1, figsize=(10, 4.75 * len(TABLE)))
     for ax, (protocol, by_shot) in zip(axes, TABLE.items(), strict=True):
         rows: dict = {}
         for shots, names in by_shot.items():
@@ -174,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("source", type=Path, help="the day/night folder (../shared/data/driving-day-night)")
     b.add_argument("out", type=Path, help="a new folder for the regrouped photos")
     b.add_argument("--plain", action="store_true", help="OUT/<class>/* without train/val/test folders")
+    b.add_argument("--by-time", action="store_true", help="a camera's day and night photos are two classes")
+    b.add_argument("--min-images", type=int, default=MIN_IMAGES, help=f"photos a class needs (default {MIN_IMAGES})")
     s = sub.add_parser("summarise", help="the README table and PNG from the eval JSONs")
     s.add_argument("--dir", type=Path, default=Path("data/eval/driving"), help="folder of webcams-*.json")
     s.add_argument("--json", type=Path, default=Path("data/eval/driving/webcams-summary.json"))
@@ -182,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         summarise(args.dir, args.json)
         print(f"wrote {args.json} and {args.json.with_suffix('.png')}")
         return 0
-    counts = build(args.source, args.out, args.plain)
+    counts = build(args.source, args.out, args.plain, args.by_time, args.min_images)
     for size, by_split in counts.items():
         print(f"{size:>10}: " + ", ".join(f"{split} {n}" for split, n in by_split.items()))
     print(f"{len(counts)} classes written to {args.out}")

@@ -94,3 +94,33 @@ def test_the_summary_pairs_every_row_with_the_first_runs_ensemble_on_the_same_ta
     assert rows["scratch"]["1"]["vs_reference"]["diff"] == pytest.approx(0.2)
     assert rows["protonet (ensemble of 3) + fine-tune"]["1"]["vs_reference"]["diff"] == pytest.approx(0.2)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary and (tmp_path / "summary.png").stat().st_size
+
+
+def test_by_time_splits_each_camera_into_day_and_night_classes_and_a_repeated_photo_counts_once(
+    webcams, tmp_path: Path
+) -> None:
+    source = _source(tmp_path / "src")
+    # the shared photos hold one frame twice, in training/ and test/: it must not land in two splits
+    repeated = next((source / "training" / "day").glob("2015_40_*.jpg"))
+    (source / "test" / "day" / repeated.name).write_bytes(repeated.read_bytes())
+    # and two different photos of one name in training/ and test/ must both survive the plain layout
+    other = next((source / "training" / "night").glob("2015_40_*.jpg"))
+    fresh = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(fresh).save(source / "test" / "night" / other.name)
+    counts = webcams.build(source, tmp_path / "out")
+    assert sum(counts["40x30"].values()) == 13  # 12 + the new photo, the copy skipped
+    names = [p.name for split in ("train", "val", "test") for p in (tmp_path / "out" / split / "40x30").iterdir()]
+    assert names.count(f"day-{repeated.name}") == 1
+    counts = webcams.build(source, tmp_path / "plain", plain=True, by_time=True, min_images=5)
+    assert sorted(counts) == ["36x24-day", "36x24-night", "40x30-day", "40x30-night"]
+    for cls, by_split in counts.items():
+        files = list((tmp_path / "plain" / cls).iterdir())
+        assert len(files) == sum(by_split.values())  # nothing overwritten
+        assert {p.name.split("-")[0] for p in files} <= {"day", "night", "test", "training"}
+        assert all(cls.endswith("-day") == ("day-" in p.name) for p in files)
+    assert webcams.build(source, tmp_path / "strict", plain=True, by_time=True, min_images=6).keys() == {
+        "40x30-day",
+        "40x30-night",
+    }  # 36x24 has 5 photos per time of day, 40x30 six and seven
+    with pytest.raises(SystemExit, match="min-images"):
+        webcams.build(source, tmp_path / "x", min_images=1)
