@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from metasuite.core import pretrain_cache
 from metasuite.core.backbones import build_backbone, init_parameters
 from metasuite.core.errors import MetasuiteError, UnknownNameError
 from metasuite.core.losses import task_loss
@@ -134,11 +136,12 @@ class ScratchBaseline:
         return _predictor(model)
 
 
-def pretrain(domain: Domain, config: BaselineConfig, progress: bool = False) -> nn.Module:
+def pretrain(domain: Domain, config: BaselineConfig, progress: bool = False, cache: bool = False) -> nn.Module:
     """Supervised pre-training on pooled meta-train examples; returns the trained backbone.
 
     Classification uses a head over ``domain.n_classes_total()`` global classes; regression
-    keeps the domain's regression head.
+    keeps the domain's regression head. ``cache``: reuse (and keep) the result in the per-user cache of
+    :mod:`metasuite.core.pretrain_cache`, which returns the very weights this function would compute.
     """
     bb_name, kwargs = domain.backbone_spec("pretrain", domain.n_classes_total())
     if domain.kind == "classification":
@@ -147,13 +150,20 @@ def pretrain(domain: Domain, config: BaselineConfig, progress: bool = False) -> 
             raise ValueError(f"domain {domain.name!r} must define n_classes_total() for the pre-training baselines")
         kwargs = {**kwargs, "out_features": total}
     model = build_backbone(bb_name, seed=derive_seed(config.seed, "pretrain"), **kwargs)
+    model.backbone_spec = {"name": bb_name, "kwargs": kwargs}
+    key = pretrain_cache.pretrain_key(domain, config, (bb_name, kwargs)) if cache and pretrain_cache.enabled() else None
+    if key is not None and (hit := pretrain_cache.load(key, model)) is not None:
+        if progress:
+            print(f"pretrain baseline (seed {config.seed}): from the cache, {hit}", file=sys.stderr)
+        return model
     opt = torch.optim.Adam(model.parameters(), lr=config.pretrain_lr)
     for step in progress_bar(range(config.pretrain_steps), desc="pretrain baseline", disable=not progress, unit="step"):
         x, y = domain.pooled_batch("train", config.pretrain_batch_size, generator(config.seed, "pretrain", step))
         opt.zero_grad(set_to_none=True)
         task_loss(model(x), y, domain.kind, balanced=config.balanced).backward()
         opt.step()
-    model.backbone_spec = {"name": bb_name, "kwargs": kwargs}
+    if key is not None:
+        pretrain_cache.store(key, model)
     return model
 
 
@@ -315,16 +325,17 @@ def build_baselines(
     pretrained: nn.Module | None,
     progress: bool = False,
     only: list[str] | None = None,
+    cache: bool = False,
 ) -> list[Any]:
     """The baselines for ``domain``: scratch, pretrain+finetune, and for classification pretrain+logreg
     and (N-way episodes over global classes) the pooled model without adaptation. ``only``: the
     :data:`BASELINE_KEYS` to build (checked by :func:`check_baseline_keys`); the backbone is pre-trained only when
-    one of them needs it."""
+    one of them needs it (``cache``: through the pre-training cache, see :func:`pretrain`)."""
     if only:
         check_baseline_keys(domain, list(only))
     keys = [k for k in baseline_keys(domain) if not only or k in only]
     if pretrained is None and set(keys) - {"scratch"}:
-        pretrained = pretrain(domain, config, progress=progress)
+        pretrained = pretrain(domain, config, progress=progress, cache=cache)
     out: list[Any] = []
     for key in keys:
         if key == "scratch":

@@ -574,7 +574,7 @@ def seeded_baselines(
     once per seed: ``(per_seed, groups)``, ``per_seed[i]`` the baselines of ``seeds[i]`` and ``groups`` each
     baseline's ``(name, [its model of every seed])``; with several seeds every model is renamed ``<name> (seed S)``."""
     configs = [BaselineConfig(**{**domain.default_baselines(), "seed": s}) for s in seeds]
-    per_seed = [build_baselines(domain, n_way, cfg, None, progress=progress, only=only) for cfg in configs]
+    per_seed = [build_baselines(domain, n_way, cfg, None, progress=progress, only=only, cache=True) for cfg in configs]
     groups = [(models[0].name, list(models)) for models in zip(*per_seed, strict=True)]
     for _, models in groups if len(seeds) > 1 else ():
         for model, seed in zip(models, seeds, strict=True):
