@@ -26,6 +26,7 @@ import inspect
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,12 +138,17 @@ def load(key: str, model: nn.Module) -> Path | None:
     return path
 
 
-def store(key: str, model: nn.Module) -> Path:
+def store(key: str, model: nn.Module) -> Path | None:
     """Write ``model``'s weights as the entry of ``key`` (atomically) and drop the least recently used entries
-    beyond :data:`KEEP`."""
-    path = save_checkpoint(entry_path(key), model.state_dict(), {"pretrain_key": key})
-    entries = sorted(path.parent.glob("*.safetensors"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for old in entries[KEEP:]:
-        for stale in (old, old.with_suffix(".json")):
-            stale.unlink(missing_ok=True)
+    beyond :data:`KEEP`; the entry's path, or None when the cache cannot be written (a read-only or full disk:
+    said on stderr, the evaluation goes on with the network it has)."""
+    try:
+        path = save_checkpoint(entry_path(key), model.state_dict(), {"pretrain_key": key})
+        entries = sorted(path.parent.glob("*.safetensors"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in entries[KEEP:]:
+            for stale in (old, old.with_suffix(".json")):
+                stale.unlink(missing_ok=True)
+    except OSError as exc:
+        print(f"pre-training cache not written ({exc}); set {CACHE_SWITCH}=0 to skip it", file=sys.stderr)
+        return None
     return path

@@ -66,6 +66,16 @@ def test_a_corrupted_entry_is_trained_again_and_replaced(own_cache: Path, monkey
     assert len(calls) == 4 and _same(first, hit)  # the rewritten entry serves again
 
 
+def test_a_cache_that_cannot_be_written_costs_the_evaluation_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("METASUITE_CACHE", str(blocker))
+    cfg = BaselineConfig(pretrain_steps=3, pretrain_batch_size=4)
+    model = pretrain(SinusoidDomain(), cfg, cache=True)
+    assert _same(model, pretrain(SinusoidDomain(), cfg))
+    assert "pre-training cache not written" in capsys.readouterr().err
+
+
 def test_switched_off_nothing_is_written(own_cache: Path, monkeypatch) -> None:
     monkeypatch.setenv(pretrain_cache.CACHE_SWITCH, "0")
     pretrain(SinusoidDomain(), BaselineConfig(pretrain_steps=2, pretrain_batch_size=4), cache=True)
