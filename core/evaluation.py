@@ -339,22 +339,31 @@ class FixedTaskEvaluation(Evaluation):
                 f"--finetune-select needs validation tasks with the test's ways and shots {shape} (at least one query "
                 f"per class): {error}"
             ) from error
-        records = []
-        for method in methods:
-            candidates = [
-                replace(
-                    method,
-                    name=f"{method.name} [val, fine-tune lr {lr:g}]",
-                    finetune_lr=lr,
-                    finetune_steps=request.finetune_steps if lr else 0,
-                )
-                for lr in FINETUNE_LRS
-            ]
+        candidates = [
+            replace(
+                method,
+                name=f"{method.name} [val, fine-tune lr {lr:g}]",
+                finetune_lr=lr,
+                finetune_steps=request.finetune_steps if lr else 0,
+            )
+            for method in methods
+            for lr in FINETUNE_LRS
+        ]
+        if request.workers > 1:  # one job per (model, rate); the workers rebuild these very tasks from the seed
+            entry = {**shape, "n_query": n_query, "split": "val"}
+            seed = derive_seed(request.seed, "finetune-select")
+            (scored,) = evaluate_parallel(
+                domain, candidates, [entry], len(tasks), seed, request.workers, progress=request.progress
+            )
+        else:
             scored = evaluate(domain, candidates, tasks, {**shape, "split": "val"}, progress=request.progress)
-            metric = self.paired_metrics(scored)[0]
-            up = higher_is_better(metric)
-            means = [r["metrics"][metric]["mean"] for r in scored["results"]]
-            chosen = candidates[best_candidate(means, up)]
+        metric = self.paired_metrics(scored)[0]
+        up = higher_is_better(metric)
+        k = len(FINETUNE_LRS)
+        records = []
+        for i, method in enumerate(methods):
+            means = [r["metrics"][metric]["mean"] for r in scored["results"][i * k : (i + 1) * k]]
+            chosen = candidates[i * k + best_candidate(means, up)]
             method.finetune_lr, method.finetune_steps = chosen.finetune_lr, chosen.finetune_steps
             records.append(
                 {

@@ -149,6 +149,26 @@ def test_eval_chooses_the_finetuning_rate_on_validation_tasks_and_tests_with_it(
         eval_run(evaluation.EvalRequest(noisy, checkpoints=[tmp_path / "run"], finetune_select=3, progress=False))
 
 
+def test_finetune_select_in_worker_processes_chooses_and_scores_as_one_process_does(noisy: str, tmp_path: Path) -> None:
+    """With --workers the candidate rates are scored in worker processes, which rebuild the validation tasks from the
+    seed: the same scores, the same choice, the same test result."""
+    argv = ["train", noisy, "--algo", "protonet", "--steps", "3", "--meta-batch-size", "2", "--val-tasks", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    base = ["eval", noisy, "--checkpoint", str(tmp_path / "run"), "--tasks", "3", "--quiet"]
+    base += ["--finetune-steps", "40", "--finetune-select", "6", "--queries", "3"]
+    runs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"eval-{workers}.json"
+        assert main([*base, "--workers", workers, "--json", str(out)]) == 0
+        runs.append(json.loads(out.read_text()))
+    (one,), (two,) = (r["finetune_selection"] for r in runs)
+    assert one["chosen_lr"] == two["chosen_lr"] and one["n_query"] == two["n_query"] == 3
+    assert list(one["val_scores"].values()) == pytest.approx(list(two["val_scores"].values()), abs=1e-6)
+    assert len(set(one["val_scores"].values())) > 1  # the rates were really scored apart
+    seq, par = (r["results"][0]["per_task"] for r in runs)
+    assert par["loss"] == pytest.approx(seq["loss"], abs=1e-5) and par["accuracy"] == seq["accuracy"]
+
+
 def test_finetune_select_takes_fewer_validation_queries_when_the_split_is_small(
     noisy: str, tmp_path: Path, monkeypatch
 ) -> None:
