@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +129,27 @@ def _plain_folder(root: Path, counts: dict[str, int]) -> Path:
 
 def _keys(images: np.ndarray) -> set[tuple[int, ...]]:
     return {tuple(int(v) for v in img[0, 0]) for img in images}
+
+
+@pytest.mark.parametrize("split_by", ["auto", "class"])
+def test_a_real_folder_split_by_image_or_class_draws_the_same_tasks_in_an_evaluation_worker(
+    tmp_path: Path, split_by: str
+) -> None:
+    """`eval --workers N` pickles the domain into worker processes, which reload the images: a folder split by image
+    (or by class) names environments such as "root [val]" that only the split pool holds, so the worker must split
+    again (it used to keep the split's names, reload the unsplit folder and fail with a KeyError)."""
+    counts = {f"scene{i}": 9 for i in range(6)}
+    domain = DrivingDomain(data_dir=str(_plain_folder(tmp_path / "photos", counts)), image_size=16, split_by=split_by)
+    shape = {"n_way": 2, "k_shot": 1, "n_query": 1}
+    here = {s: fixed_tasks(domain.sampler(s, **shape), 3, seed=5) for s in ("train", "val", "test")}
+    worker = pickle.loads(pickle.dumps(domain))
+    assert worker._pools == {}  # the images are not shipped to the worker
+    for split, tasks in here.items():
+        again = fixed_tasks(worker.sampler(split, **shape), 3, seed=5)
+        assert all(
+            torch.equal(a.support_x, b.support_x) and torch.equal(a.query_y, b.query_y)
+            for a, b in zip(tasks, again, strict=True)
+        )
 
 
 def test_a_plain_class_folder_is_split_by_image_stratified_and_disjoint(tmp_path: Path) -> None:

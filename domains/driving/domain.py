@@ -511,8 +511,10 @@ class DrivingDomain(Domain):
         return len(self.classes)
 
     def __getstate__(self) -> dict[str, Any]:
-        # pickled for evaluation worker processes: they reload the image pools from the disk cache
-        return {**self.__dict__, "_pools": {}}
+        # pickled for evaluation worker processes: they reload the image pools (renders from the disk cache, a real
+        # folder from its files) and split them again by the same fixed rule. The split is dropped with the pools:
+        # a folder split by image or class names environments ("<env> [val]") that only the split pool holds.
+        return {**self.__dict__, "_pools": {}, "_frames_by_class": {}, "_splits": None, "_classes": None}
 
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Frames ``(n, 3, H, W)`` mirrored left-right at random and shifted by up to 1/8 of their side (reflected
