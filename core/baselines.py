@@ -152,6 +152,7 @@ def pretrain(domain: Domain, config: BaselineConfig, progress: bool = False, cac
     model = build_backbone(bb_name, seed=derive_seed(config.seed, "pretrain"), **kwargs)
     model.backbone_spec = {"name": bb_name, "kwargs": kwargs}
     key = pretrain_cache.pretrain_key(domain, config, (bb_name, kwargs)) if cache and pretrain_cache.enabled() else None
+    # (None also for a domain whose code cannot be hashed: then it always pre-trains)
     if key is not None and (hit := pretrain_cache.load(key, model)) is not None:
         if progress:
             print(f"pretrain baseline (seed {config.seed}): from the cache, {hit}", file=sys.stderr)

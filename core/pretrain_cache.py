@@ -93,8 +93,13 @@ def _processor() -> str:
     return platform.processor()
 
 
-def pretrain_key(domain: Domain, config: Any, backbone: tuple[str, dict[str, Any]]) -> str:
-    """The cache key of pre-training ``domain`` with ``config`` (a ``BaselineConfig``) into ``backbone``."""
+def pretrain_key(domain: Domain, config: Any, backbone: tuple[str, dict[str, Any]]) -> str | None:
+    """The cache key of pre-training ``domain`` with ``config`` (a ``BaselineConfig``) into ``backbone``; None (do
+    not cache) for a domain whose code has no file to hash, e.g. one defined in a notebook."""
+    try:
+        domain_code = _code_digest(str(Path(inspect.getfile(type(domain))).parent))
+    except (TypeError, OSError):
+        return None
     blob = {
         "domain": domain.name,
         "options": domain.options,
@@ -102,10 +107,7 @@ def pretrain_key(domain: Domain, config: Any, backbone: tuple[str, dict[str, Any
         "data": _data_stamp(getattr(domain, "data_dir", None)),
         "config": {f: getattr(config, f) for f in PRETRAIN_FIELDS},
         "backbone": backbone,
-        "code": [
-            _code_digest(str(Path(__file__).parent)),
-            _code_digest(str(Path(inspect.getfile(type(domain))).parent)),
-        ],
+        "code": [_code_digest(str(Path(__file__).parent)), domain_code],
         "torch": torch.__version__,
         "kernels": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),

@@ -76,6 +76,19 @@ def test_a_cache_that_cannot_be_written_costs_the_evaluation_nothing(tmp_path: P
     assert "pre-training cache not written" in capsys.readouterr().err
 
 
+def test_a_domain_without_a_source_file_is_pretrained_every_time(own_cache: Path, monkeypatch) -> None:
+    def no_file(obj):  # what inspect says of a class defined in a notebook
+        raise TypeError(f"{obj!r} is a built-in class")
+
+    monkeypatch.setattr(pretrain_cache.inspect, "getfile", no_file)
+    domain = SinusoidDomain()
+    assert pretrain_cache.pretrain_key(domain, BaselineConfig(), ("mlp", {})) is None
+    calls = _counting(monkeypatch, domain)
+    for _ in range(2):
+        pretrain(domain, BaselineConfig(pretrain_steps=2, pretrain_batch_size=4), cache=True)
+    assert len(calls) == 4 and not own_cache.exists()
+
+
 def test_switched_off_nothing_is_written(own_cache: Path, monkeypatch) -> None:
     monkeypatch.setenv(pretrain_cache.CACHE_SWITCH, "0")
     pretrain(SinusoidDomain(), BaselineConfig(pretrain_steps=2, pretrain_batch_size=4), cache=True)
