@@ -12,6 +12,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = ["machine_info", "repeat_timings", "timing_summary"]
@@ -38,14 +39,28 @@ def timing_summary(fn: Callable[[], Any], repeats: int, warmup: int = 1, digits:
 
 
 def machine_info() -> dict[str, Any]:
-    """Where a benchmark ran: CPU count, platform, torch version and threads."""
+    """Where a benchmark ran: CPU count and model, the CPU kernels torch uses (AVX2, AVX512, ...: floating-point
+    results differ between them), platform, torch version and threads."""
     import torch
 
     return {
         "cpus": os.cpu_count(),
+        "processor": _processor(),
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def _processor() -> str:
+    """The CPU model name (``/proc/cpuinfo`` where it exists, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()

@@ -25,14 +25,13 @@ import hashlib
 import inspect
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import nn
 
+from metasuite.core.bench import machine_info
 from metasuite.core.checkpoint import load_checkpoint, save_checkpoint
 from metasuite.core.errors import CheckpointError
 from metasuite.core.paths import cache_dir
@@ -82,17 +81,6 @@ def _data_stamp(data_dir: Any) -> list[Any] | None:
     return sorted(rows)
 
 
-def _processor() -> str:
-    """The CPU model name (``/proc/cpuinfo`` where it exists, else ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def pretrain_key(domain: Domain, config: Any, backbone: tuple[str, dict[str, Any]]) -> str | None:
     """The cache key of pre-training ``domain`` with ``config`` (a ``BaselineConfig``) into ``backbone``; None (do
     not cache) for a domain whose code has no file to hash, e.g. one defined in a notebook."""
@@ -108,10 +96,7 @@ def pretrain_key(domain: Domain, config: Any, backbone: tuple[str, dict[str, Any
         "config": {f: getattr(config, f) for f in PRETRAIN_FIELDS},
         "backbone": backbone,
         "code": [_code_digest(str(Path(__file__).parent)), domain_code],
-        "torch": torch.__version__,
-        "kernels": torch.backends.cpu.get_cpu_capability(),
-        "threads": torch.get_num_threads(),
-        "machine": [platform.machine(), _processor()],
+        "machine": machine_info(),  # torch version and threads, CPU model and kernel level, platform
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
